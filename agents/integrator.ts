@@ -1,0 +1,39 @@
+import { defineAgent } from '../runtime/plugin/mod.ts';
+import { ErrorCode, RuntimeError } from '../runtime/protocol/mod.ts';
+
+/**
+ * Writes validated files into the task's workspace folder and archives them with a manifest.
+ * Answers `integration.request` with `{ dir, written }`. It refuses (E_INVALID) a report that is not
+ * ok, even though the pipeline guards that too: unvalidated code is never written.
+ */
+export const integrator = defineAgent({
+  name: 'integrator',
+  version: '1.0.0',
+  role: 'integrator',
+  description: 'Writes validated files to the task workspace and archives them with a manifest.',
+  accepts: ['integration.request'],
+  async handle(message, caps) {
+    const { implementation, report } = message.payload;
+    const taskId = message.taskId;
+    if (!taskId) {
+      throw new RuntimeError(ErrorCode.Invalid, 'integrator: integration.request has no taskId: send it with { taskId } so the files have a task folder');
+    }
+    if ((report as { ok: unknown }).ok !== true) {
+      const failed = report as unknown as { reason?: string; message?: string };
+      throw new RuntimeError(
+        ErrorCode.Invalid,
+        `integrator: refusing to write task ${taskId}: its sandbox report is not ok (${failed.reason ?? 'no reason'}: ${failed.message ?? 'no message'}); only code whose tests passed is written — validate it again first`,
+      );
+    }
+    const extra = message.payload as { requirement?: unknown };
+    const requirement = typeof extra.requirement === 'string' ? extra.requirement : undefined;
+    const written = await caps.workspace.writeFiles(taskId, implementation.files);
+    await caps.workspace.archive(taskId, {
+      ...(requirement === undefined ? {} : { requirement }),
+      files: written,
+      tests: report.tests,
+      ms: report.ms,
+    });
+    return { dir: caps.workspace.taskDir(taskId), written };
+  },
+});

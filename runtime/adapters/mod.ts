@@ -1,0 +1,28 @@
+/**
+ * The only place that knows Node from Deno: the HTTP/ws server and the sandbox driver choice.
+ * @module
+ */
+import type { RunningServer, ServeOptions } from './types.ts';
+export type { RunningServer, ServeOptions, WsHandlers, WsPeer } from './types.ts';
+
+export const runtimeName: 'deno' | 'node' = 'Deno' in globalThis ? 'deno' : 'node';
+
+/** A version string such as "node 24.9.0" or "deno 2.5.0". */
+export function runtimeVersion(): string {
+  const deno = (globalThis as { Deno?: { version: { deno: string } } }).Deno;
+  return deno ? `deno ${deno.version.deno}` : `node ${process.versions.node}`;
+}
+
+/**
+ * Starts the HTTP + ws server on the current runtime.
+ * @example const server = await serve({ port: 8100, host: '127.0.0.1', wsPaths: ['/ws'], wsMaxPayload: 65536, fetch, ws });
+ */
+export async function serve(options: ServeOptions): Promise<RunningServer> {
+  if (runtimeName === 'deno') return (await import('./deno.ts')).serveDeno(options);
+  return (await import('./node.ts')).serveNode(options);
+}
+
+/** isolated-vm runs on Node only; on Deno the sandbox answers 'unsupported' until a Deno driver lands. */
+export function sandboxDriver(): 'node-process' | 'unsupported' {
+  return runtimeName === 'node' ? 'node-process' : 'unsupported';
+}

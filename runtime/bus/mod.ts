@@ -1,0 +1,13 @@
+/**
+ * The supervisor bus: request/reply (`send`) and topics (`publish`), bounded mailboxes, an intervention
+ * chain, and a pluggable transport (in-process by default).
+ * @module
+ */
+export { createBus } from './bus.ts';
+export type { Bus, BusOptions, Handler, Interceptor, SendOptions, Subscription } from './bus.ts';
+export { Mailbox, Overflow } from './mailbox.ts';
+export type { MailboxOptions, MailboxStats } from './mailbox.ts';
+export { inProcessTransport } from './transport.ts';
+export type { Transport } from './transport.ts';
+export { simulatedClock, systemClock } from './clock.ts';
+export type { Clock } from './clock.ts';

@@ -1,0 +1,157 @@
+import type { Address, Topic } from './address.ts';
+
+/** One generated file: a path relative to the task's folder and its text. */
+export interface GeneratedFile {
+  path: string;
+  content: string;
+}
+
+export const Complexity = { Simple: 'simple', Complex: 'complex' } as const;
+export type Complexity = (typeof Complexity)[keyof typeof Complexity];
+
+export interface TestResult {
+  name: string;
+  ok: boolean;
+  ms: number;
+  message?: string;
+}
+
+/** What the sandbox says about one validation run; the integrate stage needs an `ok: true` one. */
+export type SandboxReport =
+  | { ok: true; tests: TestResult[]; console: string[]; ms: number; memoryBytes: number }
+  | {
+      ok: false;
+      reason: 'syntax' | 'timeout' | 'memory' | 'threw' | 'tests-failed' | 'unsupported';
+      message: string;
+      location?: { file: string; line: number; column: number };
+      tests?: TestResult[];
+      console?: string[];
+      ms?: number;
+    };
+
+export interface Analysis {
+  complexity: Complexity;
+  summary: string;
+  /** What kind of output the task makes: a module with tests, or a graphic (SVG/HTML) with tests. */
+  kind: 'code' | 'graphic';
+}
+
+export interface Implementation {
+  files: GeneratedFile[];
+  /** The module the sandbox runs first. */
+  entry: string;
+  /** Which of the files are test files. */
+  tests: string[];
+  notes: string;
+}
+
+export interface Feedback {
+  iteration: number;
+  findings: string[];
+  report: SandboxReport;
+}
+
+export interface ReviewFinding {
+  file: string;
+  line: number;
+  severity: 'error' | 'warning';
+  message: string;
+}
+
+/** A task as every view (HTTP, ws, CLI, dashboard) shows it. */
+export interface TaskView {
+  id: string;
+  requirement: string;
+  priority: number;
+  status: 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
+  stage: string;
+  iteration: number;
+  maxIterations: number;
+  attempt: number;
+  error: { stage: string; reason: string; message: string } | null;
+  createdAt: number;
+  updatedAt: number;
+  files: string[];
+}
+
+export const AgentStatus = {
+  Ready: 'ready',
+  Working: 'working',
+  Restarting: 'restarting',
+  Failed: 'failed',
+} as const;
+export type AgentStatus = (typeof AgentStatus)[keyof typeof AgentStatus];
+
+export interface AgentState {
+  name: string;
+  version: string;
+  role: string;
+  status: AgentStatus;
+  taskId: string | null;
+  done: number;
+  failed: number;
+  restarts: number;
+  lastError: string | null;
+  lastLatencyMs: number | null;
+}
+
+export const LogLevel = { Debug: 'debug', Info: 'info', Warn: 'warn', Error: 'error' } as const;
+export type LogLevel = (typeof LogLevel)[keyof typeof LogLevel];
+
+/**
+ * The catalogue: message type → payload. Namespaced `type`s; `*.request` is sent to a role and answered
+ * with the matching `*.result`. Plugins add entries by declaration merging:
+ * @example
+ * declare module '../../runtime/protocol/mod.ts' {
+ *   interface MessageMap { 'license.request': { files: GeneratedFile[] }; 'license.result': { notes: string[] } }
+ * }
+ */
+export interface MessageMap {
+  'task.submitted': { requirement: string; priority: number };
+  'enhance.request': { requirement: string };
+  'enhance.result': { prompt: string };
+  'analysis.request': { requirement: string; prompt: string };
+  'analysis.result': Analysis;
+  'reasoning.request': { requirement: string; prompt: string; analysis: Analysis };
+  'reasoning.result': { plan: string };
+  'implementation.request': {
+    requirement: string;
+    prompt: string;
+    analysis: Analysis;
+    plan: string | null;
+    feedback: Feedback | null;
+    previous: GeneratedFile[] | null;
+  };
+  'implementation.result': Implementation;
+  'validation.request': { requirement: string; implementation: Implementation };
+  'validation.result': { report: SandboxReport; findings: string[] };
+  'integration.request': { implementation: Implementation; report: SandboxReport & { ok: true } };
+  'integration.result': { dir: string; written: string[] };
+  /** Optional stage: sent when an agent serves role 'reviewer'; error findings go back to the implementer. */
+  'review.request': { requirement: string; implementation: Implementation };
+  'review.result': { findings: ReviewFinding[] };
+  'task.updated': TaskView;
+  'agent.status': AgentState;
+  'log.entry': { level: LogLevel; source: string; text: string };
+}
+
+export type MessageType = keyof MessageMap;
+
+export type Message<K extends MessageType = MessageType> = {
+  [T in K]: {
+    type: T;
+    id: string;
+    from: Address;
+    to: Address | Topic;
+    taskId?: string;
+    causationId?: string;
+    ts: number;
+    payload: MessageMap[T];
+  };
+}[K];
+
+/** The request types whose reply type is the matching `.result`. */
+export type RequestType = {
+  [K in MessageType]: K extends `${infer P}.request` ? (`${P}.result` extends MessageType ? K : never) : never;
+}[MessageType];
+export type ResultOf<K extends RequestType> = K extends `${infer P}.request` ? `${P}.result` & MessageType : never;

@@ -1,0 +1,9 @@
+/**
+ * The message catalogue, addresses and boundary schemas: the one vocabulary of the runtime, the
+ * plugins and the UI. Depends on nothing else in the project.
+ * @module
+ */
+export * from './errors.ts';
+export * from './address.ts';
+export * from './messages.ts';
+export * from './schemas.ts';

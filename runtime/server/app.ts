@@ -1,0 +1,151 @@
+import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { ErrorCode, RuntimeError, Topics } from '../protocol/mod.ts';
+import type { LogLevel, Message } from '../protocol/mod.ts';
+import { createBus } from '../bus/mod.ts';
+import type { Bus } from '../bus/mod.ts';
+import { openStore } from '../store/mod.ts';
+import type { Store } from '../store/mod.ts';
+import { createWorkspace } from '../workspace/mod.ts';
+import { loadPlugins } from '../plugin/mod.ts';
+import { startSupervisor } from '../supervisor/mod.ts';
+import type { Supervisor } from '../supervisor/mod.ts';
+import { createTaskManager, summarize } from '../tasks/mod.ts';
+import type { TaskManager } from '../tasks/mod.ts';
+import { createDemoProvider, createTranscriptProvider, demoSamples, loadTranscripts } from '../llm/mod.ts';
+import type { LlmProvider } from '../llm/mod.ts';
+import { builtinAgents } from '../../agents/mod.ts';
+import { createSandbox } from '../../sandbox/mod.ts';
+import { runtimeVersion, sandboxDriver, serve } from '../adapters/mod.ts';
+import type { RunningServer } from '../adapters/mod.ts';
+import { createHub } from './hub.ts';
+import type { Hub } from './hub.ts';
+import { dataPaths } from './config.ts';
+import type { ServerConfig } from './config.ts';
+import { createRoutes } from './routes.ts';
+
+export const VERSION = '0.1.0';
+
+export interface App {
+  readonly config: ServerConfig;
+  readonly server: RunningServer;
+  readonly url: string;
+  readonly bus: Bus;
+  readonly store: Store;
+  readonly tasks: TaskManager;
+  readonly supervisor: Supervisor;
+  readonly hub: Hub;
+  stop(): Promise<void>;
+}
+
+function providerFor(config: ServerConfig): LlmProvider {
+  if (config.provider === 'demo') return createDemoProvider({ delayMs: config.demoDelayMs });
+  if (config.provider.startsWith('transcripts:')) {
+    return createTranscriptProvider({ transcripts: loadTranscripts(config.provider.slice('transcripts:'.length)), label: 'test', delayMs: config.demoDelayMs });
+  }
+  throw new RuntimeError(
+    ErrorCode.Invalid,
+    `provider is ${JSON.stringify(config.provider)}: use "demo" or "transcripts:<dir>" (ORCHESTRATOR_PROVIDER); real providers arrive with the LLM gateway`,
+  );
+}
+
+/**
+ * Builds and starts the whole runtime under `config.dataDir`: store, workspace, bus, plugins,
+ * supervisor, tasks (resumed), sandbox, HTTP API and /ws.
+ * @example const app = await startApp(resolveConfig({ port: 0 }, process.env));
+ */
+export async function startApp(config: ServerConfig, log: (level: LogLevel, text: string) => void = defaultLog): Promise<App> {
+  const paths = dataPaths(config.dataDir);
+  mkdirSync(config.dataDir, { recursive: true });
+  const startedAt = Date.now();
+  const provider = providerFor(config);
+  const store = openStore(paths.db);
+  const workspace = createWorkspace({ root: paths.workspace, archiveRoot: paths.archive });
+  const sandbox = createSandbox({ driver: sandboxDriver() });
+  const bus = createBus();
+
+  // Every message about a task goes to its log: this is what GET /api/tasks/:id shows as "messages".
+  bus.intercept({
+    name: 'task-log',
+    onSend(message: Message) {
+      if (message.taskId) store.appendEvent({ taskId: message.taskId, ts: message.ts, type: 'message', data: { type: message.type, from: message.from, to: message.to, at: message.ts, summary: summarize(message) } });
+    },
+  });
+  bus.subscribe(Topics.Logs, (message) => {
+    const entry = message.payload as { level: LogLevel; source: string; text: string };
+    log(entry.level, `${entry.source}: ${entry.text}`);
+  });
+  const agentLog = (level: LogLevel, text: string, taskId?: string) =>
+    void bus.publish(Topics.Logs, 'log.entry', { level, source: 'agents', text }, { from: 'supervisor:root', taskId });
+
+  const { loaded, failures } = await loadPlugins({ builtins: builtinAgents, dirs: config.pluginDirs, configs: config.plugins });
+  for (const failure of failures) log('error', `plugin not loaded: ${failure.message}`);
+  const supervisor = startSupervisor({ bus, plugins: loaded, failures, capabilities: { llm: provider, sandbox, workspace, log: agentLog } });
+  const tasks = createTaskManager({ bus, store, workers: config.workers, maxIterations: config.maxIterations, hasReviewer: () => supervisor.servesRole('reviewer') });
+
+  const hub = createHub({
+    demo: provider.demo,
+    agents: Object.fromEntries(supervisor.agents().map((a) => [a.name, a])),
+    tasks: Object.fromEntries(tasks.list({ limit: 100 }).reverse().map((t) => [t.id, t])),
+  });
+  supervisor.onAgentChange((agent) => hub.push({ kind: 'agent', agent }));
+  tasks.onChange((task) => hub.push({ kind: 'task', task }));
+
+  const resumed = tasks.resume();
+  if (resumed.resumed || resumed.failed) log('info', `resumed ${resumed.resumed} unfinished task(s); ${resumed.failed} could not be restored`);
+
+  const fetch = createRoutes({
+    version: VERSION,
+    startedAt,
+    provider,
+    samples: provider.demo ? demoSamples() : [],
+    tasks,
+    supervisor,
+    workspace,
+    store,
+    hub,
+  });
+  let server: RunningServer;
+  try {
+    server = await serve({ port: config.port, host: config.host, wsPaths: ['/ws'], wsMaxPayload: 64 * 1024, fetch, ws: hub.ws });
+  } catch (error) {
+    tasks.stop();
+    supervisor.stop();
+    store.close();
+    await sandbox.close();
+    if ((error as { code?: string }).code === 'EADDRINUSE') {
+      throw new RuntimeError(ErrorCode.Conflict, `port ${config.port} on ${config.host} is in use: stop the other server or choose another port with --port (or ORCHESTRATOR_PORT)`);
+    }
+    throw error;
+  }
+  writeFileSync(paths.pid, `${process.pid}\n`);
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${server.port}`;
+  log('info', `Orchestrator ${VERSION} on ${runtimeVersion()} serving ${url} (data in ${config.dataDir}; ${provider.demo ? 'DEMO MODE: bundled transcripts answer, no model is called' : `provider ${provider.name}`})`);
+
+  return {
+    config,
+    server,
+    url,
+    bus,
+    store,
+    tasks,
+    supervisor,
+    hub,
+    async stop() {
+      tasks.stop();
+      hub.close();
+      await server.close();
+      supervisor.stop();
+      bus.close();
+      await sandbox.close();
+      store.close();
+      rmSync(paths.pid, { force: true });
+    },
+  };
+}
+
+function defaultLog(level: LogLevel, text: string): void {
+  const line = JSON.stringify({ ts: new Date().toISOString(), level, msg: text });
+  if (level === 'error' || level === 'warn') console.error(line);
+  else console.log(line);
+}
+

@@ -1,0 +1,90 @@
+import { ErrorCode, RuntimeError, SubmitRequirement, errorMessage, parse } from '../protocol/mod.ts';
+
+export const MAX_BODY_BYTES = 64 * 1024;
+
+const STATUS: Record<string, number> = {
+  [ErrorCode.Invalid]: 400,
+  [ErrorCode.Path]: 400,
+  [ErrorCode.NotFound]: 404,
+  [ErrorCode.Conflict]: 409,
+  [ErrorCode.Stopped]: 503,
+};
+
+export function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers } });
+}
+
+/** One JSON error shape everywhere: { error: { code, message, fields? } }. */
+export function errorResponse(error: unknown): Response {
+  if (error instanceof RuntimeError) {
+    const status = (error.details?.status as number | undefined) ?? STATUS[error.code] ?? 500;
+    return json({ error: { code: error.code, message: error.message, ...(error.details?.fields ? { fields: error.details.fields } : {}) } }, status);
+  }
+  return json({ error: { code: 'E_INTERNAL', message: errorMessage(error) } }, 500);
+}
+
+/** Reads a JSON body with a size cap; the errors say what was wrong and what to send instead. */
+export async function readJson(request: Request): Promise<unknown> {
+  const type = request.headers.get('content-type') ?? '';
+  if (!type.includes('application/json')) {
+    throw new RuntimeError(ErrorCode.Invalid, `content-type is ${JSON.stringify(type)}: send a JSON body with content-type: application/json`, { details: { status: 415 } });
+  }
+  const declared = Number(request.headers.get('content-length') ?? 0);
+  if (declared > MAX_BODY_BYTES) tooLarge(declared);
+  const reader = request.body?.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  if (reader) {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > MAX_BODY_BYTES) {
+        await reader.cancel();
+        tooLarge(size);
+      }
+      chunks.push(value);
+    }
+  }
+  const text = await new Blob(chunks as BlobPart[]).text();
+  if (!text.trim()) throw new RuntimeError(ErrorCode.Invalid, 'request body is empty: send JSON such as {"requirement": "a fizzbuzz module with tests", "priority": 5}');
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new RuntimeError(ErrorCode.Invalid, `request body is not valid JSON (${errorMessage(error)}): send JSON such as {"requirement": "…", "priority": 5}`);
+  }
+}
+
+function tooLarge(size: number): never {
+  throw new RuntimeError(ErrorCode.Invalid, `request body is ${size} bytes, over the ${MAX_BODY_BYTES}-byte limit: shorten the requirement`, { details: { status: 413 } });
+}
+
+export async function readSubmission(request: Request): Promise<SubmitRequirement> {
+  return parse(SubmitRequirement, await readJson(request), 'request body');
+}
+
+
+/** A tiny router: first match wins; a known path with another method gets 405 naming the allowed ones. */
+export function router(routes: Array<{ method: string; path: RegExp; handle: (request: Request, match: RegExpMatchArray) => Response | Promise<Response> }>) {
+  return async (request: Request): Promise<Response> => {
+    const url = new URL(request.url);
+    const allowed: string[] = [];
+    for (const route of routes) {
+      const match = url.pathname.match(route.path);
+      if (!match) continue;
+      if (route.method !== request.method && !(route.method === 'GET' && request.method === 'HEAD')) {
+        allowed.push(route.method);
+        continue;
+      }
+      try {
+        return await route.handle(request, match);
+      } catch (error) {
+        return errorResponse(error);
+      }
+    }
+    if (allowed.length) {
+      return json({ error: { code: 'E_METHOD', message: `${request.method} ${url.pathname} is not allowed: use ${allowed.join(' or ')}` } }, 405, { allow: allowed.join(', ') });
+    }
+    return json({ error: { code: ErrorCode.NotFound, message: `no route for ${request.method} ${url.pathname}: see README.md for the API` } }, 404);
+  };
+}

@@ -1,0 +1,105 @@
+import { ClientFrame, errorMessage, parse } from '../protocol/mod.ts';
+import type { AgentState, TaskView } from '../protocol/mod.ts';
+import type { WsHandlers, WsPeer } from '../adapters/mod.ts';
+
+/** What a dashboard holds: the whole picture, then every change in order. */
+export interface HubState {
+  demo: boolean;
+  agents: Record<string, AgentState>;
+  tasks: Record<string, TaskView>;
+}
+
+export type HubEvent = { kind: 'agent'; agent: AgentState } | { kind: 'task'; task: TaskView };
+
+export type ServerFrame =
+  | { type: 'snapshot'; seq: number; state: HubState }
+  | { type: 'update'; seq: number; events: HubEvent[] }
+  | { type: 'error'; message: string }
+  | { type: 'pong'; id?: string };
+
+const FLUSH_MS = 16;
+const MAX_EVENTS_PER_FRAME = 500;
+const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+const MAX_TASKS = 200;
+
+/**
+ * The /ws channel. A client gets a full snapshot on connect, then update frames batched at most every
+ * 16 ms (~60/s). Batching never drops a change: each frame lists every change since the last one, and
+ * `seq` grows by one per frame so a client that sees a gap asks for `{type:'resync'}`.
+ */
+export function createHub(initial: HubState) {
+  const state: HubState = { demo: initial.demo, agents: { ...initial.agents }, tasks: { ...initial.tasks } };
+  const peers = new Set<WsPeer>();
+  let seq = 0;
+  let pending: HubEvent[] = [];
+  let timer: ReturnType<typeof setTimeout> | null = null;
+
+  function sendTo(peer: WsPeer, frame: ServerFrame): void {
+    if (peer.buffered > MAX_BUFFERED_BYTES) return void peer.close(1013, 'client too slow: reconnect to resync');
+    try {
+      peer.send(JSON.stringify(frame));
+    } catch {
+      peers.delete(peer);
+    }
+  }
+
+  function snapshotFrame(): ServerFrame {
+    return { type: 'snapshot', seq, state };
+  }
+
+  function flush(): void {
+    timer = null;
+    if (!pending.length) return;
+    const events = pending;
+    pending = [];
+    seq++;
+    // A flood larger than a frame should carry is replaced by the state it led to.
+    const frame: ServerFrame = events.length > MAX_EVENTS_PER_FRAME ? snapshotFrame() : { type: 'update', seq, events };
+    for (const peer of peers) sendTo(peer, frame);
+  }
+
+  function push(event: HubEvent): void {
+    if (event.kind === 'agent') state.agents[event.agent.name] = event.agent;
+    else {
+      state.tasks[event.task.id] = event.task;
+      const ids = Object.keys(state.tasks);
+      if (ids.length > MAX_TASKS) delete state.tasks[ids[0]];
+    }
+    pending.push(event);
+    timer ??= setTimeout(flush, FLUSH_MS);
+  }
+
+  const ws: WsHandlers = {
+    open(peer) {
+      peers.add(peer);
+      sendTo(peer, snapshotFrame());
+    },
+    message(peer, text) {
+      try {
+        const frame = parse(ClientFrame, JSON.parse(text), 'ws frame');
+        if (frame.type === 'resync') sendTo(peer, snapshotFrame());
+        else sendTo(peer, { type: 'pong', id: frame.id });
+      } catch (error) {
+        sendTo(peer, { type: 'error', message: `${errorMessage(error)}; send {"type":"resync"} or {"type":"ping"}` });
+      }
+    },
+    close(peer) {
+      peers.delete(peer);
+    },
+  };
+
+  return {
+    ws,
+    push,
+    state: () => state,
+    clients: () => peers.size,
+    close() {
+      if (timer) clearTimeout(timer);
+      flush();
+      for (const peer of peers) peer.close(1001, 'server stopping');
+      peers.clear();
+    },
+  };
+}
+
+export type Hub = ReturnType<typeof createHub>;

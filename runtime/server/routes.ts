@@ -1,0 +1,106 @@
+import { readFileSync } from 'node:fs';
+import { ErrorCode, RuntimeError } from '../protocol/mod.ts';
+import type { Supervisor } from '../supervisor/mod.ts';
+import type { TaskManager } from '../tasks/mod.ts';
+import type { Workspace } from '../workspace/mod.ts';
+import type { Store } from '../store/mod.ts';
+import type { LlmProvider } from '../llm/mod.ts';
+import type { Hub } from './hub.ts';
+import { json, readSubmission, router } from './http.ts';
+
+export interface RouteDeps {
+  version: string;
+  startedAt: number;
+  provider: LlmProvider;
+  samples: Array<{ id: string; title: string; requirement: string }>;
+  tasks: TaskManager;
+  supervisor: Supervisor;
+  workspace: Workspace;
+  store: Store;
+  hub: Hub;
+}
+
+const DASHBOARD = new URL('../../ui/index.html', import.meta.url);
+
+function limitParam(url: URL, name: string, fallback: number, max: number): number {
+  const raw = url.searchParams.get(name);
+  if (raw === null) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0 || value > max) {
+    throw new RuntimeError(ErrorCode.Invalid, `query parameter ${name} is ${JSON.stringify(raw)}: use an integer from 0 to ${max}`);
+  }
+  return value;
+}
+
+function taskOr404(tasks: TaskManager, id: string) {
+  const task = tasks.get(id);
+  if (!task) throw new RuntimeError(ErrorCode.NotFound, `task "${id}" does not exist: list tasks with GET /api/tasks`);
+  return task;
+}
+
+/** The HTTP API as one web-standard fetch handler (runs unchanged on Node and Deno). */
+export function createRoutes(deps: RouteDeps): (request: Request) => Promise<Response> {
+  const { tasks, supervisor, workspace, store } = deps;
+  const health = () => {
+    const agents = supervisor.agents();
+    let storeOk = true;
+    try {
+      store.getTask('health-probe');
+    } catch {
+      storeOk = false;
+    }
+    const failed = agents.filter((a) => a.status === 'failed').map((a) => a.name);
+    const ok = storeOk && failed.length === 0;
+    return json(
+      {
+        status: ok ? 'ok' : 'degraded',
+        version: deps.version,
+        uptimeMs: Date.now() - deps.startedAt,
+        demo: deps.provider.demo,
+        provider: deps.provider.name,
+        store: storeOk ? 'ok' : 'failing',
+        agents: { total: agents.length, failed },
+        tasks: tasks.stats(),
+        wsClients: deps.hub.clients(),
+      },
+      ok ? 200 : 503,
+    );
+  };
+  return router([
+    { method: 'GET', path: /^\/$/, handle: () => new Response(readFileSync(DASHBOARD), { headers: { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; connect-src 'self'" } }) },
+    { method: 'GET', path: /^\/(api\/)?health$/, handle: health },
+    { method: 'GET', path: /^\/api\/demo$/, handle: () => json({ demo: deps.provider.demo, samples: deps.samples }) },
+    {
+      method: 'POST',
+      path: /^\/api\/requirements$/,
+      handle: async (request) => {
+        const body = await readSubmission(request);
+        const task = tasks.submit(body);
+        return json({ taskId: task.id, task }, 202, { location: `/api/tasks/${task.id}` });
+      },
+    },
+    {
+      method: 'GET',
+      path: /^\/api\/tasks$/,
+      handle: (request) => {
+        const url = new URL(request.url);
+        return json({ tasks: tasks.list({ limit: limitParam(url, 'limit', 100, 1000), offset: limitParam(url, 'offset', 0, 1_000_000) }) });
+      },
+    },
+    { method: 'GET', path: /^\/api\/tasks\/([^/]+)$/, handle: (_, m) => json(taskOr404(tasks, decodeURIComponent(m[1]))) },
+    { method: 'POST', path: /^\/api\/tasks\/([^/]+)\/cancel$/, handle: (_, m) => json(tasks.cancel(decodeURIComponent(m[1]))) },
+    { method: 'POST', path: /^\/api\/tasks\/([^/]+)\/retry$/, handle: (_, m) => json(tasks.retry(decodeURIComponent(m[1])), 202) },
+    { method: 'GET', path: /^\/api\/agents$/, handle: () => json({ agents: supervisor.agents(), failures: supervisor.failures() }) },
+    { method: 'GET', path: /^\/api\/workspace\/files$/, handle: async () => json({ files: await workspace.listFiles() }) },
+    {
+      method: 'GET',
+      path: /^\/api\/workspace\/files\/(.+)$/,
+      handle: async (_, m) =>
+        new Response(await workspace.readFile(decodeURIComponent(m[1])), {
+          // Generated text is data, never a page of ours: no sniffing, no script.
+          headers: { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff', 'content-security-policy': "default-src 'none'; sandbox" },
+        }),
+    },
+    { method: 'GET', path: /^\/api\/archive$/, handle: async () => json({ entries: await workspace.listArchive() }) },
+  ]);
+}

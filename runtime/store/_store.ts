@@ -1,0 +1,239 @@
+import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
+import { ErrorCode, RuntimeError } from '../protocol/mod.ts';
+import type { SnapshotRow, Store, TaskRow } from './mod.ts';
+import {
+  checkInteger,
+  checkStatus,
+  checkText,
+  eventFromRecord,
+  snapshotFromRecord,
+  taskFromRecord,
+  toJson,
+  type EventRecord,
+  type SnapshotRecord,
+  type TaskRecord,
+} from './_rows.ts';
+
+type TaskPatch = Parameters<Store['updateTask']>[1];
+
+// Patch field -> column. Column names come from here only, never from the caller, so building the
+// UPDATE statement from the patch cannot inject SQL.
+const PATCH_COLUMNS = {
+  status: 'status',
+  stage: 'stage',
+  error: 'error',
+  result: 'result',
+  updatedAt: 'updated_at',
+  attempt: 'attempt',
+} as const satisfies Record<keyof TaskPatch, string>;
+
+function isThenable(value: unknown): boolean {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
+}
+
+function patchValue(key: keyof TaskPatch, value: unknown): SQLInputValue {
+  switch (key) {
+    case 'status':
+      return checkStatus(value);
+    case 'stage':
+      return checkText(value, 'task stage');
+    case 'error':
+      if (value === null || typeof value === 'string') return value;
+      throw new RuntimeError(ErrorCode.Invalid, `task error is ${JSON.stringify(value)}: pass a message string, or null to clear it`);
+    case 'result':
+      return value === null ? null : toJson(value, 'task result');
+    case 'updatedAt':
+      return checkInteger(value, 'task updatedAt', 0);
+    case 'attempt':
+      return checkInteger(value, 'task attempt', 1);
+  }
+}
+
+function checkPaging(options: { limit?: number; offset?: number } | undefined): { limit: number; offset: number } {
+  // SQLite reads LIMIT -1 as "no limit".
+  const limit = options?.limit === undefined ? -1 : checkInteger(options.limit, 'limit', 0);
+  const offset = options?.offset === undefined ? 0 : checkInteger(options.offset, 'offset', 0);
+  return { limit, offset };
+}
+
+/** Wraps an open, migrated database in the Store API. */
+export function createStore(db: DatabaseSync, path: string, schemaVersion: number): Store {
+  const statements = new Map<string, StatementSync>();
+  let closed = false;
+  let depth = 0;
+
+  function stmt(sql: string): StatementSync {
+    if (closed) {
+      throw new RuntimeError(ErrorCode.Invalid, `store ${path} is closed: open it again with openStore(${JSON.stringify(path)})`);
+    }
+    let statement = statements.get(sql);
+    if (!statement) {
+      statement = db.prepare(sql);
+      statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  function getTask(id: string): TaskRow | null {
+    const record = stmt('SELECT * FROM tasks WHERE id = ?').get(id) as TaskRecord | undefined;
+    return record ? taskFromRecord(record) : null;
+  }
+
+  function transaction<T>(fn: () => T): T {
+    if (depth > 0) return fn();
+    stmt('BEGIN IMMEDIATE').run();
+    depth++;
+    try {
+      const result = fn();
+      if (isThenable(result)) {
+        throw new RuntimeError(
+          ErrorCode.Invalid,
+          `store ${path}: transaction() got a function that returned a promise: SQLite transactions here are synchronous; ` +
+            'do the async work first, then pass a synchronous function',
+        );
+      }
+      stmt('COMMIT').run();
+      return result;
+    } catch (error) {
+      try {
+        stmt('ROLLBACK').run();
+      } catch {
+        // SQLite already rolled back (e.g. after a failed COMMIT); the original error is the one to report.
+      }
+      throw error;
+    } finally {
+      depth--;
+    }
+  }
+
+  return {
+    path,
+    schemaVersion,
+
+    createTask(task) {
+      const id = checkText(task.id, 'task id');
+      const requirement = checkText(task.requirement, `task ${id} requirement`);
+      const priority = checkInteger(task.priority, `task ${id} priority`);
+      const createdAt = checkInteger(task.createdAt, `task ${id} createdAt`, 0);
+      // ON CONFLICT DO NOTHING + changes count instead of catching a constraint error: the error
+      // shape of node:sqlite differs between Node and Deno, the change count does not.
+      const { changes } = stmt(
+        `INSERT INTO tasks (id, requirement, priority, status, stage, created_at, updated_at, error, result, attempt)
+         VALUES (?, ?, ?, 'queued', 'queued', ?, ?, NULL, NULL, 1) ON CONFLICT (id) DO NOTHING`,
+      ).run(id, requirement, priority, createdAt, createdAt);
+      if (Number(changes) === 0) {
+        throw new RuntimeError(ErrorCode.Conflict, `task ${id} already exists: give the new task another id`, { details: { id } });
+      }
+      return getTask(id) as TaskRow;
+    },
+
+    updateTask(id, patch) {
+      const keys = (Object.keys(PATCH_COLUMNS) as (keyof TaskPatch)[]).filter((key) => patch[key] !== undefined);
+      const values = keys.map((key) => patchValue(key, patch[key]));
+      return transaction(() => {
+        if (keys.length > 0) {
+          const sets = keys.map((key) => `${PATCH_COLUMNS[key]} = ?`).join(', ');
+          const { changes } = stmt(`UPDATE tasks SET ${sets} WHERE id = ?`).run(...values, id);
+          if (Number(changes) === 0) throw notFound(id);
+        }
+        const row = getTask(id);
+        if (!row) throw notFound(id);
+        return row;
+      });
+    },
+
+    getTask,
+
+    listTasks(options) {
+      const { limit, offset } = checkPaging(options);
+      const statuses = options?.status?.map(checkStatus);
+      if (statuses && statuses.length === 0) return [];
+      const where = statuses ? `WHERE status IN (${statuses.map(() => '?').join(', ')})` : '';
+      const records = stmt(`SELECT * FROM tasks ${where} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?`).all(
+        ...(statuses ?? []),
+        limit,
+        offset,
+      ) as unknown as TaskRecord[];
+      return records.map(taskFromRecord);
+    },
+
+    unfinishedTasks() {
+      const records = stmt(
+        "SELECT * FROM tasks WHERE status IN ('queued', 'running') ORDER BY created_at ASC, rowid ASC",
+      ).all() as unknown as TaskRecord[];
+      return records.map(taskFromRecord);
+    },
+
+    appendEvent(event) {
+      if (event.taskId !== null) checkText(event.taskId, 'event taskId');
+      const ts = checkInteger(event.ts, `event ${event.type} ts`, 0);
+      const type = checkText(event.type, 'event type');
+      const data = toJson(event.data, `event ${type} data`);
+      const record = stmt('INSERT INTO events (task_id, ts, type, data) VALUES (?, ?, ?, ?) RETURNING *').get(
+        event.taskId,
+        ts,
+        type,
+        data,
+      ) as unknown as EventRecord;
+      return eventFromRecord(record);
+    },
+
+    events(taskId, options) {
+      const afterSeq = options?.afterSeq === undefined ? 0 : checkInteger(options.afterSeq, 'afterSeq', 0);
+      const { limit } = checkPaging({ limit: options?.limit });
+      const records = stmt('SELECT * FROM events WHERE task_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?').all(
+        taskId,
+        afterSeq,
+        limit,
+      ) as unknown as EventRecord[];
+      return records.map(eventFromRecord);
+    },
+
+    saveSnapshot(row: SnapshotRow) {
+      const machineVersion = checkText(row.machineVersion, `snapshot of task ${row.taskId} machineVersion`);
+      const updatedAt = checkInteger(row.updatedAt, `snapshot of task ${row.taskId} updatedAt`, 0);
+      const snapshot = toJson(row.snapshot, `snapshot of task ${row.taskId}`);
+      transaction(() => {
+        // Checked here rather than through the foreign-key error, so the message names the task.
+        if (!stmt('SELECT 1 FROM tasks WHERE id = ?').get(row.taskId)) {
+          throw new RuntimeError(
+            ErrorCode.NotFound,
+            `cannot save a snapshot for task ${row.taskId}: no such task; create the task before saving its snapshot`,
+            { details: { id: row.taskId } },
+          );
+        }
+        stmt(
+          `INSERT INTO snapshots (task_id, machine_version, snapshot, updated_at) VALUES (?, ?, ?, ?)
+           ON CONFLICT (task_id) DO UPDATE SET machine_version = excluded.machine_version,
+             snapshot = excluded.snapshot, updated_at = excluded.updated_at`,
+        ).run(row.taskId, machineVersion, snapshot, updatedAt);
+      });
+    },
+
+    loadSnapshot(taskId) {
+      const record = stmt('SELECT * FROM snapshots WHERE task_id = ?').get(taskId) as SnapshotRecord | undefined;
+      return record ? snapshotFromRecord(record) : null;
+    },
+
+    transaction,
+
+    integrityCheck() {
+      const rows = stmt('PRAGMA integrity_check').all() as { integrity_check: string }[];
+      return rows.map((row) => row.integrity_check).join('\n');
+    },
+
+    close() {
+      if (closed) return;
+      closed = true;
+      statements.clear();
+      db.close();
+    },
+  };
+}
+
+function notFound(id: string): RuntimeError {
+  return new RuntimeError(ErrorCode.NotFound, `task ${id} does not exist: check the id, or create the task first`, {
+    details: { id },
+  });
+}
+

@@ -1,0 +1,317 @@
+import { createActor } from 'xstate';
+import type { Actor } from 'xstate';
+import { ErrorCode, RuntimeError, Topics, errorMessage } from '../protocol/mod.ts';
+import type { Message, SandboxReport, TaskView } from '../protocol/mod.ts';
+import type { Bus } from '../bus/mod.ts';
+import type { Store, TaskRow } from '../store/mod.ts';
+import { FINAL_STAGES, PIPELINE_MACHINE_VERSION, Stage, createPipelineMachine, isPassingReport } from './pipeline.ts';
+import type { PipelineContext, PipelineMachine, StageCalls } from './pipeline.ts';
+import { PriorityQueue } from './queue.ts';
+
+export interface TaskManagerOptions {
+  bus: Bus;
+  store: Store;
+  /** How many tasks run at once (`--workers`). */
+  workers?: number;
+  /** Implementer attempts before a task fails validation for good. */
+  maxIterations?: number;
+  /** How long one stage may wait for its agent's reply. */
+  stageTimeoutMs?: number;
+  hasReviewer?: () => boolean;
+  ids?: () => string;
+}
+
+export interface TaskDetail extends TaskView {
+  prompt: string | null;
+  analysis: PipelineContext['analysis'];
+  plan: string | null;
+  report: SandboxReport | null;
+  findings: string[];
+  generated: Array<{ path: string; content: string }>;
+  stages: Array<{ stage: string; at: number }>;
+  messages: Array<{ type: string; from: string; to: string; at: number; summary: string }>;
+}
+
+export interface TaskManager {
+  submit(input: { requirement: string; priority: number }): TaskView;
+  get(id: string): TaskDetail | null;
+  view(id: string): TaskView | null;
+  list(options?: { limit?: number; offset?: number }): TaskView[];
+  cancel(id: string): TaskView;
+  retry(id: string): TaskView;
+  /** Resumes every unfinished task from its last snapshot, then starts scheduling. */
+  resume(): { resumed: number; failed: number };
+  onChange(listener: (task: TaskView) => void): () => void;
+  stats(): { queued: number; running: number; workers: number };
+  stop(): void;
+}
+
+type TaskActor = Actor<PipelineMachine>;
+
+function statusOf(stage: string): TaskView['status'] {
+  if (stage === Stage.Queued) return 'queued';
+  if (stage === Stage.Completed || stage === Stage.Failed || stage === Stage.Cancelled) return stage;
+  return 'running';
+}
+
+function newTaskId(): string {
+  return `t-${Date.now().toString(36)}-${crypto.randomUUID().slice(0, 8)}`;
+}
+
+/**
+ * Owns every task actor: creates, schedules (priority queue, `workers` at once), persists a snapshot
+ * after every transition (in one transaction with the task row and the stage event), resumes after a
+ * restart, cancels and retries.
+ * @example const tasks = createTaskManager({ bus, store, workers: 2 }); tasks.resume(); tasks.submit({ requirement, priority: 5 });
+ */
+export function createTaskManager(options: TaskManagerOptions): TaskManager {
+  const { bus, store } = options;
+  const clock = bus.clock;
+  const workers = options.workers ?? 2;
+  const maxIterations = options.maxIterations ?? 3;
+  const stageTimeoutMs = options.stageTimeoutMs ?? 10 * 60_000;
+  const nextId = options.ids ?? newTaskId;
+  const actors = new Map<string, TaskActor>();
+  const queue = new PriorityQueue();
+  const listeners = new Set<(task: TaskView) => void>();
+  let stopped = false;
+
+  const ask = <K extends Parameters<Bus['send']>[1]>(c: PipelineContext, role: string, type: K, payload: Parameters<typeof bus.send<K>>[2]) =>
+    bus.send(`role:${role}`, type, payload, { from: `task:${c.taskId}`, taskId: c.taskId, timeoutMs: stageTimeoutMs });
+
+  const calls: StageCalls = {
+    enhance: (c) => ask(c, 'enhancer', 'enhance.request', { requirement: c.requirement }),
+    analyze: (c) => ask(c, 'analyst', 'analysis.request', { requirement: c.requirement, prompt: c.prompt! }),
+    reason: (c) => ask(c, 'reasoner', 'reasoning.request', { requirement: c.requirement, prompt: c.prompt!, analysis: c.analysis! }),
+    implement: (c) =>
+      ask(c, 'implementer', 'implementation.request', {
+        requirement: c.requirement,
+        prompt: c.prompt!,
+        analysis: c.analysis!,
+        plan: c.plan,
+        feedback: c.feedback,
+        previous: c.feedback ? (c.implementation?.files ?? null) : null,
+      }),
+    validate: (c) => ask(c, 'validator', 'validation.request', { requirement: c.requirement, implementation: c.implementation! }),
+    review: (c) => ask(c, 'reviewer', 'review.request', { requirement: c.requirement, implementation: c.implementation! }),
+    integrate: (c) => {
+      // Second lock on the workspace door; the machine's guards are the first.
+      if (!isPassingReport(c.report)) return Promise.reject(new RuntimeError(ErrorCode.Invalid, `task ${c.taskId} has no passing sandbox report`));
+      return ask(c, 'integrator', 'integration.request', { implementation: c.implementation!, report: c.report });
+    },
+    hasReviewer: options.hasReviewer ?? (() => false),
+  };
+  const machine = createPipelineMachine(calls);
+
+  function toView(row: TaskRow, context?: PipelineContext): TaskView {
+    const result = (row.result ?? null) as { written?: string[] } | null;
+    return {
+      id: row.id,
+      requirement: row.requirement,
+      priority: row.priority,
+      status: row.status,
+      stage: row.stage,
+      iteration: context?.iteration ?? 0,
+      maxIterations: context?.maxIterations ?? maxIterations,
+      attempt: row.attempt,
+      error: row.error ? (JSON.parse(row.error) as TaskView['error']) : null,
+      createdAt: row.createdAt,
+      updatedAt: row.updatedAt,
+      files: result?.written ?? [],
+    };
+  }
+
+  function emit(view: TaskView): void {
+    bus.publish(Topics.Tasks, 'task.updated', view, { from: 'server:tasks', taskId: view.id });
+    for (const listener of listeners) listener(view);
+  }
+
+  function persist(id: string, actor: TaskActor, previousStage: string): string {
+    const snapshot = actor.getSnapshot();
+    const stage = String(snapshot.value);
+    const context = snapshot.context;
+    const now = clock.now();
+    const row = store.transaction(() => {
+      store.saveSnapshot({ taskId: id, machineVersion: PIPELINE_MACHINE_VERSION, snapshot: actor.getPersistedSnapshot(), updatedAt: now });
+      if (stage !== previousStage) store.appendEvent({ taskId: id, ts: now, type: 'task.stage', data: { from: previousStage, to: stage, iteration: context.iteration } });
+      return store.updateTask(id, {
+        stage,
+        status: statusOf(stage),
+        updatedAt: now,
+        error: context.error ? JSON.stringify(context.error) : null,
+        result: context.result,
+      });
+    });
+    emit(toView(row, context));
+    return stage;
+  }
+
+  function attach(id: string, actor: TaskActor): void {
+    let stage = String(actor.getSnapshot().value);
+    actor.subscribe({
+      next: () => {
+        if (stopped) return;
+        const before = stage;
+        stage = persist(id, actor, before);
+        if (FINAL_STAGES.has(stage) && !FINAL_STAGES.has(before)) {
+          actors.delete(id);
+          pump();
+        }
+      },
+      error: (error) => {
+        // A machine that throws is a defect; the task still ends failed with the reason, never hangs.
+        if (stopped) return;
+        store.updateTask(id, { status: 'failed', stage: Stage.Failed, updatedAt: clock.now(), error: JSON.stringify({ stage, reason: 'E_HANDLER', message: errorMessage(error) }) });
+        actors.delete(id);
+        pump();
+      },
+    });
+    actors.set(id, actor);
+  }
+
+  function running(): number {
+    let n = 0;
+    for (const actor of actors.values()) if (String(actor.getSnapshot().value) !== Stage.Queued) n++;
+    return n;
+  }
+
+  function pump(): void {
+    while (!stopped && queue.size > 0 && running() < workers) {
+      const id = queue.shift()!;
+      actors.get(id)?.send({ type: 'START' });
+    }
+  }
+
+  function enqueue(row: TaskRow): void {
+    const actor = createActor(machine, { input: { taskId: row.id, requirement: row.requirement, maxIterations } });
+    attach(row.id, actor);
+    actor.start();
+    persist(row.id, actor, Stage.Queued);
+    queue.push(row.id, row.priority);
+    pump();
+  }
+
+  function mustGet(id: string): TaskRow {
+    const row = store.getTask(id);
+    if (!row) throw new RuntimeError(ErrorCode.NotFound, `task "${id}" does not exist: list tasks with GET /api/tasks`);
+    return row;
+  }
+
+  function contextOf(id: string): PipelineContext | undefined {
+    const live = actors.get(id);
+    if (live) return live.getSnapshot().context;
+    const saved = store.loadSnapshot(id);
+    return (saved?.snapshot as { context?: PipelineContext } | undefined)?.context;
+  }
+
+  return {
+    submit({ requirement, priority }) {
+      if (stopped) throw new RuntimeError(ErrorCode.Stopped, 'the server is shutting down: submit again once it is back');
+      const id = nextId();
+      const now = clock.now();
+      const row = store.transaction(() => {
+        const created = store.createTask({ id, requirement, priority, createdAt: now });
+        store.appendEvent({ taskId: id, ts: now, type: 'task.submitted', data: { requirement, priority } });
+        return created;
+      });
+      enqueue(row);
+      return toView(store.getTask(id) ?? row, contextOf(id));
+    },
+    get(id) {
+      const row = store.getTask(id);
+      if (!row) return null;
+      const context = contextOf(id);
+      const events = store.events(id, { limit: 5000 });
+      return {
+        ...toView(row, context),
+        prompt: context?.prompt ?? null,
+        analysis: context?.analysis ?? null,
+        plan: context?.plan ?? null,
+        report: context?.report ?? null,
+        findings: context?.findings ?? [],
+        generated: context?.implementation?.files ?? [],
+        stages: events.filter((e) => e.type === 'task.stage').map((e) => ({ stage: (e.data as { to: string }).to, at: e.ts })),
+        messages: events.filter((e) => e.type === 'message').map((e) => e.data as TaskDetail['messages'][number]),
+      };
+    },
+    view(id) {
+      const row = store.getTask(id);
+      return row ? toView(row, contextOf(id)) : null;
+    },
+    list(o = {}) {
+      return store.listTasks({ limit: o.limit ?? 100, offset: o.offset ?? 0 }).map((row) => toView(row, actors.get(row.id)?.getSnapshot().context));
+    },
+    cancel(id) {
+      const row = mustGet(id);
+      const actor = actors.get(id);
+      if (!actor || FINAL_STAGES.has(row.stage)) {
+        throw new RuntimeError(ErrorCode.Conflict, `task ${id} is ${row.status} and cannot be cancelled; only queued or running tasks can`);
+      }
+      queue.remove(id);
+      actor.send({ type: 'CANCEL', reason: 'cancelled by request' });
+      return toView(mustGet(id), contextOf(id));
+    },
+    retry(id) {
+      const row = mustGet(id);
+      if (row.status !== 'failed' && row.status !== 'cancelled') {
+        throw new RuntimeError(ErrorCode.Conflict, `task ${id} is ${row.status}; only failed or cancelled tasks can be retried`);
+      }
+      const now = clock.now();
+      const fresh = store.transaction(() => {
+        store.appendEvent({ taskId: id, ts: now, type: 'task.retried', data: { attempt: row.attempt + 1, previousError: row.error } });
+        return store.updateTask(id, { status: 'queued', stage: Stage.Queued, error: null, result: null, attempt: row.attempt + 1, updatedAt: now });
+      });
+      enqueue(fresh);
+      return toView(mustGet(id), contextOf(id));
+    },
+    resume() {
+      let resumed = 0;
+      let failed = 0;
+      for (const row of store.unfinishedTasks()) {
+        const saved = store.loadSnapshot(row.id);
+        if (!saved || row.stage === Stage.Queued) {
+          enqueue(row);
+          resumed++;
+          continue;
+        }
+        if (saved.machineVersion !== PIPELINE_MACHINE_VERSION) {
+          const message = `task ${row.id} was saved by machine ${saved.machineVersion} and this server runs ${PIPELINE_MACHINE_VERSION}; no migration exists: retry the task (POST /api/tasks/${row.id}/retry)`;
+          store.updateTask(row.id, { status: 'failed', stage: Stage.Failed, updatedAt: clock.now(), error: JSON.stringify({ stage: row.stage, reason: 'E_MIGRATION', message }) });
+          failed++;
+          continue;
+        }
+        try {
+          const actor = createActor(machine, { snapshot: saved.snapshot as never, input: { taskId: row.id, requirement: row.requirement, maxIterations } });
+          attach(row.id, actor);
+          store.appendEvent({ taskId: row.id, ts: clock.now(), type: 'task.resumed', data: { stage: row.stage } });
+          actor.start();
+          resumed++;
+        } catch (error) {
+          store.updateTask(row.id, { status: 'failed', stage: Stage.Failed, updatedAt: clock.now(), error: JSON.stringify({ stage: row.stage, reason: 'E_MIGRATION', message: `snapshot of task ${row.id} could not be restored: ${errorMessage(error)}` }) });
+          failed++;
+        }
+      }
+      pump();
+      return { resumed, failed };
+    },
+    onChange(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    stats: () => ({ queued: queue.size, running: running(), workers }),
+    stop() {
+      // Snapshots are already on disk after every transition; stopping must not record the stop as a
+      // transition, so the next start resumes these tasks where they were.
+      stopped = true;
+      for (const actor of actors.values()) actor.stop();
+      actors.clear();
+    },
+  };
+}
+
+/** A short, secret-free line for a bus message in the task's message log. */
+export function summarize(message: Message): string {
+  const payload = message.payload as Record<string, unknown>;
+  const keys = payload && typeof payload === 'object' ? Object.keys(payload).slice(0, 6).join(', ') : typeof payload;
+  return `${message.type} {${keys}}`;
+}

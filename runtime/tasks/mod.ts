@@ -1,0 +1,10 @@
+/**
+ * Tasks: the pipeline machine (one XState actor per task), the priority queue with a worker limit,
+ * persistence after every transition and resume after a restart.
+ * @module
+ */
+export { createTaskManager, summarize } from './manager.ts';
+export type { TaskDetail, TaskManager, TaskManagerOptions } from './manager.ts';
+export { FINAL_STAGES, PIPELINE_MACHINE_VERSION, Stage, createPipelineMachine, isPassingReport } from './pipeline.ts';
+export type { PipelineContext, PipelineInput, StageCalls, TaskError } from './pipeline.ts';
+export { PriorityQueue } from './queue.ts';

@@ -1,0 +1,262 @@
+import { assign, fromPromise, setup } from 'xstate';
+import { errorMessage } from '../protocol/mod.ts';
+import type { Analysis, Feedback, Implementation, MessageMap, SandboxReport } from '../protocol/mod.ts';
+
+/** Bumped whenever states or context change shape; persisted snapshots carry it. */
+export const PIPELINE_MACHINE_VERSION = 'pipeline@1';
+
+export const Stage = {
+  Queued: 'queued',
+  Enhancing: 'enhancing',
+  Analyzing: 'analyzing',
+  Reasoning: 'reasoning',
+  Implementing: 'implementing',
+  Validating: 'validating',
+  Reviewing: 'reviewing',
+  Integrating: 'integrating',
+  Completed: 'completed',
+  Failed: 'failed',
+  Cancelled: 'cancelled',
+} as const;
+export type Stage = (typeof Stage)[keyof typeof Stage];
+
+export const FINAL_STAGES: ReadonlySet<string> = new Set([Stage.Completed, Stage.Failed, Stage.Cancelled]);
+
+export interface TaskError {
+  stage: string;
+  /** A sandbox reason ('tests-failed', 'timeout', …) or a runtime error code (E_LLM, E_AGENT_FAILED, …). */
+  reason: string;
+  message: string;
+}
+
+export interface PipelineContext {
+  taskId: string;
+  requirement: string;
+  maxIterations: number;
+  prompt: string | null;
+  analysis: Analysis | null;
+  plan: string | null;
+  implementation: Implementation | null;
+  report: SandboxReport | null;
+  findings: string[];
+  feedback: Feedback | null;
+  /** Implementer attempts made so far. */
+  iteration: number;
+  result: MessageMap['integration.result'] | null;
+  error: TaskError | null;
+}
+
+export interface PipelineInput {
+  taskId: string;
+  requirement: string;
+  maxIterations: number;
+}
+
+/** What the stages call: one request to a role each. The manager binds them to the bus. */
+export interface StageCalls {
+  enhance(c: PipelineContext): Promise<MessageMap['enhance.result']>;
+  analyze(c: PipelineContext): Promise<MessageMap['analysis.result']>;
+  reason(c: PipelineContext): Promise<MessageMap['reasoning.result']>;
+  implement(c: PipelineContext): Promise<MessageMap['implementation.result']>;
+  validate(c: PipelineContext): Promise<MessageMap['validation.result']>;
+  review(c: PipelineContext): Promise<MessageMap['review.result']>;
+  integrate(c: PipelineContext): Promise<MessageMap['integration.result']>;
+  hasReviewer(): boolean;
+}
+
+// `calls` stays in the closure, never in the invoked actor's input: inputs are persisted with the
+// snapshot, and functions do not survive a restart.
+const stageOf = (calls: StageCalls) => <T>(name: keyof Omit<StageCalls, 'hasReviewer'>) =>
+  fromPromise<T, { context: PipelineContext }>(({ input }) => calls[name](input.context) as Promise<T>);
+
+function failure(stageName: string, error: unknown): TaskError {
+  const code = (error as { code?: unknown })?.code;
+  return { stage: stageName, reason: typeof code === 'string' ? code : 'E_HANDLER', message: errorMessage(error) };
+}
+
+/** The one place that decides a validation passed: the sandbox said ok and it is a real report. */
+function passed(report: SandboxReport | null | undefined): report is SandboxReport & { ok: true } {
+  return !!report && report.ok === true && Array.isArray(report.tests);
+}
+
+/**
+ * One task's life: queued → enhancing → analyzing → (reasoning) → implementing → validating →
+ * (reviewing) → integrating → completed, with a bounded fix loop back to implementing. `integrating`
+ * has exactly two ways in, both guarded by `passed(report)`: unchecked code cannot reach the workspace.
+ * @example const actor = createActor(createPipelineMachine(calls), { input: { taskId, requirement, maxIterations: 3 } });
+ */
+export function createPipelineMachine(calls: StageCalls) {
+  const stage = stageOf(calls);
+  return setup({
+    types: {
+      input: {} as PipelineInput,
+      context: {} as PipelineContext,
+      events: {} as { type: 'START' } | { type: 'CANCEL'; reason?: string },
+    },
+    actors: {
+      enhance: stage<MessageMap['enhance.result']>('enhance'),
+      analyze: stage<MessageMap['analysis.result']>('analyze'),
+      reason: stage<MessageMap['reasoning.result']>('reason'),
+      implement: stage<MessageMap['implementation.result']>('implement'),
+      validate: stage<MessageMap['validation.result']>('validate'),
+      review: stage<MessageMap['review.result']>('review'),
+      integrate: stage<MessageMap['integration.result']>('integrate'),
+    },
+    guards: {
+      complex: ({ context }) => context.analysis?.complexity === 'complex',
+      canRetry: ({ context }) => context.iteration < context.maxIterations,
+    },
+  }).createMachine({
+    id: 'task',
+    context: ({ input }) => ({
+      taskId: input.taskId,
+      requirement: input.requirement,
+      maxIterations: input.maxIterations,
+      prompt: null,
+      analysis: null,
+      plan: null,
+      implementation: null,
+      report: null,
+      findings: [],
+      feedback: null,
+      iteration: 0,
+      result: null,
+      error: null,
+    }),
+    initial: Stage.Queued,
+    on: {
+      CANCEL: {
+        target: `.${Stage.Cancelled}`,
+        actions: assign({ error: ({ event, context }) => ({ stage: 'cancelled', reason: 'cancelled', message: event.reason ?? `task ${context.taskId} was cancelled` }) }),
+      },
+    },
+    states: {
+      [Stage.Queued]: { on: { START: Stage.Enhancing } },
+      [Stage.Enhancing]: {
+        invoke: {
+          src: 'enhance',
+          input: ({ context }) => ({ context }),
+          onDone: { target: Stage.Analyzing, actions: assign({ prompt: ({ event }) => event.output.prompt }) },
+          onError: { target: Stage.Failed, actions: assign({ error: ({ event }) => failure(Stage.Enhancing, event.error) }) },
+        },
+      },
+      [Stage.Analyzing]: {
+        invoke: {
+          src: 'analyze',
+          input: ({ context }) => ({ context }),
+          onDone: [
+            { guard: ({ event }) => event.output.complexity === 'complex', target: Stage.Reasoning, actions: assign({ analysis: ({ event }) => event.output }) },
+            { target: Stage.Implementing, actions: assign({ analysis: ({ event }) => event.output }) },
+          ],
+          onError: { target: Stage.Failed, actions: assign({ error: ({ event }) => failure(Stage.Analyzing, event.error) }) },
+        },
+      },
+      [Stage.Reasoning]: {
+        invoke: {
+          src: 'reason',
+          input: ({ context }) => ({ context }),
+          onDone: { target: Stage.Implementing, actions: assign({ plan: ({ event }) => event.output.plan }) },
+          onError: { target: Stage.Failed, actions: assign({ error: ({ event }) => failure(Stage.Reasoning, event.error) }) },
+        },
+      },
+      [Stage.Implementing]: {
+        invoke: {
+          src: 'implement',
+          input: ({ context }) => ({ context }),
+          onDone: {
+            target: Stage.Validating,
+            actions: assign({ implementation: ({ event }) => event.output, iteration: ({ context }) => context.iteration + 1, report: null, findings: [] }),
+          },
+          onError: { target: Stage.Failed, actions: assign({ error: ({ event }) => failure(Stage.Implementing, event.error) }) },
+        },
+      },
+      [Stage.Validating]: {
+        invoke: {
+          src: 'validate',
+          input: ({ context }) => ({ context }),
+          onDone: [
+            {
+              guard: ({ event }) => passed(event.output.report) && calls.hasReviewer(),
+              target: Stage.Reviewing,
+              actions: assign({ report: ({ event }) => event.output.report, findings: ({ event }) => event.output.findings }),
+            },
+            {
+              guard: ({ event }) => passed(event.output.report),
+              target: Stage.Integrating,
+              actions: assign({ report: ({ event }) => event.output.report, findings: ({ event }) => event.output.findings }),
+            },
+            {
+              guard: 'canRetry',
+              target: Stage.Implementing,
+              actions: assign({
+                report: ({ event }) => event.output.report,
+                findings: ({ event }) => event.output.findings,
+                feedback: ({ event, context }) => ({ iteration: context.iteration, findings: event.output.findings, report: event.output.report }),
+              }),
+            },
+            {
+              target: Stage.Failed,
+              actions: assign({
+                report: ({ event }) => event.output.report,
+                findings: ({ event }) => event.output.findings,
+                error: ({ event, context }) => {
+                  const report = event.output.report;
+                  const reason = report.ok ? 'invalid-report' : report.reason;
+                  const message = report.ok ? 'the validator returned a report without test results' : report.message;
+                  return { stage: Stage.Validating, reason, message: `validation failed after ${context.iteration} attempt(s): ${reason}: ${message}` };
+                },
+              }),
+            },
+          ],
+          onError: { target: Stage.Failed, actions: assign({ error: ({ event }) => failure(Stage.Validating, event.error) }) },
+        },
+      },
+      [Stage.Reviewing]: {
+        invoke: {
+          src: 'review',
+          input: ({ context }) => ({ context }),
+          onDone: [
+            { guard: ({ event, context }) => passed(context.report) && !event.output.findings.some((f) => f.severity === 'error'), target: Stage.Integrating },
+            {
+              guard: 'canRetry',
+              target: Stage.Implementing,
+              actions: assign({
+                findings: ({ event }) => event.output.findings.map((f) => `${f.file}:${f.line}: ${f.message}`),
+                feedback: ({ event, context }) => ({
+                  iteration: context.iteration,
+                  findings: event.output.findings.filter((f) => f.severity === 'error').map((f) => `${f.file}:${f.line}: ${f.message}`),
+                  report: context.report!,
+                }),
+              }),
+            },
+            {
+              target: Stage.Failed,
+              actions: assign({
+                error: ({ event, context }) => ({
+                  stage: Stage.Reviewing,
+                  reason: 'review-failed',
+                  message: `review failed after ${context.iteration} attempt(s): ${event.output.findings.filter((f) => f.severity === 'error').map((f) => `${f.file}:${f.line}: ${f.message}`).join('; ')}`,
+                }),
+              }),
+            },
+          ],
+          onError: { target: Stage.Failed, actions: assign({ error: ({ event }) => failure(Stage.Reviewing, event.error) }) },
+        },
+      },
+      [Stage.Integrating]: {
+        invoke: {
+          src: 'integrate',
+          input: ({ context }) => ({ context }),
+          onDone: { target: Stage.Completed, actions: assign({ result: ({ event }) => event.output }) },
+          onError: { target: Stage.Failed, actions: assign({ error: ({ event }) => failure(Stage.Integrating, event.error) }) },
+        },
+      },
+      [Stage.Completed]: { type: 'final' },
+      [Stage.Failed]: { type: 'final' },
+      [Stage.Cancelled]: { type: 'final' },
+    },
+  });
+}
+
+export type PipelineMachine = ReturnType<typeof createPipelineMachine>;
+export { passed as isPassingReport };

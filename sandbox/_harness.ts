@@ -1,0 +1,254 @@
+/**
+ * The test harness that lives INSIDE each isolate: `console`, `describe`/`it`/`test`/`expect`/hooks as
+ * globals and behind the virtual 'sandbox:test' module, and the runner that executes the registered
+ * tests in order. `harnessSource()` is the script compiled once per isolate.
+ *
+ * `installHarness` runs inside the isolate (shipped via Function.prototype.toString): its body must
+ * not reference anything outside itself; its helpers arrive as arguments. The only door back to the
+ * host is `emit(kind, text)`, which carries plain strings.
+ */
+import { createEquality } from './_equality.ts';
+import type { Equality } from './_equality.ts';
+import { createExpect } from './_expect.ts';
+import type { ExpectKit } from './_expect.ts';
+import { createFormatter } from './_format.ts';
+import type { Formatter } from './_format.ts';
+
+/** What the harness tells the host while it runs (the second argument of emit is always a string). */
+export const HarnessEvent = {
+  Console: 'console',
+  ConsoleTruncated: 'console-truncated',
+  TestStart: 'test',
+  TestEnd: 'result',
+} as const;
+
+/** The Symbol.for key under which the harness parks the test API for the 'sandbox:test' module. */
+export const TEST_API_KEY = 'sandbox:test';
+
+/** Console output kept per run; past it the harness stops sending lines (the host marks the cut). */
+export const CONSOLE_LIMIT = 64 * 1024;
+
+export interface HarnessConfig {
+  consoleLimit: number;
+  apiKey: string;
+  events: typeof HarnessEvent;
+}
+
+/**
+ * The host's handle on the harness: 'file' before each module loads (its top-level hooks get their
+ * own scope), 'run' to run every registered test; 'run' resolves to `{tests, registered}` as JSON.
+ */
+export type HarnessControl = (command: 'file' | 'run') => Promise<string> | undefined;
+
+type Fn = (context?: unknown) => unknown;
+type Mode = 'run' | 'skip' | 'only' | 'todo';
+interface Suite { name: string; parent: Suite | undefined; mode: Mode; beforeAll: Fn[]; afterAll: Fn[]; beforeEach: Fn[]; afterEach: Fn[] }
+interface Case { name: string; suite: Suite; fn: Fn | undefined; mode: Mode }
+
+export function installHarness(
+  makeFormatter: () => Formatter,
+  makeEquality: (format: (value: unknown) => string) => Equality,
+  makeExpect: (formatter: Formatter, equality: Equality) => ExpectKit,
+  config: HarnessConfig,
+): (emit: (kind: string, text: string) => void) => HarnessControl {
+  const fmt = makeFormatter();
+  const { expect, settle } = makeExpect(fmt, makeEquality(fmt.format));
+  const stringify = JSON.stringify;
+  const now = Date.now;
+  const global = globalThis as unknown as Record<string, unknown>;
+
+  return function connect(emit) {
+    const events = config.events;
+    let consoleUsed = 0;
+    let indent = '';
+    const counters = new Map<string, number>();
+    const timers = new Map<string, number>();
+
+    function write(prefix: string, args: unknown[]): void {
+      if (consoleUsed >= config.consoleLimit) return;
+      const line = prefix + indent + fmt.formatArgs(args);
+      emit(events.Console, line.slice(0, config.consoleLimit - consoleUsed));
+      consoleUsed += line.length + 1;
+      if (consoleUsed >= config.consoleLimit) emit(events.ConsoleTruncated, '');
+    }
+
+    const console = {
+      log: (...args: unknown[]) => write('', args),
+      info: (...args: unknown[]) => write('', args),
+      debug: (...args: unknown[]) => write('', args),
+      warn: (...args: unknown[]) => write('[warn] ', args),
+      error: (...args: unknown[]) => write('[error] ', args),
+      trace: (...args: unknown[]) => write('[trace] ', args),
+      dir: (value: unknown) => write('', [fmt.format(value)]),
+      table: (value: unknown) => write('', [fmt.format(value)]),
+      assert: (condition: unknown, ...args: unknown[]) => {
+        if (!condition) write('[error] ', ['Assertion failed' + (args.length > 0 ? ':' : ''), ...args]);
+      },
+      group: (...args: unknown[]) => {
+        if (args.length > 0) write('', args);
+        indent += '  ';
+      },
+      groupEnd: () => { indent = indent.slice(2); },
+      count: (label = 'default') => {
+        counters.set(label, (counters.get(label) ?? 0) + 1);
+        write('', [`${label}: ${counters.get(label)}`]);
+      },
+      time: (label = 'default') => { timers.set(label, now()); },
+      timeEnd: (label = 'default') => { write('', [`${label}: ${now() - (timers.get(label) ?? now())}ms`]); },
+    };
+
+    const root: Suite = { name: '', parent: undefined, mode: 'run', beforeAll: [], afterAll: [], beforeEach: [], afterEach: [] };
+    let current = root;
+    let running = false;
+    const cases: Case[] = [];
+
+    function guard(what: string): void {
+      if (running) throw new Error(`${what}() was called while tests were running: register tests at the top level or inside describe()`);
+    }
+
+    function suite(mode: Mode) {
+      return (name: unknown, body?: unknown) => {
+        guard('describe');
+        const child: Suite = { name: String(name), parent: current, mode, beforeAll: [], afterAll: [], beforeEach: [], afterEach: [] };
+        const outer = current;
+        current = child;
+        try {
+          const result = typeof body === 'function' ? (body as () => unknown)() : undefined;
+          if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') {
+            throw new Error(`describe(${stringify(String(name))}) got an async callback: keep describe synchronous and await inside it()`);
+          }
+        } finally {
+          current = outer;
+        }
+      };
+    }
+
+    function testCase(mode: Mode) {
+      return (name: unknown, fn?: unknown) => {
+        guard('it');
+        const body: Fn | undefined = typeof fn === 'function' ? (fn as Fn) : fn === undefined ? undefined
+          : () => { throw new Error(`it(${stringify(String(name))}) needs a function as its second argument`); };
+        cases.push({ name: String(name), suite: current, fn: body, mode: body === undefined ? 'todo' : mode });
+      };
+    }
+
+    function title(template: string, row: unknown, index: number): string {
+      const args = Array.isArray(row) ? [...row] : [row];
+      return template
+        .replace(/\$(\w+)/g, (match, key: string) => (row !== null && typeof row === 'object' && key in row ? fmt.format((row as Record<string, unknown>)[key]) : match))
+        .replace(/%([sdifjoO#%])/g, (match, code: string) => {
+          if (code === '%') return '%';
+          if (code === '#') return String(index);
+          if (args.length === 0) return match;
+          const arg = args.shift();
+          return code === 's' && typeof arg === 'string' ? arg : code === 'd' || code === 'i' || code === 'f' ? String(Number(arg)) : fmt.format(arg);
+        });
+    }
+
+    function withEach<T extends (name: unknown, fn?: unknown) => void>(register: T) {
+      return Object.assign(register, {
+        each: (table: unknown[]) => (name: unknown, fn: (...args: unknown[]) => unknown) => {
+          table.forEach((row, index) => register(title(String(name), row, index), () => fn(...(Array.isArray(row) ? row : [row]))));
+        },
+      });
+    }
+
+    const describe = Object.assign(withEach(suite('run')), { skip: suite('skip'), only: suite('only'), todo: suite('skip') });
+    const it = Object.assign(withEach(testCase('run')), { skip: testCase('skip'), only: testCase('only'), todo: testCase('todo') });
+    const hook = (kind: 'beforeAll' | 'afterAll' | 'beforeEach' | 'afterEach') => (fn: Fn) => {
+      guard(kind);
+      if (typeof fn === 'function') current[kind].push(fn);
+    };
+    const api = Object.freeze({
+      describe, suite: describe, it, test: it, expect,
+      beforeAll: hook('beforeAll'), afterAll: hook('afterAll'), beforeEach: hook('beforeEach'), afterEach: hook('afterEach'),
+    });
+    Object.defineProperty(globalThis, Symbol.for(config.apiKey), { value: api });
+    for (const [name, value] of Object.entries({ ...api, console })) {
+      Object.defineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: false });
+    }
+    if (typeof global.queueMicrotask !== 'function') {
+      global.queueMicrotask = (fn: () => void) => { Promise.resolve().then(fn); };
+    }
+
+    function chain(of: Suite): Suite[] {
+      const list: Suite[] = [];
+      for (let s: Suite | undefined = of; s !== undefined; s = s.parent) list.unshift(s);
+      return list;
+    }
+
+    async function runAll(): Promise<string> {
+      running = true;
+      const hasOnly = cases.some((c) => c.mode === 'only' || chain(c.suite).some((s) => s.mode === 'only'));
+      const selected = cases.filter((c) => c.mode !== 'skip' && c.mode !== 'todo' && !chain(c.suite).some((s) => s.mode === 'skip')
+        && (!hasOnly || c.mode === 'only' || chain(c.suite).some((s) => s.mode === 'only')));
+      const lastUse = new Map<Suite, number>();
+      selected.forEach((c, index) => chain(c.suite).forEach((s) => lastUse.set(s, index)));
+      const started = new Set<Suite>();
+      const setupFailure = new Map<Suite, string>();
+      const results: Array<{ name: string; ok: boolean; ms: number; message?: string }> = [];
+      for (const [index, c] of selected.entries()) {
+        const suites = chain(c.suite);
+        const name = [...suites.map((s) => s.name).filter((part) => part !== ''), c.name].join(' > ');
+        emit(events.TestStart, name);
+        const context = { expect, task: { name } };
+        const started0 = now();
+        let failure: string | undefined;
+        for (const s of suites) {
+          if (started.has(s)) continue;
+          started.add(s);
+          for (const fn of s.beforeAll) {
+            try { await fn(); } catch (error) { setupFailure.set(s, `beforeAll hook failed: ${fmt.describeError(error)}`); }
+          }
+        }
+        failure = suites.map((s) => setupFailure.get(s)).find((text) => text !== undefined);
+        if (failure === undefined) {
+          try {
+            for (const s of suites) for (const fn of s.beforeEach) await fn(context);
+            await (c.fn as Fn)(context);
+            await settle();
+          } catch (error) {
+            failure = fmt.describeError(error);
+          }
+          for (const s of [...suites].reverse()) {
+            for (const fn of s.afterEach) {
+              try { await fn(context); } catch (error) { failure ??= `afterEach hook failed: ${fmt.describeError(error)}`; }
+            }
+          }
+        }
+        for (const s of [...suites].reverse()) {
+          if (lastUse.get(s) !== index) continue;
+          for (const fn of s.afterAll) {
+            try { await fn(); } catch (error) { failure ??= `afterAll hook failed: ${fmt.describeError(error)}`; }
+          }
+        }
+        const result = failure === undefined ? { name, ok: true, ms: now() - started0 } : { name, ok: false, ms: now() - started0, message: failure };
+        results.push(result);
+        emit(events.TestEnd, stringify(result));
+      }
+      return stringify({ tests: results, registered: cases.length });
+    }
+
+    return (command) => {
+      if (command === 'run') return runAll();
+      current = { name: '', parent: root, mode: 'run', beforeAll: [], afterAll: [], beforeEach: [], afterEach: [] };
+      return undefined;
+    };
+  };
+}
+
+let source: string | undefined;
+
+/** The harness script: evaluating it yields `connect(emit)`, which installs the globals and returns the control. */
+export function harnessSource(): string {
+  const config: HarnessConfig = { consoleLimit: CONSOLE_LIMIT, apiKey: TEST_API_KEY, events: HarnessEvent };
+  source ??= `(${installHarness.toString()})(${createFormatter.toString()}, ${createEquality.toString()}, ${createExpect.toString()}, ${JSON.stringify(config)})`;
+  return source;
+}
+
+/** Source of the virtual 'sandbox:test' (alias 'vitest') module. */
+export function testModuleSource(): string {
+  const names = ['describe', 'suite', 'it', 'test', 'expect', 'beforeAll', 'afterAll', 'beforeEach', 'afterEach'];
+  return `const api = globalThis[Symbol.for(${JSON.stringify(TEST_API_KEY)})];\n`
+    + `export const { ${names.join(', ')} } = api;\nexport default api;\n`;
+}

@@ -1,0 +1,38 @@
+// The same server on Deno 2: health, the first /ws snapshot, and a task that must fail 'unsupported'
+// (isolated-vm does not load on Deno yet) — never pass unchecked.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT, api, startServer, waitFor, watch } from '../helpers/server.ts';
+
+const DENO = join(ROOT, 'node_modules/.bin/deno');
+
+test('runtime start runs on Deno: /api/health, /ws snapshot, validation unsupported', async () => {
+  assert.ok(existsSync(DENO), 'the deno devDependency is installed');
+  const server = await startServer({ command: [DENO, 'run', '-A', '--quiet', join(ROOT, 'runtime/cli/main.ts')] });
+  try {
+    const health = await api(server, '/api/health');
+    assert.is(health.status, 200);
+    assert.is(health.body.status, 'ok');
+    const ws = await watch(server);
+    const first = await waitFor('first frame', async () => ws.frames[0]);
+    assert.is(first.type, 'snapshot');
+    assert.ok(Object.keys(first.state.agents).length >= 6, 'agents in the snapshot');
+    ws.close();
+
+    const samples = (await api(server, '/api/demo')).body.samples;
+    const { body } = await api(server, '/api/requirements', { body: { requirement: samples[0].requirement } });
+    const task = await waitFor('task to finish', async () => {
+      const t = (await api(server, `/api/tasks/${body.taskId}`)).body;
+      return ['completed', 'failed'].includes(t.status) ? t : null;
+    });
+    assert.is(task.status, 'failed');
+    assert.match(task.error.message, /unsupported/);
+    assert.is(task.files.length, 0);
+  } finally {
+    await server.stop();
+  }
+});
+
+test.run();

@@ -1,0 +1,106 @@
+// Starts the real `runtime start` in a child process on an ephemeral port with its own data dir.
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const ROOT = new URL('../..', import.meta.url).pathname;
+
+export interface StartedServer {
+  url: string;
+  port: number;
+  dataDir: string;
+  proc: ChildProcess;
+  output: () => string;
+  /** SIGTERM and wait for exit. */
+  stop(): Promise<void>;
+  /** SIGKILL and wait for exit: no cleanup runs. */
+  kill(): Promise<void>;
+}
+
+export function tempDir(prefix = 'orch-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export async function startServer(options: { dataDir?: string; env?: Record<string, string>; args?: string[]; command?: string[] } = {}): Promise<StartedServer> {
+  const dataDir = options.dataDir ?? tempDir();
+  const command = options.command ?? [process.execPath, join(ROOT, 'runtime/cli/bin.js')];
+  const proc = spawn(command[0], [...command.slice(1), 'start', '--port', '0', '--data-dir', dataDir, ...(options.args ?? [])], {
+    cwd: ROOT,
+    env: { ...process.env, ORCHESTRATOR_DEMO_DELAY_MS: '0', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const exited = new Promise<void>((resolve) => proc.on('exit', () => resolve()));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start within 20 s:\n${output}`)), 20_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk;
+      const match = /"msg":"listening","url":"[^"]+","port":(\d+)/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolve(Number(match[1]));
+      }
+    };
+    proc.stdout!.on('data', onData);
+    proc.stderr!.on('data', (chunk: Buffer) => (output += chunk));
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code} before listening:\n${output}`));
+    });
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    dataDir,
+    proc,
+    output: () => output,
+    async stop() {
+      proc.kill('SIGTERM');
+      await exited;
+    },
+    async kill() {
+      proc.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+export async function api(server: { url: string }, path: string, init?: { method?: string; body?: unknown; raw?: string; headers?: Record<string, string> }): Promise<{ status: number; body: any }> {
+  const response = await fetch(server.url + path, {
+    method: init?.method ?? (init?.body !== undefined || init?.raw !== undefined ? 'POST' : 'GET'),
+    headers: { 'content-type': 'application/json', ...init?.headers },
+    body: init?.raw ?? (init?.body !== undefined ? JSON.stringify(init.body) : undefined),
+  });
+  const text = await response.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {}
+  return { status: response.status, body };
+}
+
+/** Polls until `check` returns a value, or fails after `ms` with the last value seen. */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined | null | false>, ms = 30_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    const value = await check();
+    if (value) return value;
+    last = value;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what} (last: ${JSON.stringify(last)})`);
+}
+
+/** Collects every /ws frame; `frames` grows as they arrive. */
+export function watch(server: { port: number }): Promise<{ frames: any[]; close(): void }> {
+  const socket = new WebSocket(`ws://127.0.0.1:${server.port}/ws`);
+  const frames: any[] = [];
+  socket.onmessage = (event) => frames.push(JSON.parse(String(event.data)));
+  return new Promise((resolve, reject) => {
+    socket.onopen = () => resolve({ frames, close: () => socket.close() });
+    socket.onerror = () => reject(new Error('ws connection failed'));
+  });
+}

@@ -1,0 +1,82 @@
+// Runs the typecheck, then every uvu suite matching '\.test\.ts$' in its own process (a suite that
+// crashes or hangs cannot take the others down), two at a time, and ends with "N passed, N failed".
+// Usage: node test/run.ts [pattern] [--no-typecheck]   (pattern filters file paths, e.g. "bus|tasks")
+import { spawn } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const args = process.argv.slice(2);
+const filter = args.find((a) => !a.startsWith('--'));
+const CONCURRENCY = 2;
+const FILE_TIMEOUT_MS = 240_000;
+
+function find(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return name === 'node_modules' || name === 'fixtures' ? [] : find(path);
+    return /\.test\.ts$/.test(name) ? [path] : [];
+  });
+}
+
+interface Outcome {
+  file: string;
+  passed: number;
+  failed: number;
+  output: string;
+  ms: number;
+}
+
+function run(command: string, argv: string[], label: string): Promise<{ code: number | null; output: string; ms: number }> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(command, argv, { cwd: root, env: { ...process.env, FORCE_COLOR: '0' } });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    const timer = setTimeout(() => {
+      output += `\n${label}: killed after ${FILE_TIMEOUT_MS / 1000} s\n`;
+      child.kill('SIGKILL');
+    }, FILE_TIMEOUT_MS);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output, ms: Date.now() - started });
+    });
+  });
+}
+
+async function suite(file: string): Promise<Outcome> {
+  const rel = relative(root, file);
+  const { code, output, ms } = await run(process.execPath, ['--no-node-snapshot', '--disable-warning=ExperimentalWarning', file], rel);
+  const total = Number(/Total:\s+(\d+)/.exec(output)?.[1] ?? 0);
+  const passed = Number(/Passed:\s+(\d+)/.exec(output)?.[1] ?? 0);
+  // A suite that exits non-zero without uvu's summary (crash, timeout) counts as one failure.
+  const failed = code === 0 && total > 0 ? total - passed : Math.max(1, total - passed);
+  return { file: rel, passed: code === 0 ? passed : Math.min(passed, total - 1), failed, output, ms };
+}
+
+const outcomes: Outcome[] = [];
+if (!args.includes('--no-typecheck')) {
+  const tsc = await run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', root], 'typecheck');
+  outcomes.push({ file: 'typecheck (tsc --noEmit)', passed: tsc.code === 0 ? 1 : 0, failed: tsc.code === 0 ? 0 : 1, output: tsc.output, ms: tsc.ms });
+  console.log(`${tsc.code === 0 ? 'ok  ' : 'FAIL'} typecheck (${(tsc.ms / 1000).toFixed(1)} s)`);
+  if (tsc.code !== 0) console.log(tsc.output);
+}
+
+const files = find(join(root, 'test')).filter((f) => !filter || new RegExp(filter).test(relative(root, f))).sort();
+let next = 0;
+await Promise.all(
+  Array.from({ length: CONCURRENCY }, async () => {
+    while (next < files.length) {
+      const outcome = await suite(files[next++]);
+      outcomes.push(outcome);
+      console.log(`${outcome.failed ? 'FAIL' : 'ok  '} ${outcome.file}: ${outcome.passed} passed, ${outcome.failed} failed (${(outcome.ms / 1000).toFixed(1)} s)`);
+      if (outcome.failed) console.log(outcome.output.split('\n').map((l) => `     ${l}`).join('\n'));
+    }
+  }),
+);
+
+const passed = outcomes.reduce((n, o) => n + o.passed, 0);
+const failed = outcomes.reduce((n, o) => n + o.failed, 0);
+console.log(`\n${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);

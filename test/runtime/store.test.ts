@@ -1,0 +1,201 @@
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ErrorCode, RuntimeError } from '../../runtime/protocol/mod.ts';
+import { openStore, TaskStatus, type Store } from '../../runtime/store/mod.ts';
+
+const dirs: string[] = [];
+function tempFile(name = 'state.db'): string {
+  const dir = mkdtempSync(join(tmpdir(), 'orch-store-'));
+  dirs.push(dir);
+  return join(dir, 'nested', 'folder', name);
+}
+
+function throwsCode(fn: () => unknown, code: string, ...fragments: string[]): RuntimeError {
+  try {
+    fn();
+  } catch (error) {
+    assert.instance(error, RuntimeError);
+    const e = error as RuntimeError;
+    assert.is(e.code, code, e.message);
+    for (const fragment of fragments) assert.ok(e.message.includes(fragment), `"${e.message}" should mention "${fragment}"`);
+    return e;
+  }
+  throw new Error(`expected a ${code} error`);
+}
+
+function seed(store: Store): void {
+  store.createTask({ id: 'a', requirement: 'first', priority: 5, createdAt: 100 });
+  store.createTask({ id: 'b', requirement: 'second', priority: 7, createdAt: 200 });
+  store.createTask({ id: 'c', requirement: 'third', priority: 1, createdAt: 300 });
+}
+
+test('create, get, update and list tasks', () => {
+  const store = openStore(':memory:');
+  const created = store.createTask({ id: 't1', requirement: 'a fizzbuzz module', priority: 5, createdAt: 1000 });
+  assert.equal(created, {
+    id: 't1', requirement: 'a fizzbuzz module', priority: 5, status: 'queued', stage: 'queued',
+    createdAt: 1000, updatedAt: 1000, error: null, result: null, attempt: 1,
+  });
+  assert.equal(store.getTask('t1'), created);
+  assert.is(store.getTask('nope'), null);
+
+  const updated = store.updateTask('t1', { status: TaskStatus.Running, stage: 'analysis', updatedAt: 1500 });
+  assert.is(updated.status, 'running');
+  assert.is(updated.stage, 'analysis');
+  assert.is(updated.updatedAt, 1500);
+  assert.is(updated.requirement, 'a fizzbuzz module');
+
+  const done = store.updateTask('t1', { status: 'completed', result: { files: ['a.js'], score: 0.9 }, attempt: 2 });
+  assert.equal(done.result, { files: ['a.js'], score: 0.9 });
+  assert.is(done.attempt, 2);
+  assert.is(done.updatedAt, 1500, 'updatedAt only moves when passed');
+  assert.is(store.updateTask('t1', { result: null, error: 'boom' }).result, null);
+  assert.is(store.getTask('t1')?.error, 'boom');
+  store.close();
+});
+
+test('listTasks is newest first, filters by status and pages', () => {
+  const store = openStore(':memory:');
+  seed(store);
+  store.updateTask('b', { status: 'running' });
+  store.updateTask('c', { status: 'failed', error: 'x' });
+  assert.equal(store.listTasks().map((t) => t.id), ['c', 'b', 'a']);
+  assert.equal(store.listTasks({ status: ['queued', 'running'] }).map((t) => t.id), ['b', 'a']);
+  assert.equal(store.listTasks({ status: [] }), []);
+  assert.equal(store.listTasks({ limit: 1, offset: 1 }).map((t) => t.id), ['b']);
+  assert.equal(store.unfinishedTasks().map((t) => t.id), ['a', 'b']);
+  throwsCode(() => store.listTasks({ status: ['bogus' as TaskStatus] }), ErrorCode.Invalid, 'bogus', 'queued');
+  throwsCode(() => store.listTasks({ limit: -2 }), ErrorCode.Invalid, 'limit');
+  store.close();
+});
+
+test('duplicate id is a conflict; unknown id is not found; bad values are invalid', () => {
+  const store = openStore(':memory:');
+  seed(store);
+  throwsCode(() => store.createTask({ id: 'a', requirement: 'again', priority: 1, createdAt: 1 }), ErrorCode.Conflict, 'a', 'already exists');
+  assert.is(store.getTask('a')?.requirement, 'first', 'the original row is untouched');
+  throwsCode(() => store.updateTask('ghost', { stage: 'x' }), ErrorCode.NotFound, 'ghost');
+  throwsCode(() => store.updateTask('ghost', {}), ErrorCode.NotFound, 'ghost');
+  throwsCode(() => store.updateTask('a', { status: 'done' as TaskStatus }), ErrorCode.Invalid, '"done"', 'completed');
+  throwsCode(() => store.createTask({ id: 'z', requirement: 'r', priority: 1.5, createdAt: 1 }), ErrorCode.Invalid, 'priority', '1.5');
+  store.close();
+});
+
+test('events are ordered, filtered by task and resumable with afterSeq', () => {
+  const store = openStore(':memory:');
+  seed(store);
+  const first = store.appendEvent({ taskId: 'a', ts: 1, type: 'task.submitted', data: { n: 1 } });
+  store.appendEvent({ taskId: 'b', ts: 2, type: 'task.submitted', data: null });
+  store.appendEvent({ taskId: null, ts: 3, type: 'runtime.started', data: undefined });
+  const third = store.appendEvent({ taskId: 'a', ts: 4, type: 'task.stage', data: { stage: 'analysis' } });
+  store.appendEvent({ taskId: 'a', ts: 5, type: 'task.stage', data: ['x', 2] });
+  assert.equal(first, { seq: 1, taskId: 'a', ts: 1, type: 'task.submitted', data: { n: 1 } });
+  const all = store.events('a');
+  assert.equal(all.map((e) => e.ts), [1, 4, 5]);
+  assert.ok(all.every((e, i) => i === 0 || e.seq > all[i - 1].seq));
+  assert.equal(store.events('a', { afterSeq: first.seq }).map((e) => e.seq), [third.seq, third.seq + 1]);
+  assert.equal(store.events('a', { afterSeq: first.seq, limit: 1 }).map((e) => e.data), [{ stage: 'analysis' }]);
+  assert.equal(store.events('nobody'), []);
+  store.close();
+});
+
+test('the event log refuses UPDATE and DELETE', () => {
+  const file = tempFile();
+  const store = openStore(file);
+  store.appendEvent({ taskId: null, ts: 1, type: 'runtime.started', data: {} });
+  store.close();
+  const raw = new DatabaseSync(file);
+  assert.throws(() => raw.exec("UPDATE events SET type = 'forged'"), /append-only/);
+  assert.throws(() => raw.exec('DELETE FROM events'), /append-only/);
+  assert.is((raw.prepare('SELECT type FROM events').get() as { type: string }).type, 'runtime.started');
+  raw.close();
+});
+
+test('snapshots upsert and load', () => {
+  const store = openStore(':memory:');
+  seed(store);
+  assert.is(store.loadSnapshot('a'), null);
+  store.saveSnapshot({ taskId: 'a', machineVersion: '1', snapshot: { value: 'analysis' }, updatedAt: 10 });
+  store.saveSnapshot({ taskId: 'a', machineVersion: '2', snapshot: { value: 'coding', context: { n: 1 } }, updatedAt: 20 });
+  assert.equal(store.loadSnapshot('a'), { taskId: 'a', machineVersion: '2', snapshot: { value: 'coding', context: { n: 1 } }, updatedAt: 20 });
+  throwsCode(() => store.saveSnapshot({ taskId: 'ghost', machineVersion: '1', snapshot: {}, updatedAt: 1 }), ErrorCode.NotFound, 'ghost');
+  store.close();
+});
+
+test('transaction commits, rolls back on throw, and nests', () => {
+  const store = openStore(':memory:');
+  const value = store.transaction(() => {
+    store.createTask({ id: 'kept', requirement: 'r', priority: 1, createdAt: 1 });
+    return store.transaction(() => 42);
+  });
+  assert.is(value, 42);
+  assert.ok(store.getTask('kept'));
+  assert.throws(() =>
+    store.transaction(() => {
+      store.createTask({ id: 'lost', requirement: 'r', priority: 1, createdAt: 2 });
+      store.appendEvent({ taskId: 'lost', ts: 2, type: 'task.submitted', data: {} });
+      store.updateTask('kept', { stage: 'changed' });
+      throw new Error('boom');
+    }), /boom/);
+  assert.is(store.getTask('lost'), null);
+  assert.equal(store.events('lost'), []);
+  assert.is(store.getTask('kept')?.stage, 'queued');
+  throwsCode(() => store.transaction(() => Promise.resolve(1)), ErrorCode.Invalid, 'synchronous');
+  store.close();
+});
+
+test('a file store persists across reopen, runs in WAL mode and checks ok', () => {
+  const file = tempFile();
+  const store = openStore(file);
+  assert.is(store.path, file);
+  assert.is(store.schemaVersion, 1);
+  seed(store);
+  store.updateTask('b', { status: 'running', result: { partial: true } });
+  store.appendEvent({ taskId: 'b', ts: 9, type: 'task.stage', data: { stage: 'coding' } });
+  store.saveSnapshot({ taskId: 'b', machineVersion: '1', snapshot: { s: 1 }, updatedAt: 9 });
+  assert.ok(existsSync(`${file}-wal`), 'a WAL file sits next to the database');
+  store.close();
+  store.close(); // harmless twice
+  throwsCode(() => store.getTask('a'), ErrorCode.Invalid, 'closed');
+
+  const raw = new DatabaseSync(file);
+  assert.is((raw.prepare('PRAGMA journal_mode').get() as { journal_mode: string }).journal_mode, 'wal');
+  raw.close();
+
+  const again = openStore(file);
+  assert.equal(again.listTasks().map((t) => t.id), ['c', 'b', 'a']);
+  assert.equal(again.getTask('b')?.result, { partial: true });
+  assert.equal(again.unfinishedTasks().map((t) => t.id), ['a', 'b', 'c']);
+  assert.equal(again.events('b').map((e) => e.data), [{ stage: 'coding' }]);
+  assert.equal(again.loadSnapshot('b')?.snapshot, { s: 1 });
+  assert.is(again.integrityCheck(), 'ok');
+  again.close();
+});
+
+test('a database from a newer Orchestrator is refused with a clear message', () => {
+  const file = tempFile();
+  openStore(file).close();
+  const raw = new DatabaseSync(file);
+  raw.exec('PRAGMA user_version = 99');
+  raw.close();
+  throwsCode(() => openStore(file), ErrorCode.Invalid, file, '99', 'up to 1', 'upgrade Orchestrator');
+});
+
+test('a file that is not a database is refused with the path named', () => {
+  const file = tempFile('junk.db');
+  const store = openStore(file); // creates the folders
+  store.close();
+  const junk = join(file, '..', 'not-a-db');
+  writeFileSync(junk, 'this is not sqlite '.repeat(100));
+  throwsCode(() => openStore(junk), ErrorCode.Invalid, junk);
+});
+
+test.after(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+test.run();

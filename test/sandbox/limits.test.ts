@@ -1,0 +1,162 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createSandbox } from '../../sandbox/mod.ts';
+import type { Sandbox, SandboxReport, ValidateInput } from '../../sandbox/mod.ts';
+
+type WithWorkers = Sandbox & { workerPids(): number[] };
+const sandbox = createSandbox() as WithWorkers;
+
+function failed(report: SandboxReport): Extract<SandboxReport, { ok: false }> {
+  if (report.ok) assert.unreachable(`expected a failed report, got ${JSON.stringify(report)}`);
+  return report as Extract<SandboxReport, { ok: false }>;
+}
+
+function withTest(body: string, timeoutMs = 500): ValidateInput {
+  return { files: { 'a.js': 'export const one = 1;\n', 'a.test.js': body }, entry: 'a.js', tests: ['a.test.js'], limits: { timeoutMs } };
+}
+
+const healthy: ValidateInput = { files: { 'ok.js': 'export default 1;\n', 'ok.test.js': "test('fine', () => expect(1).toBe(1));\n" }, entry: 'ok.js', tests: ['ok.test.js'] };
+
+async function waitFor(condition: () => boolean, ms = 2000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > until) throw new Error('condition not reached');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+test('a memory bomb is reported as memory, and the next run works', async () => {
+  const bomb = { files: { 'bomb.js': 'const keep = [];\nwhile (true) keep.push(new Array(100000).fill(Math.random()));\n' }, entry: 'bomb.js', tests: [] };
+  const report = failed(await sandbox.validate(bomb));
+  assert.is(report.reason, 'memory');
+  assert.match(report.message, 'exceeded its 64 MB memory limit while loading bomb.js');
+  const next = await sandbox.validate(healthy);
+  assert.ok(next.ok, JSON.stringify(next));
+});
+
+test('a memory bomb inside a test names the test', async () => {
+  const report = failed(await sandbox.validate({ ...withTest("it('hoards', () => { const s = []; for (;;) s.push('x'.repeat(1000) + s.length); });", 5000), limits: { memoryMb: 16 } }));
+  assert.is(report.reason, 'memory');
+  assert.match(report.message, 'exceeded its 16 MB memory limit in test "hoards"');
+});
+
+test('a synchronous infinite loop at load time is a timeout', async () => {
+  const started = Date.now();
+  const report = failed(await sandbox.validate({ files: { 'spin.js': 'while (true) {}\n' }, entry: 'spin.js', tests: [], limits: { timeoutMs: 400 } }));
+  assert.is(report.reason, 'timeout');
+  assert.match(report.message, 'exceeded its 400 ms time limit while loading spin.js');
+  assert.ok(Date.now() - started < 1500);
+});
+
+test('a synchronous infinite loop in a test is a timeout naming the test, after the earlier results', async () => {
+  const report = failed(await sandbox.validate(withTest("it('first', () => {});\nit('spins', () => { for (;;) {} });\nit('never reached', () => {});")));
+  assert.is(report.reason, 'timeout');
+  assert.match(report.message, 'in test "spins": most likely an endless loop');
+  assert.equal(report.tests?.map((t) => [t.name, t.ok]), [['first', true], ['spins', false]]);
+});
+
+test('a test awaiting a promise that never resolves is a timeout', async () => {
+  const started = Date.now();
+  const report = failed(await sandbox.validate(withTest("it('waits forever', async () => { await new Promise(() => {}); });")));
+  assert.is(report.reason, 'timeout');
+  assert.match(report.message, 'in test "waits forever": it was waiting on a promise that never settles');
+  assert.ok(Date.now() - started < 1500);
+});
+
+test('a then-callback loop is a timeout', async () => {
+  const report = failed(await sandbox.validate(withTest("it('loops', async () => { function f() { Promise.resolve().then(f); } f(); await null; });")));
+  assert.is(report.reason, 'timeout');
+  const detached = failed(await sandbox.validate(withTest("it('leaves a loop behind', () => { function f() { Promise.resolve().then(f); } f(); });")));
+  assert.is(detached.reason, 'timeout');
+});
+
+test('a top-level await that never settles is a timeout', async () => {
+  const report = failed(await sandbox.validate({ files: { 'a.js': 'await new Promise(() => {});\nexport default 1;\n' }, entry: 'a.js', tests: [] }));
+  assert.is(report.reason, 'timeout');
+  assert.match(report.message, 'a.js never finished loading');
+});
+
+test('setTimeout does not exist: the test fails with a ReferenceError', async () => {
+  const report = failed(await sandbox.validate(withTest("it('sleeps', async () => { await new Promise((r) => setTimeout(r, 5)); });")));
+  assert.is(report.reason, 'tests-failed');
+  assert.match(report.tests?.[0].message ?? '', /^ReferenceError: setTimeout is not defined \(the sandbox has no timers\)/);
+});
+
+test('console output is capped at 64 KB and the cut is marked', async () => {
+  const report = await sandbox.validate({ files: { 'noisy.js': "for (let i = 0; i < 50000; i++) console.log('line ' + i + ' ' + 'x'.repeat(40));\n" }, entry: 'noisy.js', tests: [] });
+  assert.ok(report.ok, JSON.stringify(report).slice(0, 300));
+  const bytes = report.console.reduce((sum, line) => sum + Buffer.byteLength(line) + 1, 0);
+  assert.ok(bytes <= 64 * 1024 + 100, `console kept ${bytes} bytes`);
+  assert.is(report.console[0], `line 0 ${'x'.repeat(40)}`);
+  assert.match(report.console[report.console.length - 1], '[console output truncated');
+  const huge = await sandbox.validate({ files: { 'huge.js': "console.log('y'.repeat(200000));\nconsole.log('after');\n" }, entry: 'huge.js', tests: [] });
+  assert.ok(huge.ok);
+  assert.is(huge.console.length, 2);
+  assert.match(huge.console[1], '[console output truncated');
+});
+
+test('a worker killed mid-run is reported, and a fresh worker takes the next run', async () => {
+  await sandbox.validate(healthy);
+  const [pid] = sandbox.workerPids();
+  assert.type(pid, 'number');
+  const running = sandbox.validate({ files: { 'spin.js': 'while (true) {}\n' }, entry: 'spin.js', tests: [], limits: { timeoutMs: 5000 } });
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  process.kill(pid, 'SIGKILL');
+  const report = failed(await running);
+  assert.is(report.reason, 'threw');
+  assert.match(report.message, 'the sandbox worker died during the run (signal SIGKILL)');
+  const next = await sandbox.validate(healthy);
+  assert.ok(next.ok, JSON.stringify(next));
+  assert.not.equal(sandbox.workerPids(), [pid]);
+});
+
+test('a worker that stops answering is killed at the parent deadline and reported as timeout', async () => {
+  await sandbox.validate(healthy);
+  const [pid] = sandbox.workerPids();
+  process.kill(pid, 'SIGSTOP');
+  const started = Date.now();
+  const report = failed(await sandbox.validate({ ...healthy, limits: { timeoutMs: 200 } }));
+  assert.is(report.reason, 'timeout');
+  assert.match(report.message, 'the sandbox worker did not answer within 2200 ms');
+  assert.ok(Date.now() - started >= 2000);
+  await waitFor(() => !sandbox.workerPids().includes(pid));
+  const next = await sandbox.validate(healthy);
+  assert.ok(next.ok, JSON.stringify(next));
+});
+
+test('a pool of two runs validations side by side', async () => {
+  const pool = createSandbox({ poolSize: 2 }) as WithWorkers;
+  const spin = (ms: number): ValidateInput => ({ files: { 'a.js': `const end = Date.now() + ${ms};\nwhile (Date.now() < end) {}\nexport default 1;\n` }, entry: 'a.js', tests: [] });
+  const started = Date.now();
+  const reports = await Promise.all([pool.validate(spin(400)), pool.validate(spin(400)), pool.validate(healthy)]);
+  assert.ok(reports.every((report) => report.ok), JSON.stringify(reports));
+  assert.is(pool.workerPids().length, 2);
+  assert.ok(Date.now() - started < 2500);
+  await pool.close();
+  assert.equal(pool.workerPids(), []);
+  const after = failed(await pool.validate(healthy));
+  assert.match(after.message, 'the sandbox is closed');
+});
+
+test('a node binary that cannot start fails the run instead of hanging', async () => {
+  const broken = createSandbox({ nodePath: '/nonexistent/node' });
+  const report = failed(await broken.validate(healthy));
+  assert.is(report.reason, 'threw');
+  assert.match(report.message, 'the sandbox worker could not start');
+  await broken.close();
+});
+
+test("the 'unsupported' driver answers every validation with reason 'unsupported'", async () => {
+  const none = createSandbox({ driver: 'unsupported' });
+  assert.is(none.driver, 'unsupported');
+  const report = failed(await none.validate(healthy));
+  assert.is(report.reason, 'unsupported');
+  assert.match(report.message, /^the isolated-vm sandbox driver needs Node\.js >= 22; this runtime \(Node\.js [\d.]+\) has none yet: run the server on Node to validate code$/);
+  await none.close();
+});
+
+test.after(async () => {
+  await sandbox.close();
+});
+
+test.run();
