@@ -31,7 +31,8 @@ export interface Pool {
 const GRACE_MS = 2000;
 const STARTUP_MS = 20_000;
 const STDERR_TAIL = 4096;
-const MEMORY_ABORT = /out of memory|heap limit|allocation failed|memory limit|\bOOM\b/i;
+/** What V8 and isolated-vm print when they abort over memory (a heap or a single object too big). */
+const MEMORY_ABORT = /out[- ]of[- ]memory|heap limit|allocation failed|invalid size error|memory limit|\bOOM\b/i;
 const WORKER_PATH = fileURLToPath(new URL('./_worker.ts', import.meta.url));
 
 interface Job {
@@ -51,8 +52,11 @@ interface Worker {
   exited: Promise<void>;
 }
 
-function lastLine(text: string): string {
-  return text.trim().split('\n').filter((line) => line.trim() !== '').slice(-1)[0]?.trim() ?? '';
+/** The most telling line a dying worker wrote: its error, not the native stack or GC trace after it. */
+function lastWords(stderr: string): string {
+  const lines = stderr.split('\n').map((line) => line.replace(/^[#\s]+/, '').trim())
+    .filter((line) => line !== '' && !/^\d+: /.test(line) && !/^(-{3,}|<-{3,}|\[\d+:0x)/.test(line));
+  return [...lines].reverse().find((line) => /error|fatal|abort|memory/i.test(line)) ?? lines[lines.length - 1] ?? '';
 }
 
 /** The worker needs no secrets: it gets PATH and temp dirs, not the server's environment. */
@@ -111,7 +115,7 @@ export function createPool(options: PoolOptions): Pool {
   function onExit(worker: Worker, code: number | null, signal: NodeJS.Signals | null): void {
     if (worker.gone) return;
     const how = signal === null ? `exit code ${code}` : `signal ${signal}`;
-    const said = lastLine(worker.stderr);
+    const said = lastWords(worker.stderr);
     const tail = said === '' ? '' : `; its last words: ${said}`;
     if (worker.job !== undefined) {
       const memory = MEMORY_ABORT.test(worker.stderr);

@@ -34,6 +34,15 @@ test('a memory bomb is reported as memory, and the next run works', async () => 
   assert.ok(next.ok, JSON.stringify(next));
 });
 
+test('a growth V8 cannot survive (isolated-vm aborts the process) costs only the worker', async () => {
+  // Depending on timing isolated-vm either stops the isolate or aborts the worker; both are 'memory'.
+  const report = failed(await sandbox.validate({ files: { 'grow.js': 'const m = new Map();\nfor (let i = 0; ; i++) m.set(i, i);\n' }, entry: 'grow.js', tests: [] }));
+  assert.is(report.reason, 'memory');
+  assert.match(report.message, /memory/);
+  const next = await sandbox.validate(healthy);
+  assert.ok(next.ok, JSON.stringify(next));
+});
+
 test('a memory bomb inside a test names the test', async () => {
   const report = failed(await sandbox.validate({ ...withTest("it('hoards', () => { const s = []; for (;;) s.push('x'.repeat(1000) + s.length); });", 5000), limits: { memoryMb: 16 } }));
   assert.is(report.reason, 'memory');
