@@ -73,6 +73,21 @@ function busPublish(): number {
   return perSecond(N, ms);
 }
 
+/** The bus in front of the same XState actor: what routing a message through the bus costs an actor. */
+function busIntoActor(): number {
+  const bus = createBus();
+  const actor = createActor(counter).start();
+  bus.subscribe('topic:bench', () => actor.send({ type: 'inc' }));
+  const payload = { level: 'info', source: 'bench', text: 'x' } as const;
+  const t = performance.now();
+  for (let i = 0; i < N; i++) bus.publish('topic:bench', 'log.entry', payload);
+  const ms = performance.now() - t;
+  if (actor.getSnapshot().context.n !== N) throw new Error('bus → actor lost events');
+  actor.stop();
+  bus.close();
+  return perSecond(N, ms);
+}
+
 async function busRequestReply(): Promise<number> {
   const bus = createBus();
   bus.serve('role:enhancer', (m) => ({ prompt: (m.payload as { requirement: string }).requirement }));
@@ -124,12 +139,14 @@ const figures: Figure[] = [];
 const xstate = await measure('raw XState actor.send', 'events/s', rawXState);
 const ee = await measure('EventEmitter emit (floor)', 'events/s', emitter);
 const publish = await measure('bus publish → subscriber', 'deliveries/s', busPublish);
+const intoActor = await measure('bus publish → XState actor.send', 'deliveries/s', busIntoActor);
 const reply = await measure('bus send → reply (awaited, sequential)', 'round trips/s', busRequestReply);
 const task = await measure('pipeline per-task overhead (instant model + sandbox, SQLite on disk)', 'ms/task', () => pipelineOverhead(50));
-figures.push(xstate, ee, publish, reply, task);
+figures.push(xstate, ee, publish, intoActor, reply, task);
 
 const ratios = {
   publishVsXState: +(publish.median / xstate.median).toFixed(2),
+  busIntoActorVsXState: +(intoActor.median / xstate.median).toFixed(2),
   requestReplyVsXState: +(reply.median / xstate.median).toFixed(2),
   publishVsEventEmitter: +(publish.median / ee.median).toFixed(2),
 };
@@ -147,7 +164,7 @@ const md = [
   `|---|---:|---:|---|`,
   ...figures.map((f) => `| ${f.name} | ${fmt(f.median)} | ${fmt(f.min)}–${fmt(f.max)} | ${f.unit} |`),
   ``,
-  `Ratios in this run: bus publish / raw XState = **${ratios.publishVsXState}×** (goal ≥ 0.5×); bus request/reply / raw XState = **${ratios.requestReplyVsXState}×**; bus publish / EventEmitter = ${ratios.publishVsEventEmitter}×.`,
+  `Ratios in this run: bus publish / raw XState = **${ratios.publishVsXState}×** (goal ≥ 0.5×); bus publish into an XState actor / raw XState = **${ratios.busIntoActorVsXState}×** (the bus's cost on top of the actor); bus request/reply / raw XState = **${ratios.requestReplyVsXState}×**; bus publish / EventEmitter = ${ratios.publishVsEventEmitter}×.`,
   ``,
 ].join('\n');
 writeFileSync(join(dir, 'results.md'), md);

@@ -38,7 +38,7 @@ export function stackLocation(stack: unknown, files: Record<string, string>): Lo
   for (const line of stack.split('\n')) {
     const frame = line.trim();
     if (!frame.startsWith('at ')) continue;
-    const where = frame.endsWith(')') ? frame.slice(frame.lastIndexOf('(') + 1, -1) : frame.slice(3);
+    const where = frame.endsWith(')') ? frame.slice(frame.lastIndexOf('(') + 1, -1) : frame.slice(3).replace(/^async /, '');
     const match = /^(.+):(\d+):(\d+)$/.exec(where);
     if (match !== null && files[match[1]] !== undefined) return { file: match[1], line: Number(match[2]), column: Number(match[3]) };
   }

@@ -182,6 +182,9 @@ export function createExpect(formatter: Formatter, equality: Equality): ExpectKi
 
   function settled(actual: unknown, mode: 'resolves' | 'rejects', run: (value: unknown, rejected: boolean) => void): PromiseLike<void> {
     const entry = { promise: Promise.resolve(), observed: false };
+    // The failure surfaces after an await, where the stack no longer shows the test's line: keep
+    // the stack of the call site and give it to the error.
+    const site = new Error('call site');
     entry.promise = (async () => {
       if (actual === null || typeof (actual as PromiseLike<unknown>)?.then !== 'function') usage(`.${mode} needs a promise, got ${f(actual)}`);
       let value: unknown;
@@ -195,7 +198,10 @@ export function createExpect(formatter: Formatter, equality: Equality): ExpectKi
       if (mode === 'resolves' && rejected) usage(`expected the promise to resolve but it rejected with ${thrownText(value)}`);
       if (mode === 'rejects' && !rejected) usage(`expected the promise to reject but it resolved with ${f(value)}`);
       run(value, rejected);
-    })();
+    })().catch((error: unknown) => {
+      if (error instanceof AssertionError) error.stack = `${error.name}: ${error.message}\n${String(site.stack).split('\n').slice(1).join('\n')}`;
+      throw error;
+    });
     entry.promise.catch(() => undefined);
     unawaited.push(entry);
     return {

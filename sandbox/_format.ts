@@ -129,7 +129,7 @@ export function createFormatter(): Formatter {
     for (const line of stack.split('\n')) {
       const frame = line.trim();
       if (!frame.startsWith('at ')) continue;
-      const where = frame.endsWith(')') ? frame.slice(frame.lastIndexOf('(') + 1, -1) : frame.slice(3);
+      const where = frame.endsWith(')') ? frame.slice(frame.lastIndexOf('(') + 1, -1) : frame.slice(3).replace(/^async /, '');
       if (/^.+:\d+:\d+$/.test(where) && !where.startsWith('sandbox:') && !where.startsWith('<')) return where;
     }
     return '';

@@ -7,6 +7,7 @@
  * not reference anything outside itself; its helpers arrive as arguments. The only door back to the
  * host is `emit(kind, text)`, which carries plain strings.
  */
+import { createConsole } from './_console.ts';
 import { createEquality } from './_equality.ts';
 import type { Equality } from './_equality.ts';
 import { createExpect } from './_expect.ts';
@@ -49,6 +50,7 @@ export function installHarness(
   makeFormatter: () => Formatter,
   makeEquality: (format: (value: unknown) => string) => Equality,
   makeExpect: (formatter: Formatter, equality: Equality) => ExpectKit,
+  makeConsole: typeof createConsole,
   config: HarnessConfig,
 ): (emit: (kind: string, text: string) => void) => HarnessControl {
   const fmt = makeFormatter();
@@ -59,43 +61,7 @@ export function installHarness(
 
   return function connect(emit) {
     const events = config.events;
-    let consoleUsed = 0;
-    let indent = '';
-    const counters = new Map<string, number>();
-    const timers = new Map<string, number>();
-
-    function write(prefix: string, args: unknown[]): void {
-      if (consoleUsed >= config.consoleLimit) return;
-      const line = prefix + indent + fmt.formatArgs(args);
-      emit(events.Console, line.slice(0, config.consoleLimit - consoleUsed));
-      consoleUsed += line.length + 1;
-      if (consoleUsed >= config.consoleLimit) emit(events.ConsoleTruncated, '');
-    }
-
-    const console = {
-      log: (...args: unknown[]) => write('', args),
-      info: (...args: unknown[]) => write('', args),
-      debug: (...args: unknown[]) => write('', args),
-      warn: (...args: unknown[]) => write('[warn] ', args),
-      error: (...args: unknown[]) => write('[error] ', args),
-      trace: (...args: unknown[]) => write('[trace] ', args),
-      dir: (value: unknown) => write('', [fmt.format(value)]),
-      table: (value: unknown) => write('', [fmt.format(value)]),
-      assert: (condition: unknown, ...args: unknown[]) => {
-        if (!condition) write('[error] ', ['Assertion failed' + (args.length > 0 ? ':' : ''), ...args]);
-      },
-      group: (...args: unknown[]) => {
-        if (args.length > 0) write('', args);
-        indent += '  ';
-      },
-      groupEnd: () => { indent = indent.slice(2); },
-      count: (label = 'default') => {
-        counters.set(label, (counters.get(label) ?? 0) + 1);
-        write('', [`${label}: ${counters.get(label)}`]);
-      },
-      time: (label = 'default') => { timers.set(label, now()); },
-      timeEnd: (label = 'default') => { write('', [`${label}: ${now() - (timers.get(label) ?? now())}ms`]); },
-    };
+    const console = makeConsole(fmt, (line) => emit(events.Console, line), () => emit(events.ConsoleTruncated, ''), config.consoleLimit);
 
     const root: Suite = { name: '', parent: undefined, mode: 'run', beforeAll: [], afterAll: [], beforeEach: [], afterEach: [] };
     let current = root;
@@ -192,7 +158,7 @@ export function installHarness(
         const name = [...suites.map((s) => s.name).filter((part) => part !== ''), c.name].join(' > ');
         emit(events.TestStart, name);
         const context = { expect, task: { name } };
-        const started0 = now();
+        const testStarted = now();
         let failure: string | undefined;
         for (const s of suites) {
           if (started.has(s)) continue;
@@ -222,7 +188,7 @@ export function installHarness(
             try { await fn(); } catch (error) { failure ??= `afterAll hook failed: ${fmt.describeError(error)}`; }
           }
         }
-        const result = failure === undefined ? { name, ok: true, ms: now() - started0 } : { name, ok: false, ms: now() - started0, message: failure };
+        const result = failure === undefined ? { name, ok: true, ms: now() - testStarted } : { name, ok: false, ms: now() - testStarted, message: failure };
         results.push(result);
         emit(events.TestEnd, stringify(result));
       }
@@ -242,7 +208,8 @@ let source: string | undefined;
 /** The harness script: evaluating it yields `connect(emit)`, which installs the globals and returns the control. */
 export function harnessSource(): string {
   const config: HarnessConfig = { consoleLimit: CONSOLE_LIMIT, apiKey: TEST_API_KEY, events: HarnessEvent };
-  source ??= `(${installHarness.toString()})(${createFormatter.toString()}, ${createEquality.toString()}, ${createExpect.toString()}, ${JSON.stringify(config)})`;
+  // Strict mode keeps user code from climbing `fn.caller` into the harness's functions.
+  source ??= `'use strict';\n(${installHarness.toString()})(${createFormatter.toString()}, ${createEquality.toString()}, ${createExpect.toString()}, ${createConsole.toString()}, ${JSON.stringify(config)})`;
   return source;
 }
 

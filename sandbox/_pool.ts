@@ -93,15 +93,29 @@ export function createPool(options: PoolOptions): Pool {
     pump();
   }
 
+  /**
+   * While a worker starts or runs, its process and IPC channel hold the event loop (so its answer
+   * or its exit is always seen); idle, it must never keep the server alive.
+   */
+  function hold(worker: Worker, busy: boolean): void {
+    if (busy) {
+      worker.child.ref();
+      worker.child.channel?.ref();
+    } else {
+      worker.child.unref();
+      worker.child.channel?.unref();
+    }
+  }
+
   function idle(worker: Worker): void {
-    worker.child.channel?.unref();
+    hold(worker, false);
     pump();
   }
 
   function dispatch(worker: Worker, job: Job): void {
     worker.job = job;
     worker.jobId = ++nextId;
-    worker.child.channel?.ref();
+    hold(worker, true);
     worker.deadline = setTimeout(() => {
       retire(worker, (late) => failure(late, 'timeout',
         `the sandbox worker did not answer within ${late.input.timeoutMs + GRACE_MS} ms (the run's limit is ${late.input.timeoutMs} ms); it was killed and a fresh one will take the next run`));
@@ -114,7 +128,7 @@ export function createPool(options: PoolOptions): Pool {
 
   function onExit(worker: Worker, code: number | null, signal: NodeJS.Signals | null): void {
     if (worker.gone) return;
-    const how = signal === null ? `exit code ${code}` : `signal ${signal}`;
+    const how = signal !== null ? `signal ${signal}` : code !== null ? `exit code ${code}` : 'it never ran';
     const said = lastWords(worker.stderr);
     const tail = said === '' ? '' : `; its last words: ${said}`;
     if (worker.job !== undefined) {
@@ -125,7 +139,7 @@ export function createPool(options: PoolOptions): Pool {
       // A worker that cannot even start fails one waiting run instead of being respawned forever.
       const job = queue.shift() as Job;
       retire(worker);
-      finish(job, failure(job, 'threw', `the sandbox worker could not start (${how})${tail}: check that ${options.nodePath} is Node.js >= 22.18 and that isolated-vm is installed`));
+      finish(job, failure(job, 'threw', `the sandbox worker could not start (${how})${tail}: check nodePath (${options.nodePath} must be Node.js >= 22.18 and find isolated-vm) and nodeArgs`));
     } else {
       retire(worker);
     }
@@ -141,8 +155,6 @@ export function createPool(options: PoolOptions): Pool {
     let exited!: () => void;
     const worker: Worker = { child, ready: false, gone: false, job: undefined, jobId: 0, deadline: undefined, stderr: '', exited: new Promise((resolve) => { exited = resolve; }) };
     workers.push(worker);
-    // An idle pool must never keep the server alive; a pending run refs the IPC channel instead.
-    child.unref();
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (chunk: string) => { worker.stderr = (worker.stderr + chunk).slice(-STDERR_TAIL); });
     (child.stderr as { unref?: () => void } | null)?.unref?.();
@@ -185,7 +197,12 @@ export function createPool(options: PoolOptions): Pool {
       }
       const starting = workers.filter((worker) => !worker.ready).length;
       if (starting < queue.length && workers.length < options.size) {
-        spawn();
+        try {
+          spawn();
+        } catch (error) {
+          const job = queue.shift() as Job;
+          finish(job, failure(job, 'threw', `could not start the sandbox worker: ${error instanceof Error ? error.message : String(error)}`));
+        }
         continue;
       }
       break;
@@ -206,7 +223,7 @@ export function createPool(options: PoolOptions): Pool {
       const exits = workers.map((worker) => worker.exited);
       for (const worker of [...workers]) {
         // Hold the event loop until the exit is seen, so `await close()` settles before the process ends.
-        worker.child.ref();
+        hold(worker, true);
         retire(worker, (job) => failure(job, 'threw', 'the sandbox was closed during the run'));
       }
       await Promise.all(exits);

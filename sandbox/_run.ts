@@ -95,7 +95,12 @@ function createRunLog() {
       } else if (kind === HarnessEvent.TestStart) {
         log.current = { name: text, startedAt: performance.now() };
       } else if (kind === HarnessEvent.TestEnd) {
-        const result = parseResult(JSON.parse(text));
+        let result: TestResult | undefined;
+        try {
+          result = parseResult(JSON.parse(text));
+        } catch {
+          result = undefined;
+        }
         if (result !== undefined) log.tests.push(result);
         log.finished = log.current?.name;
         log.current = undefined;

@@ -14,6 +14,12 @@
 import { normalizeInput, runtimeLabel } from './_input.ts';
 import { createPool } from './_pool.ts';
 
+/**
+ * One test case: its describe path joined with ' > ', and on failure the assertion's message.
+ *
+ * @example
+ * const result: TestResult = { name: 'math > sums', ok: false, ms: 1, message: 'expected 3 to be 4 (at math.test.js:4:28)' };
+ */
 export interface TestResult {
   name: string;
   ok: boolean;
@@ -21,6 +27,14 @@ export interface TestResult {
   message?: string;
 }
 
+/**
+ * The outcome of one validation. `ms` is the run's wall time; `location` points at the offending
+ * file position for 'syntax' (always) and 'threw' (when a stack frame or import shows it).
+ *
+ * @example
+ * const report: SandboxReport = { ok: false, reason: 'syntax', message: "SyntaxError: Unexpected token ';' (at src/a.js:2:11)", location: { file: 'src/a.js', line: 2, column: 11 } };
+ * if (!report.ok && report.reason === 'tests-failed') console.log(report.tests?.filter((t) => !t.ok));
+ */
 export type SandboxReport =
   | { ok: true; tests: TestResult[]; console: string[]; ms: number; memoryBytes: number }
   | {
@@ -33,6 +47,17 @@ export type SandboxReport =
       ms?: number;
     };
 
+/**
+ * The code to check. Paths are project-relative ('./a.js', 'a.js' and 'x/../a.js' are the same file).
+ *
+ * @example
+ * const input: ValidateInput = {
+ *   files: { 'src/sum.js': 'export const sum = (a, b) => a + b;', 'test/sum.test.js': "import { sum } from '../src/sum.js';\ntest('adds', () => expect(sum(2, 2)).toBe(4));" },
+ *   entry: 'src/sum.js',
+ *   tests: ['test/sum.test.js'],
+ *   limits: { timeoutMs: 2000 },
+ * };
+ */
 export interface ValidateInput {
   /** Path (relative to the project root) → source text. */
   files: Record<string, string>;
@@ -44,12 +69,27 @@ export interface ValidateInput {
   limits?: { memoryMb?: number; timeoutMs?: number };
 }
 
+/**
+ * Something that validates code; `driver` says how ('node-process' or 'unsupported').
+ *
+ * @example
+ * async function check(sandbox: Sandbox, input: ValidateInput): Promise<boolean> {
+ *   const report = await sandbox.validate(input);
+ *   return report.ok;
+ * }
+ */
 export interface Sandbox {
   validate(input: ValidateInput): Promise<SandboxReport>;
   close(): Promise<void>;
   readonly driver: string;
 }
 
+/**
+ * How `createSandbox` runs isolates.
+ *
+ * @example
+ * const options: SandboxOptions = { poolSize: 2, nodeArgs: ['--max-old-space-size=512'] };
+ */
 export interface SandboxOptions {
   /** 'node-process' unless running under Deno, where isolated-vm cannot load. */
   driver?: 'node-process' | 'unsupported';
@@ -91,7 +131,7 @@ export function createSandbox(options: SandboxOptions = {}): Sandbox {
   const driver = options.driver ?? (onDeno ? 'unsupported' : 'node-process');
   if (driver === 'unsupported') return unsupportedSandbox();
   const pool = createPool({
-    size: Math.max(1, Math.floor(options.poolSize ?? 1)),
+    size: Number.isFinite(options.poolSize) ? Math.max(1, Math.floor(options.poolSize as number)) : 1,
     nodePath: options.nodePath ?? process.execPath,
     nodeArgs: options.nodeArgs ?? [],
   });
