@@ -74,6 +74,9 @@ export function diagnose(error: unknown, state: RunState): Diagnosis {
   if (message.startsWith('Isolate was disposed')) {
     return { reason: 'threw', message: `the isolate was disposed unexpectedly ${state.where}: ${message}` };
   }
+  if (message.startsWith('An object was thrown from supplied code within isolated-vm')) {
+    return { reason: 'threw', message: `threw an object that is not an Error (${state.where}); throw new Error(...) to get a message and a location` };
+  }
   if (!(error instanceof Error)) {
     return { reason: 'threw', message: `threw ${createFormatter().format(error)} (${state.where})` };
   }

@@ -22,7 +22,7 @@ export function createFormatter(): Formatter {
   const MAX_ITEMS = 50;
   const MAX_DEPTH = 4;
   const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
-  const MISSING = /^(setTimeout|setInterval|setImmediate|clearTimeout|clearInterval|requestAnimationFrame|fetch|process|require|module|Buffer|structuredClone|TextEncoder|TextDecoder|URL|URLSearchParams|atob|btoa|window|document|performance|crypto) is not defined$/;
+  const MISSING = /^(setTimeout|setInterval|setImmediate|clearTimeout|clearInterval|requestAnimationFrame|fetch|process|require|module|exports|__dirname|__filename|Buffer|structuredClone|TextEncoder|TextDecoder|URL|URLSearchParams|atob|btoa|window|document|performance|crypto) is not defined$/;
   const toStringTag = Object.prototype.toString;
   const functionSource = Function.prototype.toString;
 
@@ -138,9 +138,10 @@ export function createFormatter(): Formatter {
   function hint(message: string): string {
     const match = MISSING.exec(message);
     if (match === null) return '';
-    return match[1].includes('Timeout') || match[1].includes('Interval') || match[1] === 'setImmediate' || match[1] === 'requestAnimationFrame'
-      ? ' (the sandbox has no timers)'
-      : ' (the sandbox has no host or web APIs besides console and queueMicrotask)';
+    const name = match[1];
+    if (/Timeout|Interval|Immediate|AnimationFrame/.test(name)) return ' (the sandbox has no timers)';
+    if (/^(require|module|exports|__dirname|__filename)$/.test(name)) return ' (the files run as ES modules: use import and export)';
+    return ' (the sandbox has no host or web APIs besides console and queueMicrotask)';
   }
 
   function describeError(error: unknown): string {
