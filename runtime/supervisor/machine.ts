@@ -172,44 +172,40 @@ export const supervisorMachine = setup({
 /** A child died (error event) or hung: restart it after backoff, or escalate after too many crashes. */
 function crash(context: SupervisorContext, event: { type: string }, enqueueRaw: unknown): void {
   const enqueue = enqueueRaw as Enqueue;
-  {
-    {
-      let name: string;
-      let error: string;
-      if (event.type === 'agent.hung') {
-        ({ name, error } = event as { type: 'agent.hung'; name: string; error: string });
-      } else {
-        const id = event.type.slice('xstate.error.actor.'.length);
-        const [childName, generation] = id.split('#');
-        // An error from an older generation was already handled when that generation died.
-        if (Number(generation) !== context.generations[childName]) return;
-        name = childName;
-        error = errorMessage((event as unknown as { error: unknown }).error);
-      }
-      const agent = context.agents[name];
-      if (!agent || agent.status === AgentStatus.Failed || agent.status === AgentStatus.Restarting) return;
-      const now = context.now();
-      const { policy } = context;
-      const recent = [...(context.crashes[name] ?? []).filter((t) => now - t < policy.windowMs), now];
-      const ref = context.refs[name];
-      if (ref) enqueue(stopChild(ref));
-      if (recent.length >= policy.maxCrashes) {
-        const reason = `agent ${name} crashed ${recent.length} times within ${Math.round(policy.windowMs / 1000)} s and is marked failed; last error: ${error}`;
-        enqueue.assign({
-          crashes: { ...context.crashes, [name]: recent },
-          agents: patch(context, name, { status: AgentStatus.Failed, taskId: null, lastError: reason }),
-        });
-        enqueue(() => context.hooks.crashed(name, error, false));
-        enqueue(() => context.hooks.escalated(name, reason));
-        return;
-      }
-      const delay = Math.min(policy.maxBackoffMs, policy.backoffMs * 2 ** (recent.length - 1));
-      enqueue.assign({
-        crashes: { ...context.crashes, [name]: recent },
-        agents: patch(context, name, { status: AgentStatus.Restarting, restarts: agent.restarts + 1, lastError: error }),
-      });
-      enqueue(() => context.hooks.crashed(name, error, true));
-      enqueue.raise({ type: 'agent.restart', name }, { delay, id: `restart:${name}` });
-    }
+  let name: string;
+  let error: string;
+  if (event.type === 'agent.hung') {
+    ({ name, error } = event as { type: 'agent.hung'; name: string; error: string });
+  } else {
+    const id = event.type.slice('xstate.error.actor.'.length);
+    const [childName, generation] = id.split('#');
+    // An error from an older generation was already handled when that generation died.
+    if (Number(generation) !== context.generations[childName]) return;
+    name = childName;
+    error = errorMessage((event as unknown as { error: unknown }).error);
   }
+  const agent = context.agents[name];
+  if (!agent || agent.status === AgentStatus.Failed || agent.status === AgentStatus.Restarting) return;
+  const now = context.now();
+  const { policy } = context;
+  const recent = [...(context.crashes[name] ?? []).filter((t) => now - t < policy.windowMs), now];
+  const ref = context.refs[name];
+  if (ref) enqueue(stopChild(ref));
+  if (recent.length >= policy.maxCrashes) {
+    const reason = `agent ${name} crashed ${recent.length} times within ${Math.round(policy.windowMs / 1000)} s and is marked failed; last error: ${error}`;
+    enqueue.assign({
+      crashes: { ...context.crashes, [name]: recent },
+      agents: patch(context, name, { status: AgentStatus.Failed, taskId: null, lastError: reason }),
+    });
+    enqueue(() => context.hooks.crashed(name, error, false));
+    enqueue(() => context.hooks.escalated(name, reason));
+    return;
+  }
+  const delay = Math.min(policy.maxBackoffMs, policy.backoffMs * 2 ** (recent.length - 1));
+  enqueue.assign({
+    crashes: { ...context.crashes, [name]: recent },
+    agents: patch(context, name, { status: AgentStatus.Restarting, restarts: agent.restarts + 1, lastError: error }),
+  });
+  enqueue(() => context.hooks.crashed(name, error, true));
+  enqueue.raise({ type: 'agent.restart', name }, { delay, id: `restart:${name}` });
 }

@@ -50,7 +50,7 @@ type TaskActor = Actor<PipelineMachine>;
 
 function statusOf(stage: string): TaskView['status'] {
   if (stage === Stage.Queued) return 'queued';
-  if (stage === Stage.Completed || stage === Stage.Failed || stage === Stage.Cancelled) return stage;
+  if (FINAL_STAGES.has(stage)) return stage as TaskView['status'];
   return 'running';
 }
 

@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, api, startServer, waitFor, watch } from '../helpers/server.ts';
+import { ROOT, api, finished, startServer, waitFor, watch } from '../helpers/server.ts';
 
 const DENO = join(ROOT, 'node_modules/.bin/deno');
 
@@ -23,10 +23,7 @@ test('runtime start runs on Deno: /api/health, /ws snapshot, validation unsuppor
 
     const samples = (await api(server, '/api/demo')).body.samples;
     const { body } = await api(server, '/api/requirements', { body: { requirement: samples[0].requirement } });
-    const task = await waitFor('task to finish', async () => {
-      const t = (await api(server, `/api/tasks/${body.taskId}`)).body;
-      return ['completed', 'failed'].includes(t.status) ? t : null;
-    });
+    const task = await finished(server, body.taskId);
     assert.is(task.status, 'failed');
     assert.match(task.error.message, /unsupported/);
     assert.is(task.files.length, 0);

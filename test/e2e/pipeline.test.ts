@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { api, startServer, waitFor, watch } from '../helpers/server.ts';
+import { api, finished as finishedOn, startServer, waitFor, watch } from '../helpers/server.ts';
 import type { StartedServer } from '../helpers/server.ts';
 
 const ORDER = ['queued', 'enhancing', 'analyzing', 'reasoning', 'implementing', 'validating', 'reviewing', 'integrating', 'completed'];
@@ -17,12 +17,7 @@ test.before(async () => {
 });
 test.after(async () => server && (await server.stop()));
 
-async function finished(id: string) {
-  return waitFor(`task ${id} to finish`, async () => {
-    const { body } = await api(server, `/api/tasks/${id}`);
-    return ['completed', 'failed', 'cancelled'].includes(body.status) ? body : null;
-  });
-}
+const finished = (id: string) => finishedOn(server, id);
 
 function sample(id: string): string {
   const found = samples.find((s) => s.id === id);

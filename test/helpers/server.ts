@@ -104,3 +104,11 @@ export function watch(server: { port: number }): Promise<{ frames: any[]; close(
     socket.onerror = () => reject(new Error('ws connection failed'));
   });
 }
+
+/** Polls GET /api/tasks/:id until the task is completed, failed or cancelled; returns its detail. */
+export function finished(server: { url: string }, id: string, ms = 30_000): Promise<any> {
+  return waitFor(`task ${id} to finish`, async () => {
+    const { body } = await api(server, `/api/tasks/${id}`);
+    return ['completed', 'failed', 'cancelled'].includes(body.status) ? body : null;
+  }, ms);
+}
