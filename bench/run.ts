@@ -1,171 +1,33 @@
-// `npm run bench`: bus throughput next to raw XState and an EventEmitter floor, measured in the same
-// process, and per-task pipeline overhead with an instant provider. Writes bench/results.{json,md}.
-// Each figure is the median of RUNS runs (min and max kept); ratios compare medians from this run.
-import { EventEmitter } from 'node:events';
-import { writeFileSync, mkdtempSync } from 'node:fs';
-import { tmpdir, cpus } from 'node:os';
+// `npm run bench`: every section, in one process, one after the other; writes bench/results.{json,md}.
+// `npm run bench -- core sandbox` runs only the named sections. Each figure is the median of several
+// runs (min and max kept); ratios compare figures measured in this same run.
+import { writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { assign, createActor, setup } from 'xstate';
-import { createBus } from '../runtime/bus/mod.ts';
-import { openStore } from '../runtime/store/mod.ts';
-import { startSupervisor } from '../runtime/supervisor/mod.ts';
-import { createTaskManager } from '../runtime/tasks/mod.ts';
-import { builtinAgents } from '../agents/mod.ts';
-import { createFunctionProvider } from '../runtime/llm/mod.ts';
+import type { Section } from './lib.ts';
+import { coreBench } from './core.ts';
 
-const RUNS = 7;
-const N = 200_000;
+const sections: Record<string, () => Promise<Section>> = { core: coreBench };
 
-interface Figure { name: string; unit: string; median: number; min: number; max: number }
-
-function stats(name: string, unit: string, values: number[]): Figure {
-  const sorted = [...values].sort((a, b) => a - b);
-  return { name, unit, median: sorted[Math.floor(sorted.length / 2)], min: sorted[0], max: sorted[sorted.length - 1] };
+const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+for (const name of wanted) if (!sections[name]) throw new Error(`unknown bench section '${name}'; choose from: ${Object.keys(sections).join(', ')}`);
+const results: Section[] = [];
+for (const [name, run] of Object.entries(sections)) {
+  if (wanted.length && !wanted.includes(name)) continue;
+  console.error(`bench: ${name}…`);
+  results.push(await run());
 }
 
-async function measure(name: string, unit: string, once: () => Promise<number> | number): Promise<Figure> {
-  await once(); // warm-up
-  const values: number[] = [];
-  for (let i = 0; i < RUNS; i++) values.push(await once());
-  return stats(name, unit, values);
-}
-
-function perSecond(count: number, ms: number): number {
-  return Math.round((count / ms) * 1000);
-}
-
-const counter = setup({ types: { context: {} as { n: number }, events: {} as { type: 'inc' } } }).createMachine({
-  context: { n: 0 },
-  on: { inc: { actions: assign({ n: ({ context }) => context.n + 1 }) } },
-});
-
-function rawXState(): number {
-  const actor = createActor(counter).start();
-  const t = performance.now();
-  for (let i = 0; i < N; i++) actor.send({ type: 'inc' });
-  const ms = performance.now() - t;
-  if (actor.getSnapshot().context.n !== N) throw new Error('raw XState lost events');
-  actor.stop();
-  return perSecond(N, ms);
-}
-
-function emitter(): number {
-  const e = new EventEmitter();
-  let n = 0;
-  e.on('m', () => n++);
-  const t = performance.now();
-  for (let i = 0; i < N; i++) e.emit('m', i);
-  const ms = performance.now() - t;
-  if (n !== N) throw new Error('emitter lost events');
-  return perSecond(N, ms);
-}
-
-function busPublish(): number {
-  const bus = createBus();
-  let n = 0;
-  bus.subscribe('topic:bench', () => n++);
-  const payload = { level: 'info', source: 'bench', text: 'x' } as const;
-  const t = performance.now();
-  for (let i = 0; i < N; i++) bus.publish('topic:bench', 'log.entry', payload);
-  const ms = performance.now() - t;
-  if (n !== N) throw new Error(`bus lost deliveries: ${n}/${N}`);
-  bus.close();
-  return perSecond(N, ms);
-}
-
-/** The bus in front of the same XState actor: what routing a message through the bus costs an actor. */
-function busIntoActor(): number {
-  const bus = createBus();
-  const actor = createActor(counter).start();
-  bus.subscribe('topic:bench', () => actor.send({ type: 'inc' }));
-  const payload = { level: 'info', source: 'bench', text: 'x' } as const;
-  const t = performance.now();
-  for (let i = 0; i < N; i++) bus.publish('topic:bench', 'log.entry', payload);
-  const ms = performance.now() - t;
-  if (actor.getSnapshot().context.n !== N) throw new Error('bus → actor lost events');
-  actor.stop();
-  bus.close();
-  return perSecond(N, ms);
-}
-
-async function busRequestReply(): Promise<number> {
-  const bus = createBus();
-  bus.serve('role:enhancer', (m) => ({ prompt: (m.payload as { requirement: string }).requirement }));
-  const count = N / 4;
-  const t = performance.now();
-  for (let i = 0; i < count; i++) await bus.send('role:enhancer', 'enhance.request', { requirement: 'x' });
-  const ms = performance.now() - t;
-  bus.close();
-  return perSecond(count, ms);
-}
-
-async function pipelineOverhead(tasks: number): Promise<number> {
-  const dir = mkdtempSync(join(tmpdir(), 'orch-bench-'));
-  const store = openStore(join(dir, 'bench.db'));
-  const bus = createBus();
-  const answers: Record<string, string> = {
-    enhancer: 'spec',
-    analyst: '{"complexity":"simple","kind":"code","summary":"s"}',
-    implementer: '```js file=src/a.js\nexport const a = 1;\n```\n```js file=src/a.test.js\nimport { a } from "./a.js";\nit("a", () => expect(a).toBe(1));\n```',
-  };
-  const llm = createFunctionProvider('instant', (request) => answers[request.role] ?? 'plan');
-  const instantSandbox = { validate: async () => ({ ok: true as const, tests: [{ name: 'a', ok: true, ms: 0 }], console: [], ms: 0, memoryBytes: 0 }) };
-  const written: string[] = [];
-  const workspace = {
-    writeFiles: async (taskId: string, files: Array<{ path: string }>) => files.map((f) => `${taskId}/${f.path}`).map((p) => (written.push(p), p)),
-    archive: async () => dir,
-    taskDir: (taskId: string) => join(dir, taskId),
-  };
-  const supervisor = startSupervisor({ bus, plugins: builtinAgents.map((plugin) => ({ plugin, source: 'agents', builtin: true, config: {} })), capabilities: { llm, sandbox: instantSandbox, workspace, log: () => {} } });
-  const manager = createTaskManager({ bus, store, workers: 1 });
-  const done = new Promise<void>((resolve) => {
-    let completed = 0;
-    manager.onChange((task) => {
-      if (task.status === 'failed') throw new Error(`bench task failed: ${task.error?.message}`);
-      if (task.status === 'completed' && ++completed === tasks) resolve();
-    });
-  });
-  const t = performance.now();
-  for (let i = 0; i < tasks; i++) manager.submit({ requirement: `task ${i}`, priority: 5 });
-  await done;
-  const ms = performance.now() - t;
-  manager.stop();
-  supervisor.stop();
-  store.close();
-  return ms / tasks;
-}
-
-const figures: Figure[] = [];
-const xstate = await measure('raw XState actor.send', 'events/s', rawXState);
-const ee = await measure('EventEmitter emit (floor)', 'events/s', emitter);
-const publish = await measure('bus publish → subscriber', 'deliveries/s', busPublish);
-const intoActor = await measure('bus publish → XState actor.send', 'deliveries/s', busIntoActor);
-const reply = await measure('bus send → reply (awaited, sequential)', 'round trips/s', busRequestReply);
-const task = await measure('pipeline per-task overhead (instant model + sandbox, SQLite on disk)', 'ms/task', () => pipelineOverhead(50));
-figures.push(xstate, ee, publish, intoActor, reply, task);
-
-const ratios = {
-  publishVsXState: +(publish.median / xstate.median).toFixed(2),
-  busIntoActorVsXState: +(intoActor.median / xstate.median).toFixed(2),
-  requestReplyVsXState: +(reply.median / xstate.median).toFixed(2),
-  publishVsEventEmitter: +(publish.median / ee.median).toFixed(2),
-};
 const machine = `${cpus()[0]?.model ?? 'unknown cpu'} × ${cpus().length}, node ${process.versions.node}`;
-const results = { date: new Date().toISOString(), machine, runs: RUNS, figures, ratios };
+const date = new Date().toISOString();
 const dir = new URL('.', import.meta.url).pathname;
-writeFileSync(join(dir, 'results.json'), JSON.stringify(results, null, 2) + '\n');
+writeFileSync(join(dir, 'results.json'), JSON.stringify({ date, machine, sections: results }, null, 2) + '\n');
 const fmt = (n: number) => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(3));
-const md = [
-  `# Benchmarks`,
-  ``,
-  `${results.date} · ${machine} · median of ${RUNS} runs (min–max) · \`npm run bench\``,
-  ``,
-  `| what | median | min–max | unit |`,
-  `|---|---:|---:|---|`,
-  ...figures.map((f) => `| ${f.name} | ${fmt(f.median)} | ${fmt(f.min)}–${fmt(f.max)} | ${f.unit} |`),
-  ``,
-  `Ratios in this run: bus publish / raw XState = **${ratios.publishVsXState}×** (goal ≥ 0.5×); bus publish into an XState actor / raw XState = **${ratios.busIntoActorVsXState}×** (the bus's cost on top of the actor); bus request/reply / raw XState = **${ratios.requestReplyVsXState}×**; bus publish / EventEmitter = ${ratios.publishVsEventEmitter}×.`,
-  ``,
-].join('\n');
-writeFileSync(join(dir, 'results.md'), md);
-console.log(md);
+const md = [`# Benchmarks`, ``, `${date} · ${machine} · medians (min–max) · \`npm run bench\``, ``];
+for (const s of results) {
+  md.push(`## ${s.title}`, ``, `| what | median | min–max | unit |`, `|---|---:|---:|---|`);
+  md.push(...s.figures.map((f) => `| ${f.name} | ${fmt(f.median)} | ${fmt(f.min)}–${fmt(f.max)} | ${f.unit} |`), ``);
+  md.push(...s.notes.flatMap((n) => [n, ``]));
+}
+writeFileSync(join(dir, 'results.md'), md.join('\n'));
+console.log(md.join('\n'));
