@@ -52,6 +52,42 @@ export const MIGRATIONS: readonly string[] = [
     updated_at      INTEGER NOT NULL
   ) STRICT;
   `,
+  // 2: the LLM gateway's persistent cache tier and its usage ledger (runtime/llm owns the queries).
+  // Cache rows hold answers only: the namespace is a one-way hash of the caller's credential, never the key.
+  `
+  CREATE TABLE llm_cache (
+    namespace  TEXT    NOT NULL,
+    key        TEXT    NOT NULL,
+    kind       TEXT    NOT NULL CHECK (kind IN ('json', 'sse', 'text')),
+    body       TEXT    NOT NULL,
+    meta       TEXT    NOT NULL,
+    bytes      INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (namespace, key)
+  ) STRICT;
+  CREATE INDEX llm_cache_expires ON llm_cache (expires_at);
+
+  CREATE TABLE llm_usage (
+    id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts                 INTEGER NOT NULL,
+    task_id            TEXT,
+    agent              TEXT    NOT NULL,
+    provider           TEXT    NOT NULL,
+    model              TEXT    NOT NULL,
+    input_tokens       INTEGER NOT NULL,
+    output_tokens      INTEGER NOT NULL,
+    cache_read_tokens  INTEGER NOT NULL,
+    cache_write_tokens INTEGER NOT NULL,
+    cost_usd           REAL    NOT NULL,
+    latency_ms         REAL    NOT NULL,
+    cached             INTEGER NOT NULL,
+    attempts           INTEGER NOT NULL,
+    ok                 INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX llm_usage_task ON llm_usage (task_id);
+  CREATE INDEX llm_usage_ts ON llm_usage (ts);
+  `,
 ];
 
 /** The schema version this code writes and understands. */

@@ -217,6 +217,7 @@ export function createStore(db: DatabaseSync, path: string, schemaVersion: numbe
 
     transaction,
 
+    prepare: stmt,
     integrityCheck() {
       const rows = stmt('PRAGMA integrity_check').all() as { integrity_check: string }[];
       return rows.map((row) => row.integrity_check).join('\n');

@@ -6,7 +6,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { ErrorCode, RuntimeError } from '../protocol/mod.ts';
 import { migrate } from './_migrations.ts';
 import { createStore } from './_store.ts';
@@ -98,6 +98,11 @@ export interface Store {
   loadSnapshot(taskId: string): SnapshotRow | null;
   /** Runs `fn` in BEGIN IMMEDIATE / COMMIT, rolling back if it throws; nested calls join the outer one. `fn` must be synchronous. */
   transaction<T>(fn: () => T): T;
+  /**
+   * A cached prepared statement, for the runtime modules that own tables of their own (runtime/llm:
+   * llm_cache, llm_usage). Task, event and snapshot rows go through the methods above.
+   */
+  prepare(sql: string): StatementSync;
   /** The result of PRAGMA integrity_check: 'ok' for a healthy file. */
   integrityCheck(): string;
   /** Closes the database; later calls fail with E_INVALID. Calling it twice is harmless. */

@@ -1,11 +1,12 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ErrorCode, RuntimeError } from '../../runtime/protocol/mod.ts';
 import { openStore, TaskStatus, type Store } from '../../runtime/store/mod.ts';
+import { MIGRATIONS } from '../../runtime/store/_migrations.ts';
 
 const dirs: string[] = [];
 function tempFile(name = 'state.db'): string {
@@ -152,7 +153,7 @@ test('a file store persists across reopen, runs in WAL mode and checks ok', () =
   const file = tempFile();
   const store = openStore(file);
   assert.is(store.path, file);
-  assert.is(store.schemaVersion, 1);
+  assert.is(store.schemaVersion, 2);
   seed(store);
   store.updateTask('b', { status: 'running', result: { partial: true } });
   store.appendEvent({ taskId: 'b', ts: 9, type: 'task.stage', data: { stage: 'coding' } });
@@ -182,7 +183,23 @@ test('a database from a newer Orchestrator is refused with a clear message', () 
   const raw = new DatabaseSync(file);
   raw.exec('PRAGMA user_version = 99');
   raw.close();
-  throwsCode(() => openStore(file), ErrorCode.Invalid, file, '99', 'up to 1', 'upgrade Orchestrator');
+  throwsCode(() => openStore(file), ErrorCode.Invalid, file, '99', 'up to 2', 'upgrade Orchestrator');
+});
+
+test('a version-1 database (the first release) upgrades in place and keeps its tasks', () => {
+  const file = tempFile();
+  mkdirSync(dirname(file), { recursive: true });
+  const raw = new DatabaseSync(file);
+  raw.exec(MIGRATIONS[0]);
+  raw.exec('PRAGMA user_version = 1');
+  raw.exec("INSERT INTO tasks (id, requirement, priority, status, stage, attempt, created_at, updated_at) VALUES ('old', 'fizzbuzz', 5, 'completed', 'completed', 1, 1, 2)");
+  raw.close();
+  const store = openStore(file);
+  assert.is(store.schemaVersion, 2);
+  assert.is(store.getTask('old')?.requirement, 'fizzbuzz');
+  const row = store.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name IN ('llm_cache', 'llm_usage')").get() as { n: number };
+  assert.is(row.n, 2);
+  store.close();
 });
 
 test('a file that is not a database is refused with the path named', () => {
