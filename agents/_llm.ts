@@ -10,6 +10,10 @@ export interface AskOptions {
   requirement: string;
   attempt: number;
   maxTokens?: number;
+  /** 'simple' | 'complex' from the analyst: lets model-routing.json pick a per-complexity route. */
+  complexity?: string;
+  /** Ask for one JSON object matching this schema (the agent still validates what comes back). */
+  json?: { name: string; schema: Record<string, unknown> };
 }
 
 /**
@@ -25,7 +29,8 @@ export async function ask(caps: Capabilities<unknown>, options: AskOptions): Pro
       messages: [{ role: 'user', content: options.user }],
       taskId: options.taskId,
       maxTokens: options.maxTokens,
-      meta: { requirement: options.requirement, attempt: options.attempt },
+      json: options.json,
+      meta: { requirement: options.requirement, attempt: options.attempt, ...(options.complexity ? { complexity: options.complexity } : {}) },
     });
     return response.text;
   } catch (error) {

@@ -29,6 +29,18 @@ export const AnalysisSchema = z.object({
 
 const WHAT = 'the JSON the analysis needs';
 
+/** The answer's shape for providers that take a JSON schema (the answer is still checked with AnalysisSchema). */
+const ANALYSIS_JSON_SCHEMA = {
+  type: 'object',
+  properties: {
+    complexity: { type: 'string', enum: ['simple', 'complex'] },
+    kind: { type: 'string', enum: ['code', 'graphic'] },
+    summary: { type: 'string' },
+  },
+  required: ['complexity', 'kind', 'summary'],
+  additionalProperties: false,
+};
+
 /**
  * Classifies the task (complexity, kind, summary). Answers `analysis.request` with an Analysis; an
  * answer that is not that JSON is E_LLM_OUTPUT naming the field and how the answer began.
@@ -48,6 +60,7 @@ export const analyst = defineAgent({
       taskId: message.taskId,
       requirement,
       attempt: 0,
+      json: { name: 'analysis', schema: ANALYSIS_JSON_SCHEMA },
     });
     const value = extractJson(text, 'analyst', WHAT);
     try {

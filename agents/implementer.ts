@@ -102,6 +102,7 @@ export const implementer = defineAgent({
       taskId: message.taskId,
       requirement: payload.requirement,
       attempt: payload.feedback ? payload.feedback.iteration : 0,
+      complexity: payload.analysis.complexity,
     });
     return parseImplementation(text);
   },

@@ -28,7 +28,7 @@ export const reasoner = defineAgent({
       `Analysis: ${analysis.complexity} ${analysis.kind} task. ${analysis.summary}`,
       'Write the plan.',
     ].join('\n\n');
-    const text = await ask(caps, { role: 'reasoner', system: REASONER_SYSTEM, user, taskId: message.taskId, requirement, attempt: 0 });
+    const text = await ask(caps, { role: 'reasoner', system: REASONER_SYSTEM, user, taskId: message.taskId, requirement, attempt: 0, complexity: analysis.complexity });
     return { plan: nonEmpty('reasoner', text, 'a step-by-step plan') };
   },
 });

@@ -5,7 +5,7 @@ import { resolveConfig, startApp, VERSION } from '../server/mod.ts';
 const HELP = `runtime — Orchestrator: AI agents turn a requirement into validated code
 
 Usage:
-  runtime start [--port N] [--host H] [--data-dir DIR] [--workers N]
+  runtime start [--port N] [--host H] [--data-dir DIR] [--workers N] [--cache-size N] [--cache-ttl S]
   runtime --version | --help
 
 Commands:
@@ -16,6 +16,12 @@ Options:
   --host H       address to bind (default 127.0.0.1, env ORCHESTRATOR_HOST)
   --data-dir D   where the database, workspace/ and completed_archive/ live (default .orchestrator, env ORCHESTRATOR_DATA_DIR)
   --workers N    tasks that run at once (default 2, env ORCHESTRATOR_WORKERS)
+  --cache-size N entries in the gateway's in-memory cache (default 1000, env ORCHESTRATOR_CACHE_SIZE)
+  --cache-ttl S  seconds a cached answer lives (default 3600, 0 turns the cache off, env ORCHESTRATOR_CACHE_TTL)
+
+Models: set ANTHROPIC_API_KEY, OPENAI_API_KEY or DEEPSEEK_API_KEY (or a local server in
+orchestrator.config.json); without any, the bundled demo transcripts answer, labelled DEMO.
+The gateway serves /v1/messages, /v1/chat/completions and /v1/responses on the same port.
 
 Examples:
   runtime start
@@ -32,6 +38,8 @@ async function main(argv: string[]): Promise<number> {
       host: { type: 'string' },
       'data-dir': { type: 'string' },
       workers: { type: 'string' },
+      'cache-size': { type: 'string' },
+      'cache-ttl': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -43,7 +51,7 @@ async function main(argv: string[]): Promise<number> {
     console.error(`runtime: unknown command "${command}"; run "runtime --help" for the commands`);
     return 2;
   }
-  const config = resolveConfig({ port: values.port, host: values.host, dataDir: values['data-dir'], workers: values.workers }, process.env);
+  const config = resolveConfig({ port: values.port, host: values.host, dataDir: values['data-dir'], workers: values.workers, cacheSize: values['cache-size'], cacheTtl: values['cache-ttl'] }, process.env);
   const app = await startApp(config);
   // Machine-readable line for scripts and tests that start the server on port 0.
   console.log(JSON.stringify({ ts: new Date().toISOString(), level: 'info', msg: 'listening', url: app.url, port: app.server.port }));

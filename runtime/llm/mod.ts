@@ -1,8 +1,12 @@
 /**
- * Language-model providers. Every provider is an `Llm` (what agents see as `caps.llm`) plus a name,
- * a demo flag and a description for the dashboard. This release ships the transcript providers
- * (the bundled demo and test fixtures) and an in-process function double; real providers, routing
- * by role and caching slot in later as further `LlmProvider`s.
+ * Language models. Every provider is an `Llm` (what agents see as `caps.llm`) plus a name, a demo
+ * flag and a description for the dashboard:
+ * - the gateway (gateway.ts): real providers through the official SDKs (providers.ts), routed per
+ *   role by model-routing.json (routing.ts), one retry loop with circuit breakers (retry.ts), a
+ *   two-tier cache (cache.ts) and the usage ledger with budgets (usage.ts);
+ * - the transcript providers: the bundled demo (labelled DEMO everywhere) and test fixtures;
+ * - an in-process function double for unit tests.
+ * runtime/proxy serves the same gateway to Claude Code, Codex and the SDKs.
  * @module
  */
 import type { Llm } from '../plugin/mod.ts';
@@ -79,3 +83,18 @@ export function createDemoProvider(options: { delayMs?: number } = {}): LlmProvi
 export function demoSamples(): Array<{ id: string; title: string; requirement: string }> {
   return demoTranscripts().map(({ id, title, requirement }) => ({ id, title, requirement }));
 }
+
+export { createGateway, servable } from './gateway.ts';
+export type { Gateway, GatewayOptions } from './gateway.ts';
+export { BUILTIN_PROVIDERS, createProviderClients, resolveProviders, usable } from './providers.ts';
+export type { AgentCall, ProviderClients, Usage } from './providers.ts';
+export { createRetryLoop, DEFAULT_RETRY_POLICY } from './retry.ts';
+export type { RetryLoop } from './retry.ts';
+export { defaultRouting, loadRouting, parseRouting, resolveAlias, resolveRoute, watchRouting } from './routing.ts';
+export type { Routing } from './routing.ts';
+export { createCache } from './cache.ts';
+export type { LlmCache } from './cache.ts';
+export { cacheKey, credentialNamespace } from './_canonical.ts';
+export { createUsageLedger, DEFAULT_PRICES } from './usage.ts';
+export type { Budgets, UsageLedger } from './usage.ts';
+export * from './types.ts';

@@ -25,8 +25,13 @@ export interface LlmRequest {
   messages: LlmMessage[];
   maxTokens?: number;
   taskId?: string;
-  /** Facts about the call that real providers ignore and the demo/transcript providers use to pick a turn. */
-  meta?: { requirement?: string; attempt?: number };
+  /** Ask for one JSON object matching this JSON schema; the agent still validates the answer. */
+  json?: { name: string; schema: Record<string, unknown> };
+  /**
+   * Facts about the call: `complexity` ('simple' | 'complex', from the analyst) lets model-routing.json
+   * pick a route; the demo/transcript providers use `requirement` and `attempt` to pick a turn.
+   */
+  meta?: { requirement?: string; attempt?: number; complexity?: string };
 }
 
 export interface LlmResponse {
@@ -37,6 +42,8 @@ export interface LlmResponse {
   ms: number;
   /** True when the bundled demo transcripts answered, so every view can label it. */
   demo: boolean;
+  /** True when the gateway's cache answered and no model was called. */
+  cached?: boolean;
 }
 
 export interface Llm {

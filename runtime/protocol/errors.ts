@@ -21,6 +21,8 @@ export const ErrorCode = {
   Llm: 'E_LLM',
   /** The model's answer did not have the shape the agent needs. */
   LlmOutput: 'E_LLM_OUTPUT',
+  /** A per-task cap on tokens, cost or turns was reached. */
+  Budget: 'E_BUDGET',
   Path: 'E_PATH',
   Conflict: 'E_CONFLICT',
   Unsupported: 'E_UNSUPPORTED',

@@ -133,6 +133,23 @@ export interface MessageMap {
   'task.updated': TaskView;
   'agent.status': AgentState;
   'log.entry': { level: LogLevel; source: string; text: string };
+  /** Streamed model output, published on topic:llm.tokens as it arrives (agent = role, or 'proxy'). */
+  'llm.token': { agent: string; deployment: string; text: string; kind: 'text' | 'thinking' | 'tool' };
+  /** One finished model call, after usage accounting (published on topic:llm.tokens). */
+  'llm.usage': LlmUsageEvent;
+}
+
+/** What one model call cost: the usage ledger row as the dashboard sees it. */
+export interface LlmUsageEvent {
+  agent: string;
+  deployment: string;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+  ms: number;
+  cached: boolean;
+  attempts: number;
+  ok: boolean;
 }
 
 export type MessageType = keyof MessageMap;

@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { ErrorCode, RuntimeError, Topics } from '../protocol/mod.ts';
-import type { LogLevel, Message } from '../protocol/mod.ts';
+import type { LlmUsageEvent, LogLevel, Message, MessageMap } from '../protocol/mod.ts';
 import { createBus } from '../bus/mod.ts';
 import type { Bus } from '../bus/mod.ts';
 import { openStore } from '../store/mod.ts';
@@ -11,8 +11,7 @@ import { startSupervisor } from '../supervisor/mod.ts';
 import type { Supervisor } from '../supervisor/mod.ts';
 import { createTaskManager, summarize } from '../tasks/mod.ts';
 import type { TaskManager } from '../tasks/mod.ts';
-import { createDemoProvider, createTranscriptProvider, demoSamples, loadTranscripts } from '../llm/mod.ts';
-import type { LlmProvider } from '../llm/mod.ts';
+import { demoSamples } from '../llm/mod.ts';
 import { builtinAgents } from '../../agents/mod.ts';
 import { createSandbox } from '../../sandbox/mod.ts';
 import { runtimeVersion, sandboxDriver, serve } from '../adapters/mod.ts';
@@ -22,6 +21,8 @@ import type { Hub } from './hub.ts';
 import { dataPaths } from './config.ts';
 import type { ServerConfig } from './config.ts';
 import { createRoutes } from './routes.ts';
+import { startLlm } from './llm.ts';
+import type { Llm } from './llm.ts';
 
 export const VERSION = '0.1.0';
 
@@ -34,18 +35,8 @@ export interface App {
   readonly tasks: TaskManager;
   readonly supervisor: Supervisor;
   readonly hub: Hub;
+  readonly llm: Llm;
   stop(): Promise<void>;
-}
-
-function providerFor(config: ServerConfig): LlmProvider {
-  if (config.provider === 'demo') return createDemoProvider({ delayMs: config.demoDelayMs });
-  if (config.provider.startsWith('transcripts:')) {
-    return createTranscriptProvider({ transcripts: loadTranscripts(config.provider.slice('transcripts:'.length)), label: 'test', delayMs: config.demoDelayMs });
-  }
-  throw new RuntimeError(
-    ErrorCode.Invalid,
-    `provider is ${JSON.stringify(config.provider)}: use "demo" or "transcripts:<dir>" (ORCHESTRATOR_PROVIDER); real providers arrive with the LLM gateway`,
-  );
 }
 
 /**
@@ -57,11 +48,19 @@ export async function startApp(config: ServerConfig, log: (level: LogLevel, text
   const paths = dataPaths(config.dataDir);
   mkdirSync(config.dataDir, { recursive: true });
   const startedAt = Date.now();
-  const provider = providerFor(config);
   const store = openStore(paths.db);
+  const bus = createBus();
+  let llm: Llm;
+  try {
+    llm = startLlm(config, { store, bus, log, version: VERSION });
+  } catch (error) {
+    bus.close();
+    store.close();
+    throw error;
+  }
+  const provider = llm.provider;
   const workspace = createWorkspace({ root: paths.workspace, archiveRoot: paths.archive });
   const sandbox = createSandbox({ driver: sandboxDriver() });
-  const bus = createBus();
 
   // Every message about a task goes to its log: this is what GET /api/tasks/:id shows as "messages".
   bus.intercept({
@@ -89,6 +88,10 @@ export async function startApp(config: ServerConfig, log: (level: LogLevel, text
   });
   supervisor.onAgentChange((agent) => hub.push({ kind: 'agent', agent }));
   tasks.onChange((task) => hub.push({ kind: 'task', task }));
+  bus.subscribe(Topics.Tokens, (message) => {
+    if (message.type === 'llm.token') hub.push({ kind: 'token', taskId: message.taskId, token: message.payload as MessageMap['llm.token'] });
+    else if (message.type === 'llm.usage') hub.push({ kind: 'usage', taskId: message.taskId, usage: message.payload as LlmUsageEvent });
+  });
 
   const resumed = tasks.resume();
   if (resumed.resumed || resumed.failed) log('info', `resumed ${resumed.resumed} unfinished task(s); ${resumed.failed} could not be restored`);
@@ -103,6 +106,7 @@ export async function startApp(config: ServerConfig, log: (level: LogLevel, text
     workspace,
     store,
     hub,
+    llm,
   });
   let server: RunningServer;
   try {
@@ -110,6 +114,7 @@ export async function startApp(config: ServerConfig, log: (level: LogLevel, text
   } catch (error) {
     tasks.stop();
     supervisor.stop();
+    llm.stop();
     store.close();
     await sandbox.close();
     if ((error as { code?: string }).code === 'EADDRINUSE') {
@@ -119,6 +124,7 @@ export async function startApp(config: ServerConfig, log: (level: LogLevel, text
   }
   writeFileSync(paths.pid, `${process.pid}\n`);
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${server.port}`;
+  writeFileSync(paths.server, JSON.stringify({ pid: process.pid, url, port: server.port, version: VERSION, startedAt }) + '\n');
   log('info', `Orchestrator ${VERSION} on ${runtimeVersion()} serving ${url} (data in ${config.dataDir}; ${provider.demo ? 'DEMO MODE: bundled transcripts answer, no model is called' : `provider ${provider.name}`})`);
 
   return {
@@ -130,15 +136,18 @@ export async function startApp(config: ServerConfig, log: (level: LogLevel, text
     tasks,
     supervisor,
     hub,
+    llm,
     async stop() {
       tasks.stop();
       hub.close();
       await server.close();
+      llm.stop();
       supervisor.stop();
       bus.close();
       await sandbox.close();
       store.close();
       rmSync(paths.pid, { force: true });
+      rmSync(paths.server, { force: true });
     },
   };
 }

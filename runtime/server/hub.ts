@@ -1,5 +1,5 @@
 import { ClientFrame, errorMessage, parse } from '../protocol/mod.ts';
-import type { AgentState, TaskView } from '../protocol/mod.ts';
+import type { AgentState, LlmUsageEvent, MessageMap, TaskView } from '../protocol/mod.ts';
 import type { WsHandlers, WsPeer } from '../adapters/mod.ts';
 
 /** What a dashboard holds: the whole picture, then every change in order. */
@@ -9,7 +9,15 @@ export interface HubState {
   tasks: Record<string, TaskView>;
 }
 
-export type HubEvent = { kind: 'agent'; agent: AgentState } | { kind: 'task'; task: TaskView };
+/**
+ * State changes (agent, task) and live model output (token, usage). Tokens and usage are a stream for
+ * the console and charts, not state: a snapshot does not carry them.
+ */
+export type HubEvent =
+  | { kind: 'agent'; agent: AgentState }
+  | { kind: 'task'; task: TaskView }
+  | { kind: 'token'; taskId?: string; token: MessageMap['llm.token'] }
+  | { kind: 'usage'; taskId?: string; usage: LlmUsageEvent };
 
 export type ServerFrame =
   | { type: 'snapshot'; seq: number; state: HubState }
@@ -60,7 +68,7 @@ export function createHub(initial: HubState) {
 
   function push(event: HubEvent): void {
     if (event.kind === 'agent') state.agents[event.agent.name] = event.agent;
-    else {
+    else if (event.kind === 'task') {
       state.tasks[event.task.id] = event.task;
       const ids = Object.keys(state.tasks);
       if (ids.length > MAX_TASKS) delete state.tasks[ids[0]];

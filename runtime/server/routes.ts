@@ -6,6 +6,7 @@ import type { Workspace } from '../workspace/mod.ts';
 import type { Store } from '../store/mod.ts';
 import type { LlmProvider } from '../llm/mod.ts';
 import type { Hub } from './hub.ts';
+import type { Llm } from './llm.ts';
 import { json, readSubmission, router } from './http.ts';
 
 export interface RouteDeps {
@@ -18,6 +19,7 @@ export interface RouteDeps {
   workspace: Workspace;
   store: Store;
   hub: Hub;
+  llm: Llm;
 }
 
 const DASHBOARD = new URL('../../ui/index.html', import.meta.url);
@@ -62,6 +64,8 @@ export function createRoutes(deps: RouteDeps): (request: Request) => Promise<Res
         agents: { total: agents.length, failed },
         tasks: tasks.stats(),
         wsClients: deps.hub.clients(),
+        providers: deps.llm.describeProviders(),
+        routing: deps.llm.routing().source,
       },
       ok ? 200 : 503,
     );
@@ -102,5 +106,30 @@ export function createRoutes(deps: RouteDeps): (request: Request) => Promise<Res
         }),
     },
     { method: 'GET', path: /^\/api\/archive$/, handle: async () => json({ entries: await workspace.listArchive() }) },
+    { method: 'GET', path: /^\/api\/cache\/stats$/, handle: () => json(deps.llm.cache.stats()) },
+    {
+      method: 'POST',
+      path: /^\/api\/cache\/clear$/,
+      handle: () => {
+        const { cleared, freedMemory } = deps.llm.cache.clear();
+        return json({ status: 'cleared', cleared, freedMemory });
+      },
+    },
+    { method: 'GET', path: /^\/api\/usage$/, handle: () => json(deps.llm.usage.summary()) },
+    {
+      method: 'GET',
+      path: /^\/api\/project\/stats$/,
+      handle: () =>
+        json({
+          version: deps.version,
+          uptimeMs: Date.now() - deps.startedAt,
+          tasks: tasks.stats(),
+          usage: deps.llm.usage.summary().total,
+          cache: deps.llm.cache.stats(),
+          deployments: deps.llm.retry.health(),
+          routing: deps.llm.routing().source,
+        }),
+    },
+    ...deps.llm.proxy,
   ]);
 }

@@ -28,7 +28,8 @@ export async function startServer(options: { dataDir?: string; env?: Record<stri
   const command = options.command ?? [process.execPath, join(ROOT, 'runtime/cli/bin.js')];
   const proc = spawn(command[0], [...command.slice(1), 'start', '--port', '0', '--data-dir', dataDir, ...(options.args ?? [])], {
     cwd: ROOT,
-    env: { ...process.env, ORCHESTRATOR_DEMO_DELAY_MS: '0', ...options.env },
+    // No provider key from the developer's shell leaks into a test: each test says what it configures.
+    env: { ...process.env, ANTHROPIC_API_KEY: '', OPENAI_API_KEY: '', DEEPSEEK_API_KEY: '', ANTHROPIC_BASE_URL: '', OPENAI_BASE_URL: '', DEEPSEEK_BASE_URL: '', ORCHESTRATOR_DEMO_DELAY_MS: '0', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

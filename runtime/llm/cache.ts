@@ -1,0 +1,317 @@
+/**
+ * The gateway's answer cache: an in-memory LRU (bounded by entries and bytes) in front of an optional
+ * SQLite tier (table llm_cache) that survives restarts. Entries live `ttlSeconds` from insertion.
+ * Every entry sits in a namespace (a one-way hash of the caller's credential, see
+ * credentialNamespace), so one caller never hits another's answers; entries hold a body and meta
+ * only, never headers or credentials.
+ * @module
+ */
+import { ErrorCode, RuntimeError } from '../protocol/mod.ts';
+import type { Store } from '../store/mod.ts';
+import type { CacheEntry, CacheStats } from './types.ts';
+
+/**
+ * The cache API (see createCache).
+ * @example
+ * const hit = cache.get(ns, key);
+ * if (!hit) cache.set(ns, key, { kind: 'json', body, meta: { status: 200, contentType: 'application/json' } });
+ */
+export interface LlmCache {
+  /** Memory first, then the SQLite tier (a persistent hit is promoted into memory). Expired entries are misses (and are deleted). Counts hits/misses. */
+  get(namespace: string, key: string): CacheEntry | undefined;
+  /** Stores in memory and SQLite. Refuses (returns false, stores nothing) an entry that is not cacheable. */
+  set(namespace: string, key: string, entry: CacheEntry): boolean;
+  stats(): CacheStats;
+  /** Clears both tiers; `cleared` counts each (namespace, key) once. Hit and miss counters keep counting. */
+  clear(): { cleared: number; freedMemory: number };
+  /** Drops expired rows from SQLite (also run lazily); returns how many. */
+  prune(): number;
+}
+
+/** Bounds, TTL, the optional SQLite tier and the clock (ms, like Date). */
+export interface CacheOptions {
+  /** Entries in memory; default 1000. */
+  maxEntries?: number;
+  /** Bytes in memory (UTF-8 body + meta JSON); default 64 MiB. */
+  maxBytes?: number;
+  /** The largest entry accepted; default maxBytes / 4. */
+  maxEntryBytes?: number;
+  /** Lifetime from insertion; default 3600. 0 disables the cache: get always misses, set stores nothing. */
+  ttlSeconds?: number;
+  /** The persistent tier; without it the cache is memory only. */
+  store?: Store;
+  /** Bytes in SQLite, oldest rows evicted past it; default 256 MiB. */
+  maxPersistentBytes?: number;
+  clock?: { now(): number };
+}
+
+interface Slot {
+  namespace: string;
+  key: string;
+  kind: CacheEntry['kind'];
+  body: string;
+  metaJson: string;
+  bytes: number;
+  createdAt: number;
+  expiresAt: number;
+}
+
+interface Row {
+  kind: string;
+  body: string;
+  meta: string;
+  bytes: number;
+  created_at: number;
+  expires_at: number;
+}
+
+const MIB = 1024 * 1024;
+const KINDS = new Set(['json', 'sse', 'text']);
+// The contract says meta never holds headers or credentials: refuse an entry whose meta tries to.
+const SECRET_META_KEY = /^(?:headers|authorization|proxy-authorization|x-api-key|api[-_]?key|cookie|set-cookie|credentials?)$/i;
+// Expired rows are also pruned lazily, at most this often (clock ms).
+const PRUNE_EVERY_MS = 60_000;
+
+const SQL = {
+  get: 'SELECT kind, body, meta, bytes, created_at, expires_at FROM llm_cache WHERE namespace = ? AND key = ?',
+  put: `INSERT OR REPLACE INTO llm_cache (namespace, key, kind, body, meta, bytes, created_at, expires_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+  delete: 'DELETE FROM llm_cache WHERE namespace = ? AND key = ?',
+  exists: 'SELECT 1 AS found FROM llm_cache WHERE namespace = ? AND key = ?',
+  prune: 'DELETE FROM llm_cache WHERE expires_at <= ?',
+  totals: 'SELECT COUNT(*) AS size, COALESCE(SUM(bytes), 0) AS bytes FROM llm_cache',
+  clear: 'DELETE FROM llm_cache',
+  // Keeps the newest rows whose running total fits the bound; drops the rest (oldest created_at first).
+  evict: `DELETE FROM llm_cache WHERE rowid IN (
+            SELECT rowid FROM (
+              SELECT rowid, SUM(bytes) OVER (ORDER BY created_at DESC, rowid DESC) AS running FROM llm_cache
+            ) WHERE running > ?)`,
+} as const;
+
+function invalid(name: string, value: unknown, fix: string): RuntimeError {
+  return new RuntimeError(ErrorCode.Invalid, `cache option ${name} is ${String(value)}: ${fix}`, { details: { option: name, value } });
+}
+
+function wholeOption(options: CacheOptions, name: 'maxEntries' | 'maxBytes' | 'maxEntryBytes' | 'maxPersistentBytes' | 'ttlSeconds', fallback: number): number {
+  const value = options[name];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw invalid(name, value, `use a whole number >= 0 (default ${fallback})`);
+  }
+  return value;
+}
+
+function utf8Length(text: string): number {
+  return Buffer.byteLength(text, 'utf8');
+}
+
+function hasSecretKey(value: unknown, depth = 0): boolean {
+  if (depth > 32 || typeof value !== 'object' || value === null) return false;
+  if (Array.isArray(value)) return value.some((item) => hasSecretKey(item, depth + 1));
+  return Object.entries(value).some(([key, item]) => SECRET_META_KEY.test(key) || hasSecretKey(item, depth + 1));
+}
+
+/** The meta JSON of a cacheable entry, or undefined when the entry must not be cached. */
+function cacheableMeta(entry: CacheEntry): string | undefined {
+  if (typeof entry !== 'object' || entry === null || !KINDS.has(entry.kind) || typeof entry.body !== 'string') return undefined;
+  const meta = entry.meta;
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) return undefined;
+  // A cut stream replayed later would look like an answer: only complete streams are kept.
+  if (entry.kind === 'sse' && meta.complete !== true) return undefined;
+  if (meta.status !== 200 && !(entry.kind === 'text' && meta.status === undefined)) return undefined;
+  if (hasSecretKey(meta)) return undefined;
+  try {
+    return JSON.stringify(meta);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Creates the cache. With a store, entries written by an earlier process on the same file hit.
+ * Invalid options throw E_INVALID naming the option.
+ * @example
+ * const cache = createCache({ store: openStore('.orchestrator/state.db'), ttlSeconds: 600 });
+ * const ns = credentialNamespace(apiKey);
+ * const key = cacheKey('anthropic', 'anthropic/claude-sonnet-4-5', body);
+ * cache.set(ns, key, { kind: 'json', body: answer, meta: { status: 200 } }); // true
+ * cache.get(ns, key)?.body === answer; // true
+ * cache.stats().hitRate; // 1
+ */
+export function createCache(options: CacheOptions = {}): LlmCache {
+  const maxEntries = wholeOption(options, 'maxEntries', 1000);
+  const maxBytes = wholeOption(options, 'maxBytes', 64 * MIB);
+  const maxEntryBytes = wholeOption(options, 'maxEntryBytes', Math.floor(maxBytes / 4));
+  const ttlSeconds = wholeOption(options, 'ttlSeconds', 3600);
+  const maxPersistentBytes = wholeOption(options, 'maxPersistentBytes', 256 * MIB);
+  const store = options.store;
+  if (store !== undefined && typeof store?.prepare !== 'function') {
+    throw invalid('store', store, 'pass a Store from openStore(path), or leave it out for a memory-only cache');
+  }
+  const clock = options.clock ?? Date;
+  if (typeof clock?.now !== 'function') throw invalid('clock', clock, 'pass an object with now(): number (ms), or leave it out');
+
+  // Map order is recency order: the first key is the least recently used.
+  const memory = new Map<string, Slot>();
+  let memoryBytes = 0;
+  let hits = 0;
+  let misses = 0;
+  // Bytes written to SQLite since the last exact count: an upper bound (a replaced row counts twice),
+  // so the hot path stays one INSERT and the exact SUM runs only when the bound may be passed.
+  let persistentBytes = 0;
+  let lastPrune = -Infinity;
+
+  const slotId = (namespace: string, key: string): string => `${namespace}\u0000${key}`;
+
+  function forget(id: string): void {
+    const slot = memory.get(id);
+    if (!slot) return;
+    memory.delete(id);
+    memoryBytes -= slot.bytes;
+  }
+
+  function remember(slot: Slot): void {
+    const id = slotId(slot.namespace, slot.key);
+    forget(id);
+    if (slot.bytes > maxBytes || maxEntries === 0) return;
+    memory.set(id, slot);
+    memoryBytes += slot.bytes;
+    for (const [oldest] of memory) {
+      if (memory.size <= maxEntries && memoryBytes <= maxBytes) break;
+      forget(oldest);
+    }
+  }
+
+  function entryOf(slot: Slot): CacheEntry {
+    // A fresh meta object each time: callers may mutate what they get without touching the cache.
+    return { kind: slot.kind, body: slot.body, meta: JSON.parse(slot.metaJson) as Record<string, unknown> };
+  }
+
+  function persistentTotals(): { size: number; bytes: number } {
+    if (!store) return { size: 0, bytes: 0 };
+    const row = store.prepare(SQL.totals).get() as { size: number; bytes: number };
+    return { size: Number(row.size), bytes: Number(row.bytes) };
+  }
+
+  function prune(): number {
+    if (!store) return 0;
+    const now = clock.now();
+    lastPrune = now;
+    const removed = Number(store.prepare(SQL.prune).run(now).changes);
+    if (removed > 0) persistentBytes = persistentTotals().bytes;
+    return removed;
+  }
+
+  function lookup(namespace: string, key: string, now: number): Slot | undefined {
+    const id = slotId(namespace, key);
+    const slot = memory.get(id);
+    if (slot) {
+      if (slot.expiresAt > now) {
+        memory.delete(id);
+        memory.set(id, slot);
+        return slot;
+      }
+      forget(id);
+    }
+    if (!store) return undefined;
+    const row = store.prepare(SQL.get).get(namespace, key) as Row | undefined;
+    if (!row) return undefined;
+    if (Number(row.expires_at) <= now) {
+      store.prepare(SQL.delete).run(namespace, key);
+      return undefined;
+    }
+    const promoted: Slot = {
+      namespace,
+      key,
+      kind: row.kind as CacheEntry['kind'],
+      body: row.body,
+      metaJson: row.meta,
+      bytes: Number(row.bytes),
+      createdAt: Number(row.created_at),
+      expiresAt: Number(row.expires_at),
+    };
+    // TTL runs from the original insertion, not from the promotion.
+    if (promoted.bytes <= maxEntryBytes) remember(promoted);
+    return promoted;
+  }
+
+  if (store && ttlSeconds > 0) {
+    prune();
+    persistentBytes = persistentTotals().bytes;
+  }
+
+  return {
+    get(namespace, key) {
+      const slot = ttlSeconds === 0 ? undefined : lookup(namespace, key, clock.now());
+      if (!slot) {
+        misses++;
+        return undefined;
+      }
+      hits++;
+      return entryOf(slot);
+    },
+
+    set(namespace, key, entry) {
+      if (ttlSeconds === 0) return false;
+      const metaJson = cacheableMeta(entry);
+      if (metaJson === undefined) return false;
+      const bytes = utf8Length(entry.body) + utf8Length(metaJson);
+      if (bytes > maxEntryBytes || bytes > maxBytes || (store && bytes > maxPersistentBytes)) return false;
+      const now = clock.now();
+      const slot: Slot = { namespace, key, kind: entry.kind, body: entry.body, metaJson, bytes, createdAt: now, expiresAt: now + ttlSeconds * 1000 };
+      if (store) {
+        store.prepare(SQL.put).run(namespace, key, slot.kind, slot.body, metaJson, bytes, now, slot.expiresAt);
+        persistentBytes += bytes;
+        if (now - lastPrune >= PRUNE_EVERY_MS) prune();
+        if (persistentBytes > maxPersistentBytes) {
+          persistentBytes = persistentTotals().bytes;
+          if (persistentBytes > maxPersistentBytes) {
+            store.prepare(SQL.evict).run(maxPersistentBytes);
+            persistentBytes = persistentTotals().bytes;
+          }
+        }
+      }
+      remember(slot);
+      return true;
+    },
+
+    stats() {
+      const now = clock.now();
+      for (const [id, slot] of memory) if (slot.expiresAt <= now) forget(id);
+      if (store && ttlSeconds > 0) prune();
+      const total = hits + misses;
+      return {
+        hits,
+        misses,
+        hitRate: total === 0 ? 0 : Math.round((hits / total) * 10_000) / 10_000,
+        size: memory.size,
+        maxSize: maxEntries,
+        bytes: memoryBytes,
+        maxBytes,
+        ttlSeconds,
+        persistent: persistentTotals(),
+      };
+    },
+
+    clear() {
+      const freedMemory = memoryBytes;
+      let cleared = memory.size;
+      if (store) {
+        const s = store;
+        cleared = s.transaction(() => {
+          // Memory entries that also have a row are counted once, with the rows.
+          let memoryOnly = 0;
+          for (const slot of memory.values()) if (!s.prepare(SQL.exists).get(slot.namespace, slot.key)) memoryOnly++;
+          const rows = Number(s.prepare(SQL.clear).run().changes);
+          return rows + memoryOnly;
+        });
+        persistentBytes = 0;
+      }
+      memory.clear();
+      memoryBytes = 0;
+      return { cleared, freedMemory };
+    },
+
+    prune,
+  };
+}

@@ -1,0 +1,286 @@
+/**
+ * Real providers for agent calls, through the official SDKs (SDK retries off: the gateway's retry
+ * loop is the only one). Anthropic speaks Messages; OpenAI, DeepSeek and local servers (Ollama,
+ * llama.cpp, vLLM, LM Studio) speak OpenAI chat completions. Every call streams, so tokens reach the
+ * bus as they arrive; a stream that ends without its final event is a 'truncated' failure, never a
+ * short answer passed off as complete.
+ * @module
+ */
+import Anthropic from '@anthropic-ai/sdk';
+import OpenAI from 'openai';
+import { ErrorCode, RuntimeError, errorMessage, parse, z } from '../protocol/mod.ts';
+import type { LlmMessage } from '../plugin/mod.ts';
+import { retryAfterFrom, shouldRetryFrom } from './retry.ts';
+import { UpstreamError } from './types.ts';
+import type { Deployment, ProviderKind, ProviderSpec } from './types.ts';
+
+/** What the config file may say about providers (orchestrator.config.json → "providers"). */
+export const ProvidersConfig = z.record(
+  z.string().regex(/^[a-z][a-z0-9-]*$/, 'a provider name is lower-case letters, digits and dashes'),
+  z.strictObject({
+    kind: z.enum(['anthropic', 'openai']).optional(),
+    baseUrl: z.url().optional(),
+    /** The environment variable holding the key (never the key itself in a config file). */
+    apiKeyEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(),
+  }),
+);
+export type ProvidersConfig = z.infer<typeof ProvidersConfig>;
+
+interface BuiltIn { kind: ProviderKind; baseUrl: string; keyEnv: string; baseUrlEnv: string }
+
+/** The providers every install knows; their base URLs follow the variables the SDKs themselves read. */
+export const BUILTIN_PROVIDERS: Readonly<Record<string, BuiltIn>> = {
+  anthropic: { kind: 'anthropic', baseUrl: 'https://api.anthropic.com', keyEnv: 'ANTHROPIC_API_KEY', baseUrlEnv: 'ANTHROPIC_BASE_URL' },
+  openai: { kind: 'openai', baseUrl: 'https://api.openai.com/v1', keyEnv: 'OPENAI_API_KEY', baseUrlEnv: 'OPENAI_BASE_URL' },
+  deepseek: { kind: 'openai', baseUrl: 'https://api.deepseek.com/v1', keyEnv: 'DEEPSEEK_API_KEY', baseUrlEnv: 'DEEPSEEK_BASE_URL' },
+};
+
+/**
+ * The configured providers: built-ins (key and base URL from the environment, base URL overridable in
+ * config) plus every further name in config as an OpenAI-compatible server. The environment wins over
+ * the file, as everywhere in Orchestrator.
+ * @example
+ * resolveProviders({ ollama: { baseUrl: 'http://127.0.0.1:11434/v1' } }, process.env)
+ *   .map((p) => `${p.name} ${p.baseUrl} key from ${p.keySource}`);
+ */
+export function resolveProviders(config: ProvidersConfig, env: Record<string, string | undefined>): ProviderSpec[] {
+  const specs: ProviderSpec[] = [];
+  for (const [name, builtIn] of Object.entries(BUILTIN_PROVIDERS)) {
+    const entry = config[name] ?? {};
+    const keyEnv = entry.apiKeyEnv ?? builtIn.keyEnv;
+    const apiKey = env[keyEnv]?.trim() || undefined;
+    specs.push({
+      name,
+      kind: entry.kind ?? builtIn.kind,
+      baseUrl: checkUrl(env[builtIn.baseUrlEnv]?.trim() || entry.baseUrl || builtIn.baseUrl, env[builtIn.baseUrlEnv] ? builtIn.baseUrlEnv : `providers.${name}.baseUrl`),
+      keySource: apiKey ? keyEnv : 'none',
+      apiKey,
+    });
+  }
+  for (const [name, entry] of Object.entries(config)) {
+    if (BUILTIN_PROVIDERS[name]) continue;
+    if (!entry.baseUrl) {
+      throw new RuntimeError(ErrorCode.Invalid, `providers.${name}.baseUrl is missing: a local provider needs its server's URL, e.g. "http://127.0.0.1:11434/v1" for Ollama`);
+    }
+    const apiKey = entry.apiKeyEnv ? env[entry.apiKeyEnv]?.trim() || undefined : undefined;
+    specs.push({ name, kind: entry.kind ?? 'openai', baseUrl: checkUrl(entry.baseUrl, `providers.${name}.baseUrl`), keySource: apiKey ? entry.apiKeyEnv! : 'none', apiKey });
+  }
+  return specs;
+}
+
+/** Parses the "providers" section of a config file; errors name the file and the field. */
+export function parseProvidersConfig(value: unknown, where: string): ProvidersConfig {
+  return parse(ProvidersConfig, value ?? {}, where);
+}
+
+function checkUrl(url: string, where: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new RuntimeError(ErrorCode.Invalid, `${where} is ${JSON.stringify(url)}: use an http(s) URL such as https://api.anthropic.com`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new RuntimeError(ErrorCode.Invalid, `${where} is ${JSON.stringify(url)}: only http and https URLs are supported`);
+  }
+  if (parsed.username || parsed.password) {
+    throw new RuntimeError(ErrorCode.Invalid, `${where} carries credentials in the URL: put the key in the provider's API key variable instead`);
+  }
+  return url.replace(/\/+$/, '');
+}
+
+/** A provider is usable when it has a key, or is a local server (which needs none). */
+export function usable(spec: ProviderSpec): boolean {
+  return Boolean(spec.apiKey) || !BUILTIN_PROVIDERS[spec.name];
+}
+
+/** Token counts of one call. */
+export interface Usage { inputTokens: number; outputTokens: number; cacheReadTokens: number; cacheWriteTokens: number }
+
+/** What an agent call sends: already routed, with the route's parameters applied. */
+export interface AgentCall {
+  system: string;
+  messages: LlmMessage[];
+  maxTokens: number;
+  temperature?: number;
+  topP?: number;
+  /** Ask for one JSON object matching this schema (OpenAI: response_format; Anthropic: an instruction). */
+  json?: { name: string; schema: Record<string, unknown> };
+}
+
+export interface AgentAnswer { text: string; usage: Usage }
+
+type TokenSink = (text: string, kind: 'text' | 'thinking' | 'tool') => void;
+
+/**
+ * SDK clients per provider, made once and reused (each keeps its own keep-alive connection pool).
+ * @example
+ * const clients = createProviderClients(resolveProviders({}, process.env));
+ * const answer = await clients.complete(deployment, { system: 'Be brief', messages: [{ role: 'user', content: 'hi' }], maxTokens: 100 }, signal, (t) => process.stdout.write(t));
+ */
+export function createProviderClients(specs: readonly ProviderSpec[]) {
+  const byName = new Map(specs.map((spec) => [spec.name, spec]));
+  const anthropic = new Map<string, Anthropic>();
+  const openai = new Map<string, OpenAI>();
+
+  function spec(name: string): ProviderSpec {
+    const found = byName.get(name);
+    if (!found) throw new RuntimeError(ErrorCode.Invalid, `provider "${name}" is not configured: use one of ${[...byName.keys()].join(', ')}, or add it under providers in orchestrator.config.json`);
+    return found;
+  }
+
+  function anthropicClient(provider: ProviderSpec): Anthropic {
+    let client = anthropic.get(provider.name);
+    if (!client) {
+      client = new Anthropic({ apiKey: provider.apiKey ?? null, authToken: null, baseURL: provider.baseUrl, maxRetries: 0, timeout: 600_000 });
+      anthropic.set(provider.name, client);
+    }
+    return client;
+  }
+
+  function openaiClient(provider: ProviderSpec): OpenAI {
+    let client = openai.get(provider.name);
+    if (!client) {
+      // Local servers ignore the key, but the SDK insists on one.
+      client = new OpenAI({ apiKey: provider.apiKey ?? 'no-key', baseURL: provider.baseUrl, maxRetries: 0, timeout: 600_000, organization: null, project: null });
+      openai.set(provider.name, client);
+    }
+    return client;
+  }
+
+  async function complete(deployment: Deployment, call: AgentCall, signal: AbortSignal, onToken: TokenSink): Promise<AgentAnswer> {
+    const provider = spec(deployment.provider);
+    if (provider.kind === 'demo') throw new RuntimeError(ErrorCode.Invalid, `provider ${provider.name} is the demo provider: it cannot serve ${deployment.id}`);
+    if (!usable(provider)) {
+      throw new UpstreamError('http', `${deployment.id}: no API key: set ${BUILTIN_PROVIDERS[provider.name]?.keyEnv ?? 'the key variable'}`, { status: 401 });
+    }
+    try {
+      return provider.kind === 'anthropic'
+        ? await viaAnthropic(anthropicClient(provider), deployment, call, signal, onToken)
+        : await viaOpenAi(openaiClient(provider), provider, deployment, call, signal, onToken);
+    } catch (error) {
+      throw toUpstreamError(error, deployment.id, [provider.apiKey]);
+    }
+  }
+
+  return { complete, spec, specs: () => [...byName.values()] };
+}
+
+export type ProviderClients = ReturnType<typeof createProviderClients>;
+
+async function viaAnthropic(client: Anthropic, deployment: Deployment, call: AgentCall, signal: AbortSignal, onToken: TokenSink): Promise<AgentAnswer> {
+  const system = call.json
+    ? `${call.system}\n\nAnswer with exactly one JSON object that matches this JSON schema, and nothing else:\n${JSON.stringify(call.json.schema)}`
+    : call.system;
+  const stream = client.messages.stream(
+    {
+      model: deployment.model,
+      max_tokens: call.maxTokens,
+      system,
+      messages: call.messages.map((m) => ({ role: m.role, content: m.content })),
+      ...(call.temperature === undefined ? {} : { temperature: call.temperature }),
+      ...(call.topP === undefined ? {} : { top_p: call.topP }),
+    },
+    { signal },
+  );
+  let sawStop = false;
+  for await (const event of stream) {
+    if (event.type === 'content_block_delta') {
+      if (event.delta.type === 'text_delta') onToken(event.delta.text, 'text');
+      else if (event.delta.type === 'thinking_delta') onToken(event.delta.thinking, 'thinking');
+      else if (event.delta.type === 'input_json_delta') onToken(event.delta.partial_json, 'tool');
+    } else if (event.type === 'message_stop') sawStop = true;
+  }
+  if (!sawStop) throw new UpstreamError('truncated', `${deployment.id}: the stream ended before message_stop`);
+  const message = await stream.finalMessage();
+  const text = message.content.flatMap((block) => (block.type === 'text' ? [block.text] : [])).join('');
+  const usage = message.usage;
+  return {
+    text,
+    usage: {
+      inputTokens: usage.input_tokens ?? 0,
+      outputTokens: usage.output_tokens ?? 0,
+      cacheReadTokens: usage.cache_read_input_tokens ?? 0,
+      cacheWriteTokens: usage.cache_creation_input_tokens ?? 0,
+    },
+  };
+}
+
+async function viaOpenAi(client: OpenAI, provider: ProviderSpec, deployment: Deployment, call: AgentCall, signal: AbortSignal, onToken: TokenSink): Promise<AgentAnswer> {
+  const stream = await client.chat.completions.create(
+    {
+      model: deployment.model,
+      messages: [{ role: 'system', content: call.system }, ...call.messages.map((m) => ({ role: m.role, content: m.content }))],
+      stream: true,
+      stream_options: { include_usage: true },
+      // OpenAI's newer models take max_completion_tokens; compatible servers still read max_tokens.
+      ...(provider.name === 'openai' ? { max_completion_tokens: call.maxTokens } : { max_tokens: call.maxTokens }),
+      ...(call.temperature === undefined ? {} : { temperature: call.temperature }),
+      ...(call.topP === undefined ? {} : { top_p: call.topP }),
+      ...(call.json ? { response_format: { type: 'json_schema' as const, json_schema: { name: call.json.name, schema: call.json.schema, strict: false } } } : {}),
+    },
+    { signal },
+  );
+  let text = '';
+  let finished = false;
+  const usage: Usage = { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 };
+  for await (const chunk of stream) {
+    for (const choice of chunk.choices ?? []) {
+      const delta = choice.delta?.content;
+      if (delta) {
+        text += delta;
+        onToken(delta, 'text');
+      }
+      if (choice.finish_reason) finished = true;
+    }
+    if (chunk.usage) {
+      usage.inputTokens = chunk.usage.prompt_tokens ?? 0;
+      usage.outputTokens = chunk.usage.completion_tokens ?? 0;
+      usage.cacheReadTokens = chunk.usage.prompt_tokens_details?.cached_tokens ?? 0;
+    }
+  }
+  if (!finished) throw new UpstreamError('truncated', `${deployment.id}: the stream ended without a finish_reason`);
+  return { text, usage };
+}
+
+/** Removes every secret from a text (whole value; fragments of 5+ characters would need the whole key anyway). */
+export function redact(text: string, secrets: ReadonlyArray<string | undefined>): string {
+  let out = text;
+  for (const secret of secrets) if (secret && secret.length >= 4) out = out.split(secret).join('[redacted]');
+  return out;
+}
+
+/**
+ * Turns what an SDK throws into an UpstreamError the retry loop can classify, keeping the status, the
+ * retry headers and (scrubbed) error body.
+ */
+export function toUpstreamError(error: unknown, deployment: string, secrets: ReadonlyArray<string | undefined>): UpstreamError {
+  if (error instanceof UpstreamError) return error;
+  if (error instanceof RuntimeError) throw error;
+  const apiError = error instanceof Anthropic.APIError || error instanceof OpenAI.APIError ? error : undefined;
+  const message = redact(errorMessage(error), secrets);
+  if (error instanceof Anthropic.APIUserAbortError || error instanceof OpenAI.APIUserAbortError) return new UpstreamError('aborted', `${deployment}: aborted`, { cause: error });
+  if (error instanceof Anthropic.APIConnectionTimeoutError || error instanceof OpenAI.APIConnectionTimeoutError) return new UpstreamError('timeout', `${deployment}: timed out`, { cause: error });
+  if (error instanceof Anthropic.APIConnectionError || error instanceof OpenAI.APIConnectionError) return new UpstreamError('network', `${deployment}: ${message}`, { cause: error });
+  if (apiError) {
+    const headers: Record<string, string> = {};
+    (apiError.headers as Headers | undefined)?.forEach((value: string, key: string) => {
+      if (/^(retry-after|retry-after-ms|x-should-retry|request-id|x-request-id)$/.test(key)) headers[key] = value;
+    });
+    const body = apiError.error === undefined ? undefined : redact(JSON.stringify(apiError.error), secrets).slice(0, 4096);
+    // An `event: error` inside a stream has no HTTP status: take it from the error type.
+    const type = (apiError.error as { error?: { type?: string }; type?: string } | undefined)?.error?.type ?? (apiError.error as { type?: string } | undefined)?.type;
+    const status = apiError.status ?? (type === 'overloaded_error' ? 529 : type === 'rate_limit_error' ? 429 : type === 'api_error' ? 500 : undefined);
+    return new UpstreamError(status === undefined ? 'malformed' : 'http', `${deployment}: ${status ?? ''} ${message}`.replace(/\s+/g, ' '), {
+      status,
+      retryAfterMs: retryAfterFrom(headers, Date.now()),
+      shouldRetry: shouldRetryFrom(headers),
+      body,
+      headers,
+      cause: error,
+    });
+  }
+  if (error instanceof SyntaxError) return new UpstreamError('malformed', `${deployment}: the answer is not valid JSON: ${message}`, { cause: error });
+  if (/terminated|ended|premature|incomplete|socket|ECONNRESET/i.test(message)) return new UpstreamError('truncated', `${deployment}: the answer was cut off: ${message}`, { cause: error });
+  return new UpstreamError('network', `${deployment}: ${message}`, { cause: error });
+}

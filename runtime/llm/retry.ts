@@ -1,0 +1,398 @@
+/**
+ * The one retry loop of the gateway (SDK retries are off): deployments in route order, per-attempt
+ * timeouts, backoff or Retry-After on the injected clock, a circuit breaker per deployment that
+ * outlives calls, and one coded error that says what failed and what to do about it.
+ * @module
+ */
+import { systemClock } from '../bus/mod.ts';
+import type { Clock } from '../bus/mod.ts';
+import { ErrorCode, RuntimeError, errorMessage } from '../protocol/mod.ts';
+import { UpstreamError } from './types.ts';
+import type { AttemptRecord, Deployment, DeploymentHealth, RetryPolicy } from './types.ts';
+
+/**
+ * The policy used when a route or config sets none (close to the official SDKs' own defaults).
+ * @example createRetryLoop({ policy: { ...DEFAULT_RETRY_POLICY, maxAttempts: 5 } });
+ */
+export const DEFAULT_RETRY_POLICY: RetryPolicy = Object.freeze({
+  maxAttempts: 3,
+  baseDelayMs: 500,
+  maxDelayMs: 8000,
+  maxRetryAfterMs: 30_000,
+  timeoutMs: 120_000,
+  failureThreshold: 3,
+  cooldownMs: 30_000,
+});
+
+/** What one call of the loop hands back. */
+export interface RetryResult<T> {
+  value: T;
+  deployment: Deployment;
+  attempts: AttemptRecord[];
+}
+
+/** The long-lived loop: one per gateway, so circuits are shared by every call. */
+export interface RetryLoop {
+  run<T>(
+    deployments: Deployment[],
+    call: (deployment: Deployment, signal: AbortSignal, attempt: number) => Promise<T>,
+    options?: { signal?: AbortSignal; onAttempt?: (record: AttemptRecord) => void },
+  ): Promise<RetryResult<T>>;
+  health(): DeploymentHealth[];
+  reset(): void;
+}
+
+type HeaderSource = Headers | Record<string, string | undefined>;
+
+function header(headers: HeaderSource, name: string): string | undefined {
+  if (typeof (headers as Headers).get === 'function') return (headers as Headers).get(name) ?? undefined;
+  for (const [key, value] of Object.entries(headers)) if (key.toLowerCase() === name) return value;
+  return undefined;
+}
+
+/**
+ * How long the upstream asks us to wait, in ms: `retry-after-ms` first, then `retry-after` as
+ * seconds or an HTTP date (relative to `now`); undefined when absent or unreadable.
+ * @example
+ * retryAfterFrom({ 'retry-after': '2' }, Date.now()); // 2000
+ * retryAfterFrom(new Headers({ 'retry-after-ms': '150', 'retry-after': '9' }), 0); // 150
+ */
+export function retryAfterFrom(headers: HeaderSource, now: number): number | undefined {
+  const ms = header(headers, 'retry-after-ms')?.trim();
+  if (ms && /^\d+(\.\d+)?$/.test(ms)) return Number(ms);
+  const value = header(headers, 'retry-after')?.trim();
+  if (!value) return undefined;
+  if (/^\d+(\.\d+)?$/.test(value)) return Number(value) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/**
+ * The upstream's own verdict from `x-should-retry`: 'true' → true, 'false' → false, else undefined.
+ * @example shouldRetryFrom({ 'x-should-retry': 'false' }); // false
+ */
+export function shouldRetryFrom(headers: HeaderSource): boolean | undefined {
+  const value = header(headers, 'x-should-retry')?.trim().toLowerCase();
+  return value === 'true' ? true : value === 'false' ? false : undefined;
+}
+
+/** What the loop does after a failed attempt. */
+type Verdict = 'retry' | 'fallback' | 'auth' | 'fatal';
+
+const FATAL_STATUSES = new Set([400, 404, 413, 422]);
+const RETRYABLE_STATUSES = new Set([408, 409, 429]);
+
+function verdictFor(error: UpstreamError, shouldRetry: boolean | undefined): Verdict {
+  const status = error.status;
+  if (shouldRetry === true) return 'retry';
+  // The request itself is bad: every other model would reject it the same way.
+  if (status !== undefined && FATAL_STATUSES.has(status)) return 'fatal';
+  if (shouldRetry === false) return 'fallback';
+  if (status === 401 || status === 403) return 'auth';
+  if (status !== undefined && (RETRYABLE_STATUSES.has(status) || status >= 500)) return 'retry';
+  if (status === undefined && error.kind !== 'http' && error.kind !== 'aborted') return 'retry';
+  return 'fallback';
+}
+
+interface Circuit {
+  failures: number;
+  open: boolean;
+  cooldownUntil: number;
+  trialInFlight: boolean;
+}
+
+const KEY_ENV: Record<string, string> = { anthropic: 'ANTHROPIC_API_KEY', openai: 'OPENAI_API_KEY', deepseek: 'DEEPSEEK_API_KEY' };
+
+/** "429 rate_limit_error", "timeout", "network error (ECONNREFUSED)": one attempt in a summary. */
+function label(error: UpstreamError): string {
+  let type: string | undefined;
+  try {
+    const body = error.body ? JSON.parse(error.body) : undefined;
+    const inner = body?.error ?? body;
+    // OpenAI's `code` (invalid_api_key) says more than its `type`; Anthropic has only `type`.
+    type = [inner?.code, inner?.type].find((c): c is string => typeof c === 'string' && c !== 'error');
+  } catch {
+    // A non-JSON body (an HTML error page) has no type worth showing.
+  }
+  if (error.status !== undefined) return type ? `${error.status} ${type}` : String(error.status);
+  if (error.kind === 'network') return `network error (${clip(error.message, 80)})`;
+  return error.kind;
+}
+
+function upstreamDetail(error: UpstreamError): string {
+  try {
+    const body = error.body ? JSON.parse(error.body) : undefined;
+    const message = body?.error?.message ?? body?.message;
+    if (typeof message === 'string') return clip(message, 200);
+  } catch {
+    // fall through to the error's own message
+  }
+  return clip(error.message, 200);
+}
+
+function clip(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+function seconds(ms: number): string {
+  return `${Math.max(0, Math.ceil(ms / 1000))} s`;
+}
+
+function summarise(attempts: AttemptRecord[], labels: string[]): string {
+  const byDeployment = new Map<string, string[]>();
+  attempts.forEach((record, i) => {
+    if (record.ok) return;
+    const list = byDeployment.get(record.deployment) ?? [];
+    list.push(labels[i] ?? record.kind ?? 'failed');
+    byDeployment.set(record.deployment, list);
+  });
+  return [...byDeployment]
+    .map(([id, list]) => {
+      const runs: string[] = [];
+      for (let i = 0; i < list.length; ) {
+        let j = i;
+        while (j < list.length && list[j] === list[i]) j++;
+        runs.push(j - i > 1 ? `${list[i]} ×${j - i}` : list[i]);
+        i = j;
+      }
+      return `${id}: ${runs.join(', ')}`;
+    })
+    .join('; ');
+}
+
+function fixes(errors: Array<{ deployment: Deployment; error: UpstreamError; timeoutMs: number }>): string {
+  const out: string[] = [];
+  const auth = [...new Set(errors.filter((e) => e.error.status === 401 || e.error.status === 403).map((e) => e.deployment.provider))];
+  if (auth.length) {
+    const where = auth.map((p) => (KEY_ENV[p] ? `${KEY_ENV[p]} (${p})` : `the apiKey of provider '${p}' in orchestrator.config.json`));
+    out.push(`Check the API key: ${where.join(', ')}.`);
+  }
+  if (errors.some((e) => e.error.status === 429)) {
+    out.push('Rate limited: lower the task concurrency, or add a fallback model on another provider to the route in model-routing.json.');
+  }
+  const timeouts = errors.filter((e) => e.error.kind === 'timeout');
+  if (timeouts.length) {
+    const ms = Math.max(...timeouts.map((e) => e.timeoutMs));
+    out.push(`Timed out: raise timeoutMs for the model in model-routing.json (now ${ms} ms).`);
+  }
+  if (errors.some((e) => e.error.status !== undefined && e.error.status >= 500)) {
+    out.push('The provider is failing or overloaded: try again later, or add a fallback model to the route in model-routing.json.');
+  }
+  if (errors.some((e) => e.error.kind === 'network')) out.push("Check that the provider's baseUrl is reachable from this machine.");
+  if (errors.some((e) => e.error.kind === 'truncated' || e.error.kind === 'malformed')) {
+    out.push('The provider sent an incomplete or unreadable answer: try again, or add a fallback model to the route in model-routing.json.');
+  }
+  if (!out.length) out.push('Add a fallback model to the route in model-routing.json.');
+  return out.join(' ');
+}
+
+function abortedError(attempts: AttemptRecord[], reason: unknown): RuntimeError {
+  const why = reason === undefined ? '' : ` (${errorMessage(reason)})`;
+  return new RuntimeError(ErrorCode.Llm, `aborted: the caller cancelled the model call after ${attempts.length} attempt(s)${why}`, {
+    details: { attempts, reason: 'aborted' },
+  });
+}
+
+/**
+ * Creates the gateway's retry loop. Time and randomness are injected so tests never sleep.
+ * @example
+ * const loop = createRetryLoop({ policy: { maxAttempts: 2 } });
+ * const { value, attempts } = await loop.run(resolveRoute(routing, 'implementer', 'complex'),
+ *   (deployment, signal) => provider.complete(deployment, request, { signal }));
+ */
+export function createRetryLoop(options: { policy?: Partial<RetryPolicy>; clock?: Clock; random?: () => number } = {}): RetryLoop {
+  const policy: RetryPolicy = { ...DEFAULT_RETRY_POLICY, ...options.policy };
+  const clock = options.clock ?? systemClock;
+  const random = options.random ?? Math.random;
+  const circuits = new Map<string, Circuit>();
+
+  function circuitOf(id: string): Circuit {
+    let circuit = circuits.get(id);
+    if (!circuit) circuits.set(id, (circuit = { failures: 0, open: false, cooldownUntil: 0, trialInFlight: false }));
+    return circuit;
+  }
+
+  function openCircuit(circuit: Circuit): void {
+    circuit.open = true;
+    circuit.cooldownUntil = clock.now() + policy.cooldownMs;
+  }
+
+  function backoff(attempt: number): number {
+    return Math.round(random() * Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1)));
+  }
+
+  /** Waits `ms` on the clock; rejects at once when the caller aborts. */
+  function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+    if (ms <= 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void => {
+        clock.clearTimeout(handle);
+        reject(signal!.reason);
+      };
+      const handle = clock.setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** One attempt with its own timeout; the call is raced against the abort so a deaf call cannot hang us. */
+  async function attemptOnce<T>(
+    deployment: Deployment,
+    call: (deployment: Deployment, signal: AbortSignal, attempt: number) => Promise<T>,
+    attempt: number,
+    timeoutMs: number,
+    outer: AbortSignal | undefined,
+  ): Promise<{ ok: true; value: T } | { ok: false; error: unknown; timedOut: boolean }> {
+    const controller = new AbortController();
+    let timedOut = false;
+    const handle = clock.setTimeout(() => {
+      timedOut = true;
+      controller.abort(new UpstreamError('timeout', `${deployment.id}: no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onOuterAbort = (): void => controller.abort(outer!.reason);
+    outer?.addEventListener('abort', onOuterAbort, { once: true });
+    let onAbort: (() => void) | undefined;
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(controller.signal.reason);
+      controller.signal.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      const pending = Promise.resolve().then(() => call(deployment, controller.signal, attempt));
+      pending.catch(() => {}); // it may settle after we gave up on it
+      return { ok: true, value: await Promise.race([pending, aborted]) };
+    } catch (error) {
+      return { ok: false, error, timedOut };
+    } finally {
+      clock.clearTimeout(handle);
+      outer?.removeEventListener('abort', onOuterAbort);
+      if (onAbort) controller.signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async function run<T>(
+    deployments: Deployment[],
+    call: (deployment: Deployment, signal: AbortSignal, attempt: number) => Promise<T>,
+    runOptions: { signal?: AbortSignal; onAttempt?: (record: AttemptRecord) => void } = {},
+  ): Promise<RetryResult<T>> {
+    const { signal, onAttempt } = runOptions;
+    const attempts: AttemptRecord[] = [];
+    const labels: string[] = [];
+    const failures: Array<{ deployment: Deployment; error: UpstreamError; timeoutMs: number }> = [];
+    const skipped: Array<{ id: string; until: number }> = [];
+    if (!deployments.length) {
+      throw new RuntimeError(ErrorCode.Invalid, 'no models to call: the route is empty; list at least one "provider/model" in model-routing.json');
+    }
+    if (signal?.aborted) throw abortedError(attempts, signal.reason);
+
+    const record = (entry: AttemptRecord, text: string): void => {
+      attempts.push(entry);
+      labels.push(text);
+      onAttempt?.(entry);
+    };
+
+    for (const deployment of deployments) {
+      const circuit = circuitOf(deployment.id);
+      let trial = false;
+      if (circuit.open) {
+        if (clock.now() < circuit.cooldownUntil || circuit.trialInFlight) {
+          skipped.push({ id: deployment.id, until: circuit.cooldownUntil });
+          continue;
+        }
+        // Cooled down: exactly one trial attempt decides whether the circuit closes.
+        trial = true;
+        circuit.trialInFlight = true;
+      }
+      const timeoutMs = deployment.params.timeoutMs ?? policy.timeoutMs;
+      let waitMs = 0;
+      try {
+        for (let attempt = 1; attempt <= policy.maxAttempts; attempt++) {
+          const started = clock.now();
+          const outcome = await attemptOnce(deployment, call, attempt, timeoutMs, signal);
+          const ms = clock.now() - started;
+          if (outcome.ok) {
+            circuit.failures = 0;
+            circuit.open = false;
+            circuit.cooldownUntil = 0;
+            record({ deployment: deployment.id, attempt, ok: true, waitMs, ms }, 'ok');
+            return { value: outcome.value, deployment, attempts };
+          }
+          if (signal?.aborted) {
+            record({ deployment: deployment.id, attempt, ok: false, kind: 'aborted', waitMs, ms, error: 'aborted by the caller' }, 'aborted');
+            throw abortedError(attempts, signal.reason);
+          }
+          const error = outcome.timedOut
+            ? new UpstreamError('timeout', `${deployment.id}: no answer within ${timeoutMs} ms`, { cause: outcome.error })
+            : outcome.error instanceof UpstreamError
+              ? outcome.error
+              : new UpstreamError('network', errorMessage(outcome.error), { cause: outcome.error });
+          record(
+            { deployment: deployment.id, attempt, ok: false, status: error.status, kind: error.kind, waitMs, ms, error: clip(error.message, 300) },
+            label(error),
+          );
+          failures.push({ deployment, error, timeoutMs });
+          const verdict = verdictFor(error, error.shouldRetry ?? shouldRetryFrom(error.headers));
+          if (verdict === 'fatal') {
+            throw new RuntimeError(
+              ErrorCode.Llm,
+              `${deployment.id} rejected the request (${label(error)}: ${upstreamDetail(error)}): fix the request; ` +
+                'other models were not tried because they would reject it the same way',
+              { cause: error, details: { attempts } },
+            );
+          }
+          circuit.failures++;
+          if (verdict === 'auth' || trial || circuit.failures >= policy.failureThreshold) {
+            openCircuit(circuit);
+            break;
+          }
+          if (verdict === 'fallback' || attempt === policy.maxAttempts) break;
+          const retryAfterMs = error.retryAfterMs ?? retryAfterFrom(error.headers, clock.now());
+          // A long Retry-After is cheaper to route around than to sit out.
+          if (retryAfterMs !== undefined && retryAfterMs > policy.maxRetryAfterMs) break;
+          waitMs = retryAfterMs ?? backoff(attempt);
+          try {
+            await sleep(waitMs, signal);
+          } catch (reason) {
+            throw abortedError(attempts, reason);
+          }
+        }
+      } finally {
+        if (trial) circuit.trialInFlight = false;
+      }
+    }
+
+    const cooling = skipped.map((s) => `${s.id} cools down in ${seconds(s.until - clock.now())}`).join(', ');
+    if (!attempts.length) {
+      throw new RuntimeError(
+        ErrorCode.Llm,
+        `every model in the route is cooling down after repeated failures: ${cooling}: wait, or add a fallback model to the route in model-routing.json`,
+        { details: { attempts, skipped } },
+      );
+    }
+    const models = new Set(attempts.map((a) => a.deployment)).size;
+    const last = failures[failures.length - 1];
+    const skippedText = skipped.length ? ` (skipped, cooling down: ${cooling})` : '';
+    throw new RuntimeError(
+      ErrorCode.Llm,
+      `${attempts.length} attempts on ${models} model(s) failed: ${summarise(attempts, labels)}${skippedText}. ${fixes(failures)}`,
+      { cause: last?.error, details: { attempts, skipped } },
+    );
+  }
+
+  return {
+    run,
+    health() {
+      const now = clock.now();
+      return [...circuits].map(([deployment, c]) => ({
+        deployment,
+        state: !c.open ? 'closed' : now < c.cooldownUntil ? 'open' : 'half-open',
+        consecutiveFailures: c.failures,
+        cooldownUntil: c.open ? c.cooldownUntil : 0,
+      }));
+    },
+    reset() {
+      circuits.clear();
+    },
+  };
+}

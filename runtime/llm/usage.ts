@@ -1,0 +1,200 @@
+/**
+ * The usage ledger: tokens, latency and cost of every model call (agents and proxy alike), per call,
+ * agent, model and task; and the per-task budgets that stop a task when a cap is reached.
+ * Rows live in SQLite (table llm_usage) when a store is given, so figures survive restarts.
+ * @module
+ */
+import { ErrorCode, RuntimeError, z } from '../protocol/mod.ts';
+import type { LlmUsageEvent } from '../protocol/mod.ts';
+import type { Store } from '../store/mod.ts';
+import type { Usage } from './providers.ts';
+
+/** USD per million tokens. */
+export const Price = z.strictObject({
+  input: z.number().min(0),
+  output: z.number().min(0),
+  cacheRead: z.number().min(0).optional(),
+  cacheWrite: z.number().min(0).optional(),
+});
+export type Price = z.infer<typeof Price>;
+
+/** config "prices": keyed by "provider/model" or by model name alone. */
+export const PricesConfig = z.record(z.string().min(1), Price);
+
+/** config "budgets": per-task caps. A cap that is reached stops the task with E_BUDGET and the figures. */
+export const BudgetsConfig = z.strictObject({
+  maxTokens: z.number().int().positive().optional(),
+  maxCostUsd: z.number().positive().optional(),
+  maxTurns: z.number().int().positive().optional(),
+});
+export type Budgets = z.infer<typeof BudgetsConfig>;
+
+/**
+ * List prices (USD per million tokens) as published by the providers in late 2025; override or
+ * extend them under "prices" in orchestrator.config.json. An unknown model costs 0 and says so in
+ * /api/usage (`unpriced`).
+ */
+export const DEFAULT_PRICES: Readonly<Record<string, Price>> = {
+  'claude-opus-4-5': { input: 5, output: 25, cacheRead: 0.5, cacheWrite: 6.25 },
+  'claude-sonnet-4-5': { input: 3, output: 15, cacheRead: 0.3, cacheWrite: 3.75 },
+  'claude-haiku-4-5': { input: 1, output: 5, cacheRead: 0.1, cacheWrite: 1.25 },
+  'gpt-5': { input: 1.25, output: 10, cacheRead: 0.125 },
+  'gpt-5-mini': { input: 0.25, output: 2, cacheRead: 0.025 },
+  'deepseek-chat': { input: 0.28, output: 0.42, cacheRead: 0.028 },
+};
+
+/** One call to account for. `agent` is the role, or 'proxy' (or the client's name) for proxied calls. */
+export interface UsageRecord {
+  taskId?: string;
+  agent: string;
+  provider: string;
+  model: string;
+  usage: Usage;
+  ms: number;
+  cached: boolean;
+  attempts: number;
+  ok: boolean;
+}
+
+export interface Totals { calls: number; inputTokens: number; outputTokens: number; costUsd: number; ms: number; cachedCalls: number; failedCalls: number }
+
+const zero = (): Totals => ({ calls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0, ms: 0, cachedCalls: 0, failedCalls: 0 });
+
+function add(totals: Totals, event: LlmUsageEvent): void {
+  totals.calls++;
+  totals.inputTokens += event.inputTokens;
+  totals.outputTokens += event.outputTokens;
+  totals.costUsd = round(totals.costUsd + event.costUsd);
+  totals.ms = Math.round((totals.ms + event.ms) * 100) / 100;
+  if (event.cached) totals.cachedCalls++;
+  if (!event.ok) totals.failedCalls++;
+}
+
+const round = (usd: number) => Math.round(usd * 1e6) / 1e6;
+
+/**
+ * @example
+ * const ledger = createUsageLedger({ store, prices: {} });
+ * ledger.record({ taskId: 't1', agent: 'implementer', provider: 'anthropic', model: 'claude-sonnet-4-5', usage, ms: 812, cached: false, attempts: 1, ok: true });
+ * ledger.checkBudget('t1', { maxTokens: 50_000 }); // throws E_BUDGET once the task has used 50,000 tokens
+ */
+export function createUsageLedger(options: { store?: Store; prices?: Record<string, Price>; clock?: { now(): number } }) {
+  const prices = { ...DEFAULT_PRICES, ...(options.prices ?? {}) };
+  const clock = options.clock ?? { now: () => Date.now() };
+  const total = zero();
+  const byAgent = new Map<string, Totals>();
+  const byModel = new Map<string, Totals>();
+  const unpriced = new Set<string>();
+  const recent: Array<LlmUsageEvent & { ts: number; taskId?: string }> = [];
+  const taskTotals = new Map<string, { tokens: number; costUsd: number; turns: number }>();
+
+  function price(provider: string, model: string): Price | undefined {
+    return prices[`${provider}/${model}`] ?? prices[model];
+  }
+
+  function cost(record: UsageRecord): number {
+    if (record.cached) return 0; // a gateway cache hit calls no provider
+    const p = price(record.provider, record.model);
+    if (!p) {
+      if (record.usage.inputTokens + record.usage.outputTokens > 0) unpriced.add(`${record.provider}/${record.model}`);
+      return 0;
+    }
+    const u = record.usage;
+    return round((u.inputTokens * p.input + u.outputTokens * p.output + u.cacheReadTokens * (p.cacheRead ?? p.input) + u.cacheWriteTokens * (p.cacheWrite ?? p.input)) / 1e6);
+  }
+
+  function taskSoFar(taskId: string): { tokens: number; costUsd: number; turns: number } {
+    let seen = taskTotals.get(taskId);
+    if (!seen) {
+      seen = { tokens: 0, costUsd: 0, turns: 0 };
+      if (options.store) {
+        const row = options.store
+          .prepare('SELECT count(*) AS turns, coalesce(sum(input_tokens + output_tokens), 0) AS tokens, coalesce(sum(cost_usd), 0) AS cost FROM llm_usage WHERE task_id = ? AND cached = 0')
+          .get(taskId) as { turns: number; tokens: number; cost: number };
+        seen = { tokens: Number(row.tokens), costUsd: Number(row.cost), turns: Number(row.turns) };
+      }
+      taskTotals.set(taskId, seen);
+    }
+    return seen;
+  }
+
+  /** Accounts for one call and returns the event to publish. */
+  function record(input: UsageRecord): LlmUsageEvent {
+    const event: LlmUsageEvent = {
+      agent: input.agent,
+      deployment: `${input.provider}/${input.model}`,
+      inputTokens: input.usage.inputTokens,
+      outputTokens: input.usage.outputTokens,
+      costUsd: cost(input),
+      ms: Math.round(input.ms * 100) / 100,
+      cached: input.cached,
+      attempts: input.attempts,
+      ok: input.ok,
+    };
+    const ts = clock.now();
+    add(total, event);
+    for (const [map, key] of [[byAgent, input.agent], [byModel, event.deployment]] as const) {
+      let t = map.get(key);
+      if (!t) map.set(key, (t = zero()));
+      add(t, event);
+    }
+    recent.push({ ...event, ts, taskId: input.taskId });
+    if (recent.length > 500) recent.splice(0, recent.length - 500);
+    if (input.taskId && !input.cached) {
+      const seen = taskSoFar(input.taskId);
+      seen.tokens += event.inputTokens + event.outputTokens;
+      seen.costUsd = round(seen.costUsd + event.costUsd);
+      seen.turns++;
+    }
+    options.store
+      ?.prepare(
+        `INSERT INTO llm_usage (ts, task_id, agent, provider, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd, latency_ms, cached, attempts, ok)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(ts, input.taskId ?? null, input.agent, input.provider, input.model, event.inputTokens, event.outputTokens, input.usage.cacheReadTokens, input.usage.cacheWriteTokens, event.costUsd, event.ms, input.cached ? 1 : 0, input.attempts, input.ok ? 1 : 0);
+    return event;
+  }
+
+  /** Throws E_BUDGET when the task has reached any cap; call it before each model call. */
+  function checkBudget(taskId: string | undefined, budgets: Budgets): void {
+    if (!taskId) return;
+    const seen = taskSoFar(taskId);
+    const over = (what: string, used: string, cap: string, field: string) =>
+      new RuntimeError(ErrorCode.Budget, `task ${taskId} reached its ${what} budget: ${used} used of ${cap}; raise budgets.${field} in orchestrator.config.json to let it continue`, {
+        details: { taskId, used: seen },
+      });
+    if (budgets.maxTurns !== undefined && seen.turns >= budgets.maxTurns) throw over('turn', `${seen.turns} model calls`, `${budgets.maxTurns}`, 'maxTurns');
+    if (budgets.maxTokens !== undefined && seen.tokens >= budgets.maxTokens) throw over('token', `${seen.tokens.toLocaleString('en-US')} tokens`, budgets.maxTokens.toLocaleString('en-US'), 'maxTokens');
+    if (budgets.maxCostUsd !== undefined && seen.costUsd >= budgets.maxCostUsd) throw over('cost', `$${seen.costUsd.toFixed(4)}`, `$${budgets.maxCostUsd}`, 'maxCostUsd');
+  }
+
+  /** What GET /api/usage answers: totals, per agent, per model, the last calls, and one-minute buckets for the last hour. */
+  function summary() {
+    const now = clock.now();
+    const buckets = new Map<number, Totals>();
+    for (const call of recent) {
+      if (call.ts < now - 3_600_000) continue;
+      const minute = Math.floor(call.ts / 60_000) * 60_000;
+      let t = buckets.get(minute);
+      if (!t) buckets.set(minute, (t = zero()));
+      add(t, call);
+    }
+    return {
+      total: { ...total },
+      byAgent: Object.fromEntries(byAgent),
+      byModel: Object.fromEntries(byModel),
+      recent: recent.slice(-50).reverse(),
+      series: [...buckets].sort((a, b) => a[0] - b[0]).map(([ts, t]) => ({ ts, ...t })),
+      unpriced: [...unpriced],
+    };
+  }
+
+  /** Usage of one task from the ledger (survives restarts when a store is given). */
+  function forTask(taskId: string) {
+    return { ...taskSoFar(taskId) };
+  }
+
+  return { record, checkBudget, summary, forTask, price };
+}
+
+export type UsageLedger = ReturnType<typeof createUsageLedger>;

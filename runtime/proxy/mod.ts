@@ -1,0 +1,368 @@
+/**
+ * The proxy: Anthropic- and OpenAI-compatible endpoints in front of the gateway, so Claude Code,
+ * Codex and any SDK get routing, retries, caching and usage accounting. Bodies pass through byte for
+ * byte but for `model` (unknown fields and headers such as anthropic-beta reach the upstream);
+ * streamed answers are piped to the client as they arrive and cached only when complete.
+ * @module
+ */
+import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
+import * as zlib from 'node:zlib';
+import { ErrorCode, RuntimeError, Topics, errorMessage } from '../protocol/mod.ts';
+import type { Bus } from '../bus/mod.ts';
+import { cacheKey, credentialNamespace } from '../llm/_canonical.ts';
+import type { LlmCache } from '../llm/cache.ts';
+import { servable } from '../llm/gateway.ts';
+import { redact, type ProviderClients, type Usage } from '../llm/providers.ts';
+import { retryAfterFrom, shouldRetryFrom, type RetryLoop } from '../llm/retry.ts';
+import { resolveAlias, type Routing } from '../llm/routing.ts';
+import { UpstreamError } from '../llm/types.ts';
+import type { CacheEntry, Deployment, Protocol, ProviderSpec } from '../llm/types.ts';
+import type { UsageLedger } from '../llm/usage.ts';
+import { emptyUsage, sseReader, usageFromJson } from './_sse.ts';
+
+export interface ProxyDeps {
+  clients: ProviderClients;
+  routing: () => Routing;
+  retry: RetryLoop;
+  cache: LlmCache;
+  usage: UsageLedger;
+  bus?: Pick<Bus, 'publish'>;
+  version: string;
+  /** Largest request body accepted (default 32 MiB). */
+  maxBodyBytes?: number;
+  /** A stream that sends nothing for this long is cut (default 300 s). */
+  idleTimeoutMs?: number;
+}
+
+interface Route { method: string; path: RegExp; handle: (request: Request) => Promise<Response> | Response }
+
+/** Headers that describe one hop, or carry credentials we replace: never forwarded as they came. */
+const HOP = new Set(['host', 'connection', 'content-length', 'transfer-encoding', 'keep-alive', 'upgrade', 'te', 'trailer', 'proxy-authorization', 'proxy-connection', 'accept-encoding', 'content-encoding', 'x-api-key', 'authorization', 'cookie', 'origin', 'referer']);
+/** Upstream response headers a client may act on (retry hints, request ids, rate limits). */
+const PASS_BACK = /^(content-type|request-id|x-request-id|retry-after|retry-after-ms|x-should-retry|anthropic-|openai-|x-ratelimit-)/;
+
+const ENDPOINT: Record<Exclude<Protocol, 'agent'>, { kind: ProviderSpec['kind']; defaultProvider: string; upstreamPath: (spec: ProviderSpec) => string }> = {
+  anthropic: { kind: 'anthropic', defaultProvider: 'anthropic', upstreamPath: () => '/v1/messages' },
+  'openai-chat': { kind: 'openai', defaultProvider: 'openai', upstreamPath: () => '/chat/completions' },
+  'openai-responses': { kind: 'openai', defaultProvider: 'openai', upstreamPath: () => '/responses' },
+};
+
+/** A provider-shaped error body, so each client's own error handling understands us. */
+export function providerError(protocol: Protocol, status: number, message: string, headers: Record<string, string> = {}): Response {
+  const type =
+    status === 400 ? 'invalid_request_error' : status === 401 ? 'authentication_error' : status === 403 ? 'permission_error' : status === 404 ? 'not_found_error' : status === 413 ? 'request_too_large' : status === 429 ? 'rate_limit_error' : status === 529 ? 'overloaded_error' : 'api_error';
+  const body = protocol === 'anthropic' ? { type: 'error', error: { type, message } } : { error: { message, type, param: null, code: type } };
+  return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } });
+}
+
+function decode(bytes: Uint8Array, encoding: string | null): Uint8Array {
+  switch ((encoding ?? 'identity').toLowerCase().trim()) {
+    case 'identity':
+    case '':
+      return bytes;
+    case 'gzip':
+    case 'x-gzip':
+      return gunzipSync(bytes);
+    case 'br':
+      return brotliDecompressSync(bytes);
+    case 'deflate':
+      return inflateSync(bytes);
+    case 'zstd': {
+      const zstd = (zlib as unknown as { zstdDecompressSync?: (b: Uint8Array) => Uint8Array }).zstdDecompressSync;
+      if (!zstd) throw new RuntimeError(ErrorCode.Unsupported, 'content-encoding zstd is not supported on this runtime: send the body uncompressed or gzip');
+      return zstd(bytes);
+    }
+    default:
+      throw new RuntimeError(ErrorCode.Invalid, `content-encoding is ${JSON.stringify(encoding)}: use gzip, br, deflate, zstd or none`, { details: { status: 415 } });
+  }
+}
+
+async function readBody(request: Request, limit: number): Promise<string> {
+  const declared = Number(request.headers.get('content-length') ?? 0);
+  if (declared > limit) throw new RuntimeError(ErrorCode.Invalid, `request body is ${declared} bytes, over the proxy's ${limit}-byte limit`, { details: { status: 413 } });
+  const bytes = new Uint8Array(await request.arrayBuffer());
+  if (bytes.byteLength > limit) throw new RuntimeError(ErrorCode.Invalid, `request body is ${bytes.byteLength} bytes, over the proxy's ${limit}-byte limit`, { details: { status: 413 } });
+  const decoded = decode(bytes, request.headers.get('content-encoding'));
+  if (decoded.byteLength > limit * 8) throw new RuntimeError(ErrorCode.Invalid, `request body decompresses to ${decoded.byteLength} bytes: refused`, { details: { status: 413 } });
+  return new TextDecoder().decode(decoded);
+}
+
+/** The caller's credential as sent, and the header style it came in. */
+function credentialOf(request: Request): { value: string | undefined; style: 'x-api-key' | 'bearer' } {
+  const apiKey = request.headers.get('x-api-key');
+  if (apiKey) return { value: apiKey, style: 'x-api-key' };
+  const auth = request.headers.get('authorization');
+  const bearer = auth?.match(/^Bearer\s+(.+)$/i)?.[1];
+  return { value: bearer, style: 'bearer' };
+}
+
+function clientName(request: Request): string {
+  const named = request.headers.get('x-orchestrator-agent');
+  if (named && /^[\w.-]{1,40}$/.test(named)) return named;
+  const ua = request.headers.get('user-agent') ?? '';
+  if (/claude-cli|claude-code/i.test(ua)) return 'claude-code';
+  if (/codex/i.test(ua)) return 'codex';
+  return 'proxy';
+}
+
+/**
+ * The proxy's routes, for the server's router.
+ * @example
+ * const routes = proxyRoutes({ clients, routing: () => routing, retry, cache, usage, bus, version: '0.2.0' });
+ */
+export function proxyRoutes(deps: ProxyDeps): Route[] {
+  const limit = deps.maxBodyBytes ?? 32 * 1024 * 1024;
+  const idleMs = deps.idleTimeoutMs ?? 300_000;
+  const secrets = () => deps.clients.specs().map((s) => s.apiKey);
+
+  function deploymentsFor(protocol: Exclude<Protocol, 'agent'>, model: unknown): Deployment[] {
+    if (typeof model !== 'string' || !model) {
+      throw new RuntimeError(ErrorCode.Invalid, 'model is missing: name the model in the request body, e.g. "model": "claude-sonnet-4-5"', { details: { status: 400 } });
+    }
+    const endpoint = ENDPOINT[protocol];
+    const aliased = resolveAlias(deps.routing(), model);
+    if (aliased) return servable(aliased, deps.clients, `model "${model}"`, endpoint.kind);
+    const slash = model.indexOf('/');
+    const named = slash > 0 ? deps.clients.specs().find((s) => s.name === model.slice(0, slash)) : undefined;
+    const deployment = named
+      ? { id: model, provider: named.name, model: model.slice(slash + 1), params: {} }
+      : { id: `${endpoint.defaultProvider}/${model}`, provider: endpoint.defaultProvider, model, params: {} };
+    const spec = deps.clients.specs().find((s) => s.name === deployment.provider);
+    if (!spec) throw new RuntimeError(ErrorCode.Invalid, `provider "${deployment.provider}" is not configured`, { details: { status: 400 } });
+    if (spec.kind !== endpoint.kind) {
+      throw new RuntimeError(ErrorCode.Invalid, `model "${model}" is served by ${spec.name}, which speaks ${spec.kind}; call its own endpoint instead`, { details: { status: 400 } });
+    }
+    return [deployment];
+  }
+
+  async function handle(protocol: Exclude<Protocol, 'agent'>, request: Request, pathSuffix?: string): Promise<Response> {
+    const started = performance.now();
+    let text: string;
+    let body: Record<string, unknown>;
+    try {
+      text = await readBody(request, limit);
+      const parsed = JSON.parse(text);
+      if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('the body is not a JSON object');
+      body = parsed;
+    } catch (error) {
+      const status = ((error as RuntimeError).details?.status as number | undefined) ?? 400;
+      return providerError(protocol, status, `request body: ${errorMessage(error)}`);
+    }
+    let deployments: Deployment[];
+    try {
+      deployments = deploymentsFor(protocol, body.model);
+    } catch (error) {
+      const status = ((error as RuntimeError).details?.status as number | undefined) ?? 400;
+      return providerError(protocol, status, errorMessage(error));
+    }
+    const credential = credentialOf(request);
+    const namespace = credentialNamespace(credential.value);
+    const stream = body.stream === true;
+    const counting = pathSuffix === '/count_tokens';
+    const bypass = /no-store|no-cache/.test(request.headers.get('cache-control') ?? '') || request.headers.get('x-orchestrator-cache') === 'off';
+    const key = cacheKey(protocol, `${deployments.map((d) => d.id).join(',')}${pathSuffix ?? ''}`, body);
+    const agent = clientName(request);
+    const taskId = request.headers.get('x-orchestrator-task') ?? undefined;
+
+    if (!bypass) {
+      const hit = deps.cache.get(namespace, key);
+      if (hit) {
+        const meta = hit.meta as { provider: string; model: string; contentType: string };
+        if (!counting) account(agent, taskId, meta.provider, meta.model, emptyUsage(), performance.now() - started, true, 0, true);
+        return new Response(hit.body, { status: 200, headers: { 'content-type': meta.contentType, 'x-orchestrator-cache': 'hit', ...(hit.kind === 'sse' ? { 'cache-control': 'no-cache' } : {}) } });
+      }
+    }
+
+    const forwardHeaders = new Headers();
+    request.headers.forEach((value, name) => {
+      if (!HOP.has(name) && !name.startsWith('x-orchestrator-')) forwardHeaders.set(name, value);
+    });
+    forwardHeaders.set('content-type', 'application/json');
+    forwardHeaders.set('accept-encoding', 'gzip, br');
+
+    let attempts = 0;
+    let upstream: { response: Response; deployment: Deployment; bodyText?: string };
+    try {
+      const result = await deps.retry.run(
+        deployments,
+        async (deployment, signal) => {
+          const spec = deps.clients.spec(deployment.provider);
+          const key_ = spec.apiKey ?? credential.value;
+          if (!key_) {
+            throw new UpstreamError('http', `no API key for ${spec.name}: the gateway has none (set ${spec.name.toUpperCase()}_API_KEY) and the request carried none`, { status: 401 });
+          }
+          const headers = new Headers(forwardHeaders);
+          if (spec.kind === 'anthropic' && (spec.apiKey || credential.style === 'x-api-key')) headers.set('x-api-key', key_);
+          else headers.set('authorization', `Bearer ${key_}`);
+          const outgoing = deployment.model === body.model ? text : JSON.stringify({ ...body, model: deployment.model });
+          const query = protocol === 'anthropic' ? new URL(request.url).search : '';
+          const url = `${spec.baseUrl}${ENDPOINT[protocol].upstreamPath(spec)}${pathSuffix ?? ''}${query}`;
+          let response: Response;
+          try {
+            response = await fetch(url, { method: 'POST', headers, body: outgoing, signal, redirect: 'manual' });
+          } catch (error) {
+            throw new UpstreamError(signal.aborted ? 'timeout' : 'network', `${deployment.id}: ${redact(errorMessage(error), [key_])}`, { cause: error });
+          }
+          if (response.status >= 300) throw await upstreamFailure(deployment, response, [key_, ...secrets()]);
+          if (stream && !counting) return { response, deployment };
+          const bodyText = await response.text().catch((error) => {
+            throw new UpstreamError('truncated', `${deployment.id}: the answer was cut off: ${errorMessage(error)}`);
+          });
+          try {
+            JSON.parse(bodyText);
+          } catch {
+            throw new UpstreamError('malformed', `${deployment.id}: the answer is not valid JSON`);
+          }
+          return { response, deployment, bodyText };
+        },
+        { onAttempt: () => attempts++ },
+      );
+      upstream = result.value;
+    } catch (error) {
+      if (!counting) account(agent, taskId, deployments[0].provider, deployments[0].model, emptyUsage(), performance.now() - started, false, attempts, false);
+      return failureResponse(protocol, error);
+    }
+
+    const { response, deployment } = upstream;
+    const headers: Record<string, string> = { 'x-orchestrator-cache': bypass ? 'bypass' : 'miss', 'x-orchestrator-model': deployment.id };
+    response.headers.forEach((value, name) => {
+      if (PASS_BACK.test(name)) headers[name] = value;
+    });
+    const contentType = response.headers.get('content-type') ?? (stream ? 'text/event-stream' : 'application/json');
+
+    if (upstream.bodyText !== undefined) {
+      const parsed = JSON.parse(upstream.bodyText);
+      if (!counting) account(agent, taskId, deployment.provider, deployment.model, usageFromJson(protocol, parsed), performance.now() - started, false, attempts, true);
+      if (!bypass) store(namespace, key, { kind: 'json', body: upstream.bodyText, meta: { status: 200, contentType, provider: deployment.provider, model: deployment.model } });
+      return new Response(upstream.bodyText, { status: response.status, headers });
+    }
+    return new Response(relay(protocol, response, deployment, { namespace, key, contentType, bypass, agent, taskId, started, attempts }), { status: response.status, headers });
+  }
+
+  /** Pipes a live SSE answer to the client, reading usage and tokens on the way; caches it only when complete. */
+  function relay(
+    protocol: Exclude<Protocol, 'agent'>,
+    response: Response,
+    deployment: Deployment,
+    ctx: { namespace: string; key: string; contentType: string; bypass: boolean; agent: string; taskId?: string; started: number; attempts: number },
+  ): ReadableStream<Uint8Array> {
+    const reader = response.body!.getReader();
+    const decoder = new TextDecoder();
+    const sse = sseReader(protocol);
+    const chunks: string[] = [];
+    let idle: ReturnType<typeof setTimeout> | undefined;
+    let finished = false;
+    const finish = (ok: boolean) => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(idle);
+      account(ctx.agent, ctx.taskId, deployment.provider, deployment.model, sse.state.usage, performance.now() - ctx.started, false, ctx.attempts, ok && sse.state.complete && !sse.state.failed);
+      if (ok && sse.state.complete && !sse.state.failed && !ctx.bypass) {
+        store(ctx.namespace, ctx.key, { kind: 'sse', body: chunks.join(''), meta: { status: 200, complete: true, contentType: ctx.contentType, provider: deployment.provider, model: deployment.model } });
+      }
+    };
+    return new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        clearTimeout(idle);
+        idle = setTimeout(() => void reader.cancel(new Error('idle timeout')).catch(() => {}), idleMs);
+        let part: ReadableStreamReadResult<Uint8Array>;
+        try {
+          part = await reader.read();
+        } catch (error) {
+          finish(false);
+          controller.error(error);
+          return;
+        }
+        if (part.done) {
+          const rest = decoder.decode();
+          if (rest) chunks.push(rest), sse.push(rest);
+          finish(true);
+          controller.close();
+          return;
+        }
+        const text = decoder.decode(part.value, { stream: true });
+        chunks.push(text);
+        const deltas = sse.push(text);
+        if (deltas.length && deps.bus) {
+          deps.bus.publish(Topics.Tokens, 'llm.token', { agent: ctx.agent, deployment: deployment.id, text: deltas.join(''), kind: 'text' }, { taskId: ctx.taskId });
+        }
+        controller.enqueue(part.value);
+      },
+      cancel(reason) {
+        finish(false);
+        return reader.cancel(reason);
+      },
+    });
+  }
+
+  function store(namespace: string, key: string, entry: CacheEntry): void {
+    deps.cache.set(namespace, key, entry);
+  }
+
+  function account(agent: string, taskId: string | undefined, provider: string, model: string, used: Usage, ms: number, cached: boolean, attempts: number, ok: boolean): void {
+    const event = deps.usage.record({ taskId, agent, provider, model, usage: used, ms, cached, attempts, ok });
+    deps.bus?.publish(Topics.Tokens, 'llm.usage', event, { taskId });
+  }
+
+  async function upstreamFailure(deployment: Deployment, response: Response, keys: ReadonlyArray<string | undefined>): Promise<UpstreamError> {
+    const body = redact(await response.text().catch(() => ''), keys).slice(0, 4096);
+    const headers: Record<string, string> = {};
+    response.headers.forEach((value, name) => {
+      if (/^(retry-after|retry-after-ms|x-should-retry|request-id|x-request-id)$/.test(name)) headers[name] = value;
+    });
+    let detail = '';
+    try {
+      const parsed = JSON.parse(body);
+      detail = parsed?.error?.type ?? parsed?.error?.code ?? '';
+      detail = `${detail} ${parsed?.error?.message ?? ''}`.trim();
+    } catch {
+      detail = body.slice(0, 200);
+    }
+    return new UpstreamError('http', `${deployment.id}: ${response.status} ${detail}`.trim(), {
+      status: response.status,
+      retryAfterMs: retryAfterFrom(headers, Date.now()),
+      shouldRetry: shouldRetryFrom(headers),
+      body,
+      headers,
+    });
+  }
+
+  function failureResponse(protocol: Protocol, error: unknown): Response {
+    const cause = error instanceof RuntimeError && error.cause instanceof UpstreamError ? error.cause : error instanceof UpstreamError ? error : undefined;
+    const message = redact(errorMessage(error), secrets());
+    const upstreamStatus = cause?.status !== undefined && cause.status >= 400 ? cause.status : undefined;
+    if (upstreamStatus && cause?.body) {
+      // Relay the upstream's own answer (status, body, retry hints) so the client's retry logic works as against the provider.
+      const relayed = cause.body;
+      try {
+        JSON.parse(relayed);
+      } catch {
+        return providerError(protocol, upstreamStatus, message, cause.headers);
+      }
+      return new Response(relayed, { status: upstreamStatus, headers: { 'content-type': 'application/json', 'x-orchestrator-error': encodeURIComponent(message.slice(0, 300)), ...cause.headers } });
+    }
+    const status = upstreamStatus ?? (cause?.kind === 'timeout' ? 504 : ((error as RuntimeError)?.details?.status as number | undefined) ?? 502);
+    return providerError(protocol, status, message, cause?.headers ?? {});
+  }
+
+  function models(request: Request): Response {
+    const routing = deps.routing();
+    const ids = new Set<string>(Object.keys(routing.aliases));
+    for (const route of Object.values(routing.routes)) for (const list of Array.isArray(route) ? [route] : Object.values(route)) for (const d of list ?? []) ids.add(d.model);
+    const created = 1_700_000_000;
+    if (request.headers.get('anthropic-version')) {
+      const data = [...ids].map((id) => ({ type: 'model', id, display_name: id, created_at: new Date(created * 1000).toISOString() }));
+      return Response.json({ data, has_more: false, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null });
+    }
+    return Response.json({ object: 'list', data: [...ids].map((id) => ({ id, object: 'model', created, owned_by: 'orchestrator' })) });
+  }
+
+  return [
+    { method: 'POST', path: /^(?:\/[^?]*)?\/v1\/messages\/count_tokens$/, handle: (r) => handle('anthropic', r, '/count_tokens') },
+    { method: 'POST', path: /^(?:\/[^?]*)?\/v1\/messages$/, handle: (r) => handle('anthropic', r) },
+    { method: 'POST', path: /^(?:\/[^?]*)?\/v1\/chat\/completions$/, handle: (r) => handle('openai-chat', r) },
+    { method: 'POST', path: /^(?:\/[^?]*)?\/v1\/responses$/, handle: (r) => handle('openai-responses', r) },
+    { method: 'GET', path: /^(?:\/[^?]*)?\/v1\/models$/, handle: models },
+    { method: 'GET', path: /^\/api\/hello$/, handle: () => Response.json({ ok: true, name: 'orchestrator', version: deps.version }) },
+  ];
+}
