@@ -108,6 +108,7 @@ export function createUsageLedger(options: { store?: Store; prices?: Record<stri
     if (!seen) {
       seen = { tokens: 0, costUsd: 0, turns: 0 };
       if (options.store) {
+        options.store.flush();
         const row = options.store
           .prepare('SELECT count(*) AS turns, coalesce(sum(input_tokens + output_tokens), 0) AS tokens, coalesce(sum(cost_usd), 0) AS cost FROM llm_usage WHERE task_id = ? AND cached = 0')
           .get(taskId) as { turns: number; tokens: number; cost: number };
@@ -146,12 +147,12 @@ export function createUsageLedger(options: { store?: Store; prices?: Record<stri
       seen.costUsd = round(seen.costUsd + event.costUsd);
       seen.turns++;
     }
-    options.store
-      ?.prepare(
-        `INSERT INTO llm_usage (ts, task_id, agent, provider, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd, latency_ms, cached, attempts, ok)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(ts, input.taskId ?? null, input.agent, input.provider, input.model, event.inputTokens, event.outputTokens, input.usage.cacheReadTokens, input.usage.cacheWriteTokens, event.costUsd, event.ms, input.cached ? 1 : 0, input.attempts, input.ok ? 1 : 0);
+    // Write-behind (~50 ms): the ledger must not add an fsync to every model call.
+    options.store?.defer(
+      `INSERT INTO llm_usage (ts, task_id, agent, provider, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd, latency_ms, cached, attempts, ok)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [ts, input.taskId ?? null, input.agent, input.provider, input.model, event.inputTokens, event.outputTokens, input.usage.cacheReadTokens, input.usage.cacheWriteTokens, event.costUsd, event.ms, input.cached ? 1 : 0, input.attempts, input.ok ? 1 : 0],
+    );
     return event;
   }
 

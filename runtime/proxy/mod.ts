@@ -19,6 +19,7 @@ import { UpstreamError } from '../llm/types.ts';
 import type { CacheEntry, Deployment, Protocol, ProviderSpec } from '../llm/types.ts';
 import type { UsageLedger } from '../llm/usage.ts';
 import { emptyUsage, sseReader, usageFromJson } from './_sse.ts';
+import { postUpstream, type UpstreamAnswer } from './_upstream.ts';
 
 export interface ProxyDeps {
   clients: ProviderClients;
@@ -173,15 +174,15 @@ export function proxyRoutes(deps: ProxyDeps): Route[] {
       }
     }
 
-    const forwardHeaders = new Headers();
+    const forwardHeaders: Record<string, string> = {};
     request.headers.forEach((value, name) => {
-      if (!HOP.has(name) && !name.startsWith('x-orchestrator-')) forwardHeaders.set(name, value);
+      if (!HOP.has(name) && !name.startsWith('x-orchestrator-')) forwardHeaders[name] = value;
     });
-    forwardHeaders.set('content-type', 'application/json');
-    forwardHeaders.set('accept-encoding', 'gzip, br');
+    forwardHeaders['content-type'] = 'application/json';
+    forwardHeaders['accept-encoding'] = 'gzip, br';
 
     let attempts = 0;
-    let upstream: { response: Response; deployment: Deployment; bodyText?: string };
+    let upstream: { answer: UpstreamAnswer; deployment: Deployment; bodyText?: string };
     try {
       const result = await deps.retry.run(
         deployments,
@@ -191,29 +192,41 @@ export function proxyRoutes(deps: ProxyDeps): Route[] {
           if (!key_) {
             throw new UpstreamError('http', `no API key for ${spec.name}: the gateway has none (set ${spec.name.toUpperCase()}_API_KEY) and the request carried none`, { status: 401 });
           }
-          const headers = new Headers(forwardHeaders);
-          if (spec.kind === 'anthropic' && (spec.apiKey || credential.style === 'x-api-key')) headers.set('x-api-key', key_);
-          else headers.set('authorization', `Bearer ${key_}`);
+          const headers: Record<string, string> = { ...forwardHeaders };
+          if (spec.kind === 'anthropic' && (spec.apiKey || credential.style === 'x-api-key')) headers['x-api-key'] = key_;
+          else headers.authorization = `Bearer ${key_}`;
           const outgoing = deployment.model === body.model ? text : JSON.stringify({ ...body, model: deployment.model });
           const query = protocol === 'anthropic' ? new URL(request.url).search : '';
           const url = `${spec.baseUrl}${ENDPOINT[protocol].upstreamPath(spec)}${pathSuffix ?? ''}${query}`;
-          let response: Response;
+          let answer: UpstreamAnswer & { settled(): void };
           try {
-            response = await fetch(url, { method: 'POST', headers, body: outgoing, signal, redirect: 'manual' });
+            answer = await postUpstream(url, headers, outgoing, signal);
           } catch (error) {
             throw new UpstreamError(signal.aborted ? 'timeout' : 'network', `${deployment.id}: ${redact(errorMessage(error), [key_])}`, { cause: error });
           }
-          if (response.status >= 300) throw await upstreamFailure(deployment, response, [key_, ...secrets()]);
-          if (stream && !counting) return { response, deployment };
-          const bodyText = await response.text().catch((error) => {
-            throw new UpstreamError('truncated', `${deployment.id}: the answer was cut off: ${errorMessage(error)}`);
-          });
+          if (answer.status >= 300) {
+            const failure = await upstreamFailure(deployment, answer, [key_, ...secrets()]);
+            answer.settled();
+            throw failure;
+          }
+          if (stream && !counting) {
+            answer.settled();
+            return { answer, deployment };
+          }
+          let bodyText: string;
+          try {
+            bodyText = await answer.text();
+          } catch (error) {
+            throw new UpstreamError(signal.aborted ? 'timeout' : 'truncated', `${deployment.id}: the answer was cut off: ${errorMessage(error)}`);
+          } finally {
+            answer.settled();
+          }
           try {
             JSON.parse(bodyText);
           } catch {
             throw new UpstreamError('malformed', `${deployment.id}: the answer is not valid JSON`);
           }
-          return { response, deployment, bodyText };
+          return { answer, deployment, bodyText };
         },
         { onAttempt: () => attempts++ },
       );
@@ -223,30 +236,28 @@ export function proxyRoutes(deps: ProxyDeps): Route[] {
       return failureResponse(protocol, error);
     }
 
-    const { response, deployment } = upstream;
+    const { answer, deployment } = upstream;
     const headers: Record<string, string> = { 'x-orchestrator-cache': bypass ? 'bypass' : 'miss', 'x-orchestrator-model': deployment.id };
-    response.headers.forEach((value, name) => {
-      if (PASS_BACK.test(name)) headers[name] = value;
-    });
-    const contentType = response.headers.get('content-type') ?? (stream ? 'text/event-stream' : 'application/json');
+    for (const [name, value] of Object.entries(answer.headers)) if (PASS_BACK.test(name)) headers[name] = value;
+    const contentType = answer.headers['content-type'] ?? (stream ? 'text/event-stream' : 'application/json');
 
     if (upstream.bodyText !== undefined) {
       const parsed = JSON.parse(upstream.bodyText);
       if (!counting) account(agent, taskId, deployment.provider, deployment.model, usageFromJson(protocol, parsed), performance.now() - started, false, attempts, true);
       if (!bypass) store(namespace, key, { kind: 'json', body: upstream.bodyText, meta: { status: 200, contentType, provider: deployment.provider, model: deployment.model } });
-      return new Response(upstream.bodyText, { status: response.status, headers });
+      return new Response(upstream.bodyText, { status: answer.status, headers });
     }
-    return new Response(relay(protocol, response, deployment, { namespace, key, contentType, bypass, agent, taskId, started, attempts }), { status: response.status, headers });
+    return new Response(relay(protocol, answer, deployment, { namespace, key, contentType, bypass, agent, taskId, started, attempts }), { status: answer.status, headers });
   }
 
   /** Pipes a live SSE answer to the client, reading usage and tokens on the way; caches it only when complete. */
   function relay(
     protocol: Exclude<Protocol, 'agent'>,
-    response: Response,
+    answer: UpstreamAnswer,
     deployment: Deployment,
     ctx: { namespace: string; key: string; contentType: string; bypass: boolean; agent: string; taskId?: string; started: number; attempts: number },
   ): ReadableStream<Uint8Array> {
-    const reader = response.body!.getReader();
+    const chunksIn = answer.body[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>;
     const decoder = new TextDecoder();
     const sse = sseReader(protocol);
     const chunks: string[] = [];
@@ -264,10 +275,10 @@ export function proxyRoutes(deps: ProxyDeps): Route[] {
     return new ReadableStream<Uint8Array>({
       async pull(controller) {
         clearTimeout(idle);
-        idle = setTimeout(() => void reader.cancel(new Error('idle timeout')).catch(() => {}), idleMs);
-        let part: ReadableStreamReadResult<Uint8Array>;
+        idle = setTimeout(() => answer.body.destroy(new Error(`no data from ${deployment.id} for ${idleMs} ms`)), idleMs);
+        let part: IteratorResult<Uint8Array>;
         try {
-          part = await reader.read();
+          part = await chunksIn.next();
         } catch (error) {
           finish(false);
           controller.error(error);
@@ -286,11 +297,11 @@ export function proxyRoutes(deps: ProxyDeps): Route[] {
         if (deltas.length && deps.bus) {
           deps.bus.publish(Topics.Tokens, 'llm.token', { agent: ctx.agent, deployment: deployment.id, text: deltas.join(''), kind: 'text' }, { taskId: ctx.taskId });
         }
-        controller.enqueue(part.value);
+        controller.enqueue(new Uint8Array(part.value));
       },
-      cancel(reason) {
+      cancel() {
         finish(false);
-        return reader.cancel(reason);
+        answer.body.destroy();
       },
     });
   }
@@ -304,12 +315,10 @@ export function proxyRoutes(deps: ProxyDeps): Route[] {
     deps.bus?.publish(Topics.Tokens, 'llm.usage', event, { taskId });
   }
 
-  async function upstreamFailure(deployment: Deployment, response: Response, keys: ReadonlyArray<string | undefined>): Promise<UpstreamError> {
-    const body = redact(await response.text().catch(() => ''), keys).slice(0, 4096);
+  async function upstreamFailure(deployment: Deployment, answer: UpstreamAnswer, keys: ReadonlyArray<string | undefined>): Promise<UpstreamError> {
+    const body = redact(await answer.text().catch(() => ''), keys).slice(0, 4096);
     const headers: Record<string, string> = {};
-    response.headers.forEach((value, name) => {
-      if (/^(retry-after|retry-after-ms|x-should-retry|request-id|x-request-id)$/.test(name)) headers[name] = value;
-    });
+    for (const [name, value] of Object.entries(answer.headers)) if (/^(retry-after|retry-after-ms|x-should-retry|request-id|x-request-id)$/.test(name)) headers[name] = value;
     let detail = '';
     try {
       const parsed = JSON.parse(body);
@@ -318,8 +327,8 @@ export function proxyRoutes(deps: ProxyDeps): Route[] {
     } catch {
       detail = body.slice(0, 200);
     }
-    return new UpstreamError('http', `${deployment.id}: ${response.status} ${detail}`.trim(), {
-      status: response.status,
+    return new UpstreamError('http', `${deployment.id}: ${answer.status} ${detail}`.trim(), {
+      status: answer.status,
       retryAfterMs: retryAfterFrom(headers, Date.now()),
       shouldRetry: shouldRetryFrom(headers),
       body,

@@ -57,6 +57,9 @@ function checkPaging(options: { limit?: number; offset?: number } | undefined): 
 }
 
 /** Wraps an open, migrated database in the Store API. */
+const DEFER_MS = 50;
+const DEFER_MAX_ROWS = 512;
+
 export function createStore(db: DatabaseSync, path: string, schemaVersion: number): Store {
   const statements = new Map<string, StatementSync>();
   let closed = false;
@@ -77,6 +80,30 @@ export function createStore(db: DatabaseSync, path: string, schemaVersion: numbe
   function getTask(id: string): TaskRow | null {
     const record = stmt('SELECT * FROM tasks WHERE id = ?').get(id) as TaskRecord | undefined;
     return record ? taskFromRecord(record) : null;
+  }
+
+  // Write-behind: rows that may wait up to DEFER_MS (usage ledger, cache tier) share one commit, so a
+  // model call does not pay an fsync; close() and flush() write what is queued.
+  let deferred: Array<{ sql: string; params: Array<string | number | null> }> = [];
+  let deferTimer: ReturnType<typeof setTimeout> | null = null;
+  function flush(): void {
+    if (deferTimer) clearTimeout(deferTimer);
+    deferTimer = null;
+    if (!deferred.length || closed) return;
+    const batch = deferred;
+    deferred = [];
+    transaction(() => {
+      for (const row of batch) stmt(row.sql).run(...row.params);
+    });
+  }
+  function defer(sql: string, params: Array<string | number | null>): void {
+    if (closed) throw new RuntimeError(ErrorCode.Invalid, `store ${path} is closed: open it again with openStore(${JSON.stringify(path)})`);
+    deferred.push({ sql, params });
+    if (deferred.length >= DEFER_MAX_ROWS) flush();
+    else if (!deferTimer) {
+      deferTimer = setTimeout(flush, DEFER_MS);
+      (deferTimer as { unref?: () => void }).unref?.();
+    }
   }
 
   function transaction<T>(fn: () => T): T {
@@ -218,6 +245,8 @@ export function createStore(db: DatabaseSync, path: string, schemaVersion: numbe
     transaction,
 
     prepare: stmt,
+    defer,
+    flush,
     integrityCheck() {
       const rows = stmt('PRAGMA integrity_check').all() as { integrity_check: string }[];
       return rows.map((row) => row.integrity_check).join('\n');
@@ -225,6 +254,7 @@ export function createStore(db: DatabaseSync, path: string, schemaVersion: numbe
 
     close() {
       if (closed) return;
+      flush();
       closed = true;
       statements.clear();
       db.close();

@@ -103,6 +103,14 @@ export interface Store {
    * llm_cache, llm_usage). Task, event and snapshot rows go through the methods above.
    */
   prepare(sql: string): StatementSync;
+  /**
+   * Queues a write to run within ~50 ms in one transaction with the other queued writes (or at once
+   * when 512 are queued). For rows a crash may lose the last moments of (usage ledger, cache tier):
+   * a model call must not pay an fsync. `flush()` and `close()` write the queue.
+   */
+  defer(sql: string, params: Array<string | number | null>): void;
+  /** Writes every deferred row now. */
+  flush(): void;
   /** The result of PRAGMA integrity_check: 'ok' for a healthy file. */
   integrityCheck(): string;
   /** Closes the database; later calls fail with E_INVALID. Calling it twice is harmless. */

@@ -32,6 +32,7 @@ function bytesOf(entry: CacheEntry): number {
 }
 
 function rowCount(store: Store): number {
+  store.flush(); // cache rows are written behind (~50 ms); count what is committed
   return Number((store.prepare('SELECT COUNT(*) AS n FROM llm_cache').get() as { n: number }).n);
 }
 
@@ -308,6 +309,7 @@ test('clear() counts each key once across tiers, frees memory, keeps counters', 
   cache.set('ns', 'both1', json('1'));
   cache.set('ns', 'both2', json('2'));
   cache.set('ns', 'memoryOnly', json('3'));
+  store.flush();
   store.prepare("DELETE FROM llm_cache WHERE key = 'memoryOnly'").run();
   createCache({ store }).set('other', 'sqliteOnly', json('4'));
   cache.get('ns', 'both1');

@@ -202,6 +202,25 @@ test('a version-1 database (the first release) upgrades in place and keeps its t
   store.close();
 });
 
+test('deferred writes commit together: on their own within ~50 ms, at once with flush(), and on close', async () => {
+  const file = tempFile();
+  const store = openStore(file);
+  const insert = 'INSERT INTO llm_usage (ts, agent, provider, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd, latency_ms, cached, attempts, ok) VALUES (?, ?, ?, ?, 1, 1, 0, 0, 0, 1, 0, 1, 1)';
+  const count = () => Number((store.prepare('SELECT count(*) AS n FROM llm_usage').get() as { n: number }).n);
+  store.defer(insert, [1, 'a', 'p', 'm']);
+  assert.is(count(), 0, 'not yet written');
+  await new Promise((r) => setTimeout(r, 120));
+  assert.is(count(), 1, 'written by the timer');
+  store.defer(insert, [2, 'a', 'p', 'm']);
+  store.flush();
+  assert.is(count(), 2, 'written by flush()');
+  store.defer(insert, [3, 'a', 'p', 'm']);
+  store.close();
+  const reopened = openStore(file);
+  assert.is(Number((reopened.prepare('SELECT count(*) AS n FROM llm_usage').get() as { n: number }).n), 3, 'written by close()');
+  reopened.close();
+});
+
 test('a file that is not a database is refused with the path named', () => {
   const file = tempFile('junk.db');
   const store = openStore(file); // creates the folders

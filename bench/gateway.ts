@@ -1,0 +1,129 @@
+// The gateway's cost: latency a client sees calling the fake upstream directly, next to the same call
+// through our proxy (cache miss: every request unique; cache hit: one request repeated), measured in
+// the same run, interleaved in rounds so machine noise hits all three alike. The fake upstream and the
+// server each run in their own process; the client here is node:http with one keep-alive socket.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { quantile, ratio, type Figure, type Section } from './lib.ts';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+const ROUNDS = 7;
+const PER_ROUND = 300;
+const WARMUP = 300;
+
+function startChild(args: string[], env: Record<string, string>, pattern: RegExp): Promise<{ proc: ChildProcess; url: string }> {
+  const proc = spawn(process.execPath, ['--no-node-snapshot', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${args[0]} did not start:\n${output}`)), 20_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk;
+      const match = pattern.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolve({ proc, url: match[1] });
+      }
+    };
+    proc.stdout!.on('data', onData);
+    proc.stderr!.on('data', (chunk: Buffer) => (output += chunk));
+    proc.on('exit', (code) => reject(new Error(`${args[0]} exited with ${code}:\n${output}`)));
+  });
+}
+
+function stop(proc: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (proc.exitCode !== null) return resolve();
+    proc.once('exit', () => resolve());
+    proc.kill('SIGTERM');
+  });
+}
+
+const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+
+/** One POST; resolves with the milliseconds from write to the last byte. */
+function post(base: string, path: string, body: string): Promise<number> {
+  const url = new URL(path, base);
+  return new Promise((resolve, reject) => {
+    const t = performance.now();
+    const req = request(
+      { host: url.hostname, port: url.port, path: url.pathname, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-api-key': 'bench-client', 'anthropic-version': '2023-06-01' } },
+      (res) => {
+        res.on('data', () => {});
+        res.on('end', () => (res.statusCode === 200 ? resolve(performance.now() - t) : reject(new Error(`${path}: status ${res.statusCode}`))));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+let counter = 0;
+const body = (unique: boolean, padding: string) =>
+  JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 64, system: padding, messages: [{ role: 'user', content: unique ? `question ${counter++}` : 'the same question' }] });
+
+function figure(name: string, samples: number[]): Figure[] {
+  const q = (x: number) => +quantile(samples, x).toFixed(4);
+  return [
+    { name: `${name} p50`, unit: 'ms', median: q(0.5), min: q(0), max: q(0.99) },
+    { name: `${name} p99`, unit: 'ms', median: q(0.99), min: q(0.9), max: q(1) },
+  ];
+}
+
+/** Latency samples for the three paths with a system prompt of `padBytes` bytes. */
+async function measurePaths(fake: string, server: string, padBytes: number) {
+  const padding = 'x'.repeat(padBytes);
+  const direct: number[] = [];
+  const miss: number[] = [];
+  const hit: number[] = [];
+  for (let i = 0; i < WARMUP; i++) {
+    await post(fake, '/v1/messages', body(true, padding));
+    await post(server, '/v1/messages', body(true, padding));
+    await post(server, '/v1/messages', body(false, padding));
+  }
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let i = 0; i < PER_ROUND; i++) direct.push(await post(fake, '/v1/messages', body(true, padding)));
+    for (let i = 0; i < PER_ROUND; i++) miss.push(await post(server, '/v1/messages', body(true, padding)));
+    for (let i = 0; i < PER_ROUND; i++) hit.push(await post(server, '/v1/messages', body(false, padding)));
+  }
+  return { direct, miss, hit };
+}
+
+export async function gatewayBench(): Promise<Section> {
+  const fake = await startChild(['test/fakes/upstream.ts', '--port', '0', '--no-record'], {}, /"url":"([^"]+)"/);
+  const dataDir = mkdtempSync(join(tmpdir(), 'orch-bench-gw-'));
+  const server = await startChild(
+    ['runtime/cli/bin.js', 'start', '--port', '0', '--data-dir', dataDir, '--cache-size', '100000'],
+    { ANTHROPIC_API_KEY: 'sk-ant-bench', ANTHROPIC_BASE_URL: fake.url, OPENAI_API_KEY: '', DEEPSEEK_API_KEY: '', ORCHESTRATOR_ROUTING: join(dataDir, 'none.json') },
+    /"msg":"listening","url":"([^"]+)"/,
+  );
+  try {
+    const small = await measurePaths(fake.url, server.url, 200);
+    const large = await measurePaths(fake.url, server.url, 100_000);
+    const figures: Figure[] = [];
+    const ratios: Record<string, number> = {};
+    const notes: string[] = [];
+    for (const [label, run] of [['1 KB request', small], ['100 KB request (Claude Code size)', large]] as const) {
+      figures.push(...figure(`direct to upstream, ${label}`, run.direct), ...figure(`proxy, cache miss, ${label}`, run.miss), ...figure(`proxy, cache hit, ${label}`, run.hit));
+      const added50 = quantile(run.miss, 0.5) - quantile(run.direct, 0.5);
+      const added99 = quantile(run.miss, 0.99) - quantile(run.direct, 0.99);
+      const key = label.startsWith('1 KB') ? 'small' : 'large';
+      ratios[`${key}MissAddedP50Ms`] = +added50.toFixed(4);
+      ratios[`${key}MissAddedP99Ms`] = +added99.toFixed(4);
+      ratios[`${key}HitP50Ms`] = +quantile(run.hit, 0.5).toFixed(4);
+      ratios[`${key}HitVsDirect`] = ratio(quantile(run.hit, 0.5), quantile(run.direct, 0.5));
+      notes.push(
+        `${label}: the proxy adds **${added50.toFixed(3)} ms** at p50 and ${added99.toFixed(3)} ms at p99 on a cache miss (goal ≤ 0.25 ms p50); a cache hit takes **${quantile(run.hit, 0.5).toFixed(3)} ms** p50 end to end (goal ≤ 0.2 ms), ${ratios[`${key}HitVsDirect`]}× the direct call.`,
+      );
+    }
+    notes.push(`Each path: ${ROUNDS} interleaved rounds of ${PER_ROUND} sequential requests over one keep-alive connection after ${WARMUP} warm-up requests; fake upstream and server in their own processes. For p50 rows min–max is p0–p99; for p99 rows it is p90–p100.`);
+    return { title: 'LLM gateway (proxy vs direct)', figures, ratios, notes };
+  } finally {
+    agent.destroy();
+    await stop(server.proc);
+    await stop(fake.proc);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
