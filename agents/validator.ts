@@ -44,6 +44,7 @@ export const validator = defineAgent({
       entry: implementation.entry,
       tests: implementation.tests,
       limits: { ...VALIDATION_LIMITS },
+      owner: message.taskId,
     });
     return { report, findings: findingsOf(report) };
   },

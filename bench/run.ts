@@ -6,9 +6,10 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import type { Section } from './lib.ts';
 import { coreBench } from './core.ts';
+import { sandboxBench } from './sandbox.ts';
 import { gatewayBench } from './gateway.ts';
 
-const sections: Record<string, () => Promise<Section>> = { core: coreBench, gateway: gatewayBench };
+const sections: Record<string, () => Promise<Section>> = { core: coreBench, gateway: gatewayBench, sandbox: sandboxBench };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 for (const name of wanted) if (!sections[name]) throw new Error(`unknown bench section '${name}'; choose from: ${Object.keys(sections).join(', ')}`);

@@ -32,6 +32,12 @@ export class DeadlineError extends Error {
 
 const hint = createFormatter().hint;
 
+/** A single allocation too big to attempt (a huge string, array or ArrayBuffer): a memory bomb that failed fast. */
+export function isAllocationError(error: unknown): boolean {
+  return error instanceof Error && error.name === 'RangeError'
+    && /Array buffer allocation failed|Invalid (typed )?array length|Invalid string length|Array buffer allocation|out of memory/i.test(error.message);
+}
+
 /** The first stack frame that points into one of the generated files. */
 export function stackLocation(stack: unknown, files: Record<string, string>): Location | undefined {
   if (typeof stack !== 'string') return undefined;
@@ -60,6 +66,9 @@ export function diagnose(error: unknown, state: RunState): Diagnosis {
   }
   if (message.includes('due to memory limit')) {
     return { reason: 'memory', message: `the code exceeded its ${state.memoryMb} MB memory limit ${state.where}` };
+  }
+  if (isAllocationError(error)) {
+    return { reason: 'memory', message: `the code tried to allocate more than the engine allows (${(error as Error).name}: ${message}) ${state.where}; its memory limit is ${state.memoryMb} MB` };
   }
   if (error instanceof DeadlineError || message === 'Script execution timed out.') {
     return {

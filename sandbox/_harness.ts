@@ -37,9 +37,10 @@ export interface HarnessConfig {
 
 /**
  * The host's handle on the harness: 'file' before each module loads (its top-level hooks get their
- * own scope), 'run' to run every registered test; 'run' resolves to `{tests, registered}` as JSON.
+ * own scope); 'run' starts every registered test; 'result' is then `{tests, registered}` as JSON,
+ * or undefined while a test still waits on a promise; 'wait' is a promise of that same JSON.
  */
-export type HarnessControl = (command: 'file' | 'run') => Promise<string> | undefined;
+export type HarnessControl = (command: 'file' | 'run' | 'result' | 'wait') => Promise<string> | string | undefined;
 
 type Fn = (context?: unknown) => unknown;
 type Mode = 'run' | 'skip' | 'only' | 'todo';
@@ -195,8 +196,16 @@ export function installHarness(
       return stringify({ tests: results, registered: cases.length });
     }
 
+    let outcome: string | undefined;
+    let pending: Promise<string> | undefined;
     return (command) => {
-      if (command === 'run') return runAll();
+      if (command === 'run') {
+        // An async wrapper, not .then: generated code may have replaced Promise.prototype.then.
+        pending ??= (async () => (outcome = await runAll()))();
+        return undefined;
+      }
+      if (command === 'result') return outcome;
+      if (command === 'wait') return pending;
       current = { name: '', parent: root, mode: 'run', beforeAll: [], afterAll: [], beforeEach: [], afterEach: [] };
       return undefined;
     };

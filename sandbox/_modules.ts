@@ -2,12 +2,15 @@
  * The generated files as ES modules inside one isolate: every module is compiled up front (so a
  * syntax error anywhere is reported before anything runs), imports resolve only among the files
  * (plus the virtual 'sandbox:test'), and each module is loaded through a tiny loader module so a
- * top-level await that never settles is noticed.
+ * top-level await that never settles is noticed. Everything here is synchronous: the worker owns
+ * its thread, and isolated-vm's `timeout` bounds each step (microtasks included).
+ *
+ * `sources` are the statically checked files: TypeScript already stripped, JSON still JSON.
  */
 import { posix } from 'node:path';
 import type IVM from 'isolated-vm';
 import { testModuleSource } from './_harness.ts';
-import { jsonModuleSource, jsonProblem } from './_json.ts';
+import { jsonModuleSource } from './_json.ts';
 
 export interface Location {
   file: string;
@@ -22,7 +25,9 @@ export interface Problem {
 
 export interface ModuleGraph {
   /** Instantiates and evaluates `file` and what it imports; false when its top-level await never settled. */
-  load(file: string, timeoutMs: number): Promise<boolean>;
+  load(file: string, timeoutMs: number): boolean;
+  /** Whether `file`'s loader has finished (after `load` returned false: a top-level await settled since). */
+  loaded(file: string): boolean;
   /** Why linking failed, when the resolver refused an import (set before the error reaches the caller). */
   linkProblem(): Problem | undefined;
   /** Where V8's "does not provide an export named" link error points, when a file's text shows it. */
@@ -34,8 +39,11 @@ export type Compiled = { ok: true; graph: ModuleGraph } | { ok: false; problem: 
 const TEST_MODULES = ['sandbox:test', 'vitest'];
 const LOADER = 'sandbox:loader';
 
-function isScript(path: string): boolean {
-  return /\.m?js$/.test(path);
+/** What a specifier may name: itself, TypeScript's './x.js' meaning './x.ts', or an extensionless path. */
+function candidatesFor(base: string): string[] {
+  if (/\.(json|[mc]?ts)$/.test(base)) return [base];
+  if (/\.m?js$/.test(base)) return [base, base.replace(/js$/, 'ts')];
+  return [base, ...['.js', '.mjs', '.ts', '.mts', '/index.js', '/index.mjs', '/index.ts'].map((suffix) => base + suffix)];
 }
 
 /** The 1-based position of `needle` in a file, preferring its quoted form (an import specifier). */
@@ -59,13 +67,18 @@ function syntaxProblem(error: unknown): Problem | undefined {
   return { message: `SyntaxError: ${match[1]} (at ${location.file}:${location.line}:${location.column})`, location };
 }
 
-export async function compileModules(isolate: IVM.Isolate, context: IVM.Context, files: Record<string, string>, first: string[]): Promise<Compiled> {
-  const paths = [...new Set([...first, ...Object.keys(files).filter(isScript).sort()])];
+/**
+ * Compiles every module of `sources` (the files the static check passed), `first` first.
+ * `files` are the originals, for locating import specifiers in messages.
+ */
+export function compileModules(isolate: IVM.Isolate, context: IVM.Context, files: Record<string, string>, sources: Record<string, string>, first: string[]): Compiled {
+  const paths = [...new Set([...first.filter((path) => sources[path] !== undefined), ...Object.keys(sources).sort()])];
   const modules = new Map<string, IVM.Module>();
   const owner = new Map<IVM.Module, string>();
   for (const path of paths) {
     try {
-      const module = await isolate.compileModule(files[path], { filename: path });
+      const code = path.endsWith('.json') ? jsonModuleSource(sources[path]) : sources[path];
+      const module = isolate.compileModuleSync(code, { filename: path });
       modules.set(path, module);
       owner.set(module, path);
     } catch (error) {
@@ -74,18 +87,9 @@ export async function compileModules(isolate: IVM.Isolate, context: IVM.Context,
       return { ok: false, problem };
     }
   }
-  for (const path of Object.keys(files).filter((name) => name.endsWith('.json') && !modules.has(name)).sort()) {
-    const problem = jsonProblem(files[path]);
-    if (problem !== undefined) {
-      const location = { file: path, line: problem.line, column: problem.column };
-      return { ok: false, problem: { message: `${path} is not valid JSON: ${problem.message} (at ${path}:${problem.line}:${problem.column})`, location } };
-    }
-    const module = await isolate.compileModule(jsonModuleSource(files[path]), { filename: path });
-    modules.set(path, module);
-    owner.set(module, path);
-  }
-  const testModule = await isolate.compileModule(testModuleSource(), { filename: 'sandbox:test' });
+  const testModule = isolate.compileModuleSync(testModuleSource(), { filename: 'sandbox:test' });
   const loaders = new Map<IVM.Module, string>();
+  const byFile = new Map<string, IVM.Module>();
   const imports: Array<{ from: string; specifier: string }> = [];
   let refused: Problem | undefined;
 
@@ -106,26 +110,30 @@ export async function compileModules(isolate: IVM.Isolate, context: IVM.Context,
     }
     const base = posix.normalize(specifier.startsWith('/') ? specifier.slice(1) : posix.join(posix.dirname(from), specifier));
     if (base === '..' || base.startsWith('../')) refuse(`${from} imports '${specifier}', which points outside the generated files`, where());
-    const candidates = /\.(m?js|json)$/.test(base) ? [base] : [base, `${base}.js`, `${base}.mjs`, `${base}/index.js`, `${base}/index.mjs`];
+    const candidates = candidatesFor(base);
     const found = candidates.find((candidate) => files[candidate] !== undefined);
     if (found === undefined) {
       refuse(`${from} imports '${specifier}', but no generated file matches it (looked for ${candidates.join(', ')}): imports are limited to the generated files`, where());
     }
     const module = modules.get(found);
-    if (module === undefined) refuse(`${from} imports '${specifier}' (${found}), which is not a module: only .js, .mjs and .json files can be imported`, where());
+    if (module === undefined) refuse(`${from} imports '${specifier}' (${found}), which is not a module: only .js, .mjs, .ts, .mts and .json files can be imported`, where());
     return module;
   }
 
   const graph: ModuleGraph = {
-    async load(file, timeoutMs) {
-      const loader = await isolate.compileModule(`import ${JSON.stringify(file)};\nexport const loaded = true;\n`, { filename: LOADER });
+    load(file, timeoutMs) {
+      const loader = isolate.compileModuleSync(`import ${JSON.stringify(file)};\nexport const loaded = true;\n`, { filename: LOADER });
       loaders.set(loader, file);
-      await loader.instantiate(context, resolve);
-      await loader.evaluate({ timeout: timeoutMs });
+      byFile.set(file, loader);
+      loader.instantiateSync(context, resolve);
+      loader.evaluateSync({ timeout: timeoutMs });
+      return graph.loaded(file);
+    },
+    loaded(file) {
       try {
-        return (await loader.namespace.get('loaded')) === true;
+        return byFile.get(file)?.namespace.getSync('loaded') === true;
       } catch {
-        // The binding is still in its temporal dead zone: the loader's body never ran.
+        // The binding is still in its temporal dead zone: the loader's body has not run yet.
         return false;
       }
     },

@@ -1,42 +1,101 @@
 /**
- * The 'node-process' driver's workers: a few forked `_worker.ts` processes, started on demand and
- * reused, one run at a time each. isolated-vm's memory limit is only a guideline and V8 may abort
- * the whole process, so isolates never run in the server's own process. A worker that dies or goes
- * silent costs one report ('memory' or 'threw' or 'timeout'); the next run gets a fresh worker.
+ * The sandbox's worker processes, shared by both drivers: a few workers started on demand and
+ * reused, one run at a time each. An engine's memory limit is only a guideline and V8 may abort the
+ * whole process, so generated code never runs in the server's own process. A worker that dies or
+ * goes silent costs one report ('memory' or 'threw' or 'timeout'); the next run gets a fresh worker.
+ *
+ * A driver says how to start its worker (`launch`) and how to talk to it: Node's IPC channel
+ * ('ipc', the isolated-vm worker) or JSON lines on stdin/stdout ('lines', the QuickJS worker,
+ * which also runs under Deno).
  */
-import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import type { SandboxReport } from './mod.ts';
 import type { RunInput } from './_input.ts';
 
-/** Parent → worker on the IPC channel. */
+/** Parent → worker. */
 export type ToWorker = { type: 'validate'; id: number; input: RunInput };
-/** Worker → parent: 'ready' once isolated-vm is loaded, then one 'report' per 'validate'. */
-export type FromWorker = { type: 'ready' } | { type: 'report'; id: number; report: SandboxReport };
+/** Worker → parent: 'ready' once its engine is loaded, then one 'report' per 'validate'. */
+export type FromWorker = { type: 'ready' } | { type: 'report'; id: number; report: SandboxReport; start?: 'warm' | 'context' | 'cold' };
 
 export interface PoolOptions {
   size: number;
-  nodePath: string;
-  nodeArgs: string[];
+  /** Starts one worker process (stderr must be a pipe). */
+  launch(): ChildProcess;
+  transport: 'ipc' | 'lines';
+  /** Runs of one owner (a task) at the same time; more wait in the queue. Default: no cap. */
+  perOwner?: number;
+  /** Named in the message when a worker cannot start. */
+  describe: string;
 }
 
 export interface Pool {
-  run(input: RunInput): Promise<SandboxReport>;
+  run(input: RunInput, owner?: string): Promise<SandboxReport>;
   close(): Promise<void>;
   pids(): number[];
+  /** How the last answered run started inside its worker (for the bench). */
+  lastStart(): 'warm' | 'context' | 'cold' | undefined;
+}
+
+/** Line-delimited JSON on a child's stdin/stdout, presented like Node's IPC channel. */
+function lineChannel(child: ChildProcess): void {
+  let buffer = '';
+  child.stdout?.setEncoding('utf8');
+  child.stdout?.on('data', (chunk: string) => {
+    buffer += chunk;
+    let end = buffer.indexOf('\n');
+    while (end >= 0) {
+      const line = buffer.slice(0, end);
+      buffer = buffer.slice(end + 1);
+      end = buffer.indexOf('\n');
+      if (!line.startsWith('{')) continue;
+      let message: unknown;
+      try {
+        message = JSON.parse(line);
+      } catch {
+        continue;
+      }
+      child.emit('message', message);
+    }
+  });
+  child.send = ((message: unknown, callback?: (error: Error | null) => void) => {
+    const stdin = child.stdin;
+    if (stdin === null || stdin.destroyed) {
+      callback?.(new Error('the worker\'s stdin is closed'));
+      return false;
+    }
+    return stdin.write(`${JSON.stringify(message)}\n`, (error) => callback?.(error ?? null));
+  }) as ChildProcess['send'];
 }
 
 /** The worker keeps its own deadline; the parent waits this much longer before it gives up on it. */
-const GRACE_MS = 2000;
+const GRACE_MS = 750;
 const STARTUP_MS = 20_000;
 const STDERR_TAIL = 4096;
 /** What V8 and isolated-vm print when they abort over memory (a heap or a single object too big). */
 const MEMORY_ABORT = /out[- ]of[- ]memory|heap limit|allocation failed|invalid size error|memory limit|\bOOM\b/i;
-const WORKER_PATH = fileURLToPath(new URL('./_worker.ts', import.meta.url));
+
+/** How often the parent samples a busy worker's resident memory (Linux /proc). */
+const RSS_SAMPLE_MS = 100;
+/** Room a worker gets beyond its run's limit (its own runtime and the engine): past it, the run is a memory bomb. */
+const RSS_BASE_MB = 384;
+/** isolated-vm's memory limit is a guideline an attacker can exceed 2–3×: the parent enforces this multiple. */
+const RSS_FACTOR = 4;
+
+/** The resident memory of a process in MB, or undefined where /proc is not there. */
+function residentMb(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const pages = Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]);
+    return (pages * 4096) / (1024 * 1024);
+  } catch {
+    return undefined;
+  }
+}
 
 interface Job {
   input: RunInput;
+  owner: string | undefined;
   startedAt: number;
   resolve(report: SandboxReport): void;
 }
@@ -48,6 +107,7 @@ interface Worker {
   job: Job | undefined;
   jobId: number;
   deadline: ReturnType<typeof setTimeout> | undefined;
+  sampler: ReturnType<typeof setInterval> | undefined;
   stderr: string;
   exited: Promise<void>;
 }
@@ -60,9 +120,14 @@ function lastWords(stderr: string): string {
 }
 
 /** The worker needs no secrets: it gets PATH and temp dirs, not the server's environment. */
-function workerEnv(): NodeJS.ProcessEnv {
+export function workerEnv(): Record<string, string> {
   const keep = ['PATH', 'SYSTEMROOT', 'TMPDIR', 'TEMP', 'TMP', 'LANG'];
-  return Object.fromEntries(keep.filter((key) => process.env[key] !== undefined).map((key) => [key, process.env[key]]));
+  const env: Record<string, string> = {};
+  for (const key of keep) {
+    const value = process.env[key];
+    if (value !== undefined) env[key] = value;
+  }
+  return env;
 }
 
 export function createPool(options: PoolOptions): Pool {
@@ -70,6 +135,7 @@ export function createPool(options: PoolOptions): Pool {
   const queue: Job[] = [];
   let closed = false;
   let nextId = 0;
+  let lastStart: 'warm' | 'context' | 'cold' | undefined;
 
   function finish(job: Job, report: SandboxReport): void {
     job.resolve(report);
@@ -84,6 +150,7 @@ export function createPool(options: PoolOptions): Pool {
     const job = worker.job;
     worker.job = undefined;
     clearTimeout(worker.deadline);
+    clearInterval(worker.sampler);
     if (!worker.gone) {
       worker.gone = true;
       workers.splice(workers.indexOf(worker), 1);
@@ -98,12 +165,15 @@ export function createPool(options: PoolOptions): Pool {
    * or its exit is always seen); idle, it must never keep the server alive.
    */
   function hold(worker: Worker, busy: boolean): void {
+    const streams = [worker.child.stdout, worker.child.stdin] as Array<{ ref?: () => void; unref?: () => void } | null>;
     if (busy) {
       worker.child.ref();
       worker.child.channel?.ref();
+      for (const stream of streams) stream?.ref?.();
     } else {
       worker.child.unref();
       worker.child.channel?.unref();
+      for (const stream of streams) stream?.unref?.();
     }
   }
 
@@ -116,10 +186,25 @@ export function createPool(options: PoolOptions): Pool {
     worker.job = job;
     worker.jobId = ++nextId;
     hold(worker, true);
+    // What the worker writes from now on is about this run.
+    worker.stderr = '';
     worker.deadline = setTimeout(() => {
-      retire(worker, (late) => failure(late, 'timeout',
-        `the sandbox worker did not answer within ${late.input.timeoutMs + GRACE_MS} ms (the run's limit is ${late.input.timeoutMs} ms); it was killed and a fresh one will take the next run`));
+      // A worker stuck in V8's last-resort garbage collections is out of memory, not slow.
+      const memory = MEMORY_ABORT.test(worker.stderr) || /last resort|Mark-Compact/.test(worker.stderr);
+      retire(worker, (late) => failure(late, memory ? 'memory' : 'timeout',
+        `the sandbox worker did not answer within ${late.input.timeoutMs + GRACE_MS} ms (the run's limit is ${late.input.timeoutMs} ms)${memory ? ', out of memory' : ''}; it was killed and a fresh one will take the next run`));
     }, job.input.timeoutMs + GRACE_MS);
+    // The engine's own memory limit is a guideline: a builtin filling a huge array can run past it
+    // (and past its timeout). The parent watches the worker's resident memory and ends it.
+    const cap = RSS_BASE_MB + RSS_FACTOR * job.input.memoryMb;
+    clearInterval(worker.sampler);
+    worker.sampler = setInterval(() => {
+      const rss = residentMb(worker.child.pid);
+      if (rss === undefined || rss <= cap || worker.job !== job) return;
+      retire(worker, (big) => failure(big, 'memory',
+        `the code's memory grew past its ${big.input.memoryMb} MB limit (the sandbox worker reached ${Math.round(rss)} MB); the worker was killed and a fresh one will take the next run`));
+    }, RSS_SAMPLE_MS);
+    worker.sampler.unref();
     const message: ToWorker = { type: 'validate', id: worker.jobId, input: job.input };
     worker.child.send(message, (error) => {
       if (error) retire(worker, (lost) => failure(lost, 'threw', `could not hand the run to the sandbox worker: ${error.message}`));
@@ -139,21 +224,17 @@ export function createPool(options: PoolOptions): Pool {
       // A worker that cannot even start fails one waiting run instead of being respawned forever.
       const job = queue.shift() as Job;
       retire(worker);
-      finish(job, failure(job, 'threw', `the sandbox worker could not start (${how})${tail}: check nodePath (${options.nodePath} must be Node.js >= 22.18 and find isolated-vm) and nodeArgs`));
+      finish(job, failure(job, 'threw', `the sandbox worker could not start (${how})${tail}: ${options.describe}`));
     } else {
       retire(worker);
     }
   }
 
   function spawn(): void {
-    const child = fork(WORKER_PATH, [], {
-      execPath: options.nodePath,
-      execArgv: ['--no-node-snapshot', '--disable-warning=ExperimentalWarning', ...options.nodeArgs],
-      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-      env: workerEnv(),
-    });
+    const child = options.launch();
+    if (options.transport === 'lines') lineChannel(child);
     let exited!: () => void;
-    const worker: Worker = { child, ready: false, gone: false, job: undefined, jobId: 0, deadline: undefined, stderr: '', exited: new Promise((resolve) => { exited = resolve; }) };
+    const worker: Worker = { child, ready: false, gone: false, job: undefined, jobId: 0, deadline: undefined, sampler: undefined, stderr: '', exited: new Promise((resolve) => { exited = resolve; }) };
     workers.push(worker);
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (chunk: string) => { worker.stderr = (worker.stderr + chunk).slice(-STDERR_TAIL); });
@@ -176,9 +257,11 @@ export function createPool(options: PoolOptions): Pool {
         clearTimeout(startup);
         idle(worker);
       } else if (message.type === 'report' && worker.job !== undefined && message.id === worker.jobId) {
+        lastStart = message.start;
         const job = worker.job;
         worker.job = undefined;
         clearTimeout(worker.deadline);
+        clearInterval(worker.sampler);
         finish(job, message.report);
         // After a memory blow-up the process may keep a bloated heap: start clean.
         if (!message.report.ok && message.report.reason === 'memory') retire(worker);
@@ -187,12 +270,22 @@ export function createPool(options: PoolOptions): Pool {
     });
   }
 
+  /** The first queued job whose owner is under its cap, removed from the queue. */
+  function nextJob(): Job | undefined {
+    const cap = options.perOwner ?? Infinity;
+    const index = queue.findIndex((job) => job.owner === undefined
+      || workers.filter((worker) => worker.job?.owner === job.owner).length < cap);
+    return index < 0 ? undefined : queue.splice(index, 1)[0];
+  }
+
   function pump(): void {
     if (closed) return;
     while (queue.length > 0) {
       const free = workers.find((worker) => worker.ready && !worker.gone && worker.job === undefined);
       if (free !== undefined) {
-        dispatch(free, queue.shift() as Job);
+        const job = nextJob();
+        if (job === undefined) break;
+        dispatch(free, job);
         continue;
       }
       const starting = workers.filter((worker) => !worker.ready).length;
@@ -210,10 +303,10 @@ export function createPool(options: PoolOptions): Pool {
   }
 
   return {
-    run(input) {
+    run(input, owner) {
       if (closed) return Promise.resolve({ ok: false, reason: 'threw', message: 'the sandbox is closed: create a new one to validate more code' });
       return new Promise((resolve) => {
-        queue.push({ input, startedAt: performance.now(), resolve });
+        queue.push({ input, owner, startedAt: performance.now(), resolve });
         pump();
       });
     },
@@ -229,5 +322,6 @@ export function createPool(options: PoolOptions): Pool {
       await Promise.all(exits);
     },
     pids: () => workers.filter((worker) => !worker.gone && worker.child.pid !== undefined).map((worker) => worker.child.pid as number),
+    lastStart: () => lastStart,
   };
 }

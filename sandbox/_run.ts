@@ -1,7 +1,13 @@
 /**
- * One validation run inside the worker process: a fresh isolate with the harness, the files
- * compiled and linked, the entry then each test file loaded, the tests run, everything under one
- * wall-clock deadline. isolated-vm comes in as an argument so only `_worker.ts` loads the addon.
+ * Validation runs inside the worker process. Each run gets a FRESH CONTEXT (its own globals,
+ * intrinsics and harness) in a WARM ISOLATE: the isolate, the compiled harness and the next context
+ * are prepared while the worker is idle, so a run pays only for its own modules and tests. An
+ * isolate that ended a run abnormally (time or memory limit, disposal) is never reused.
+ *
+ * Runs are synchronous where they can be (isolated-vm's `timeout` bounds each step, microtasks
+ * included); only a run still waiting on a promise after its synchronous part goes async, where a
+ * watchdog disposes the isolate at the deadline. isolated-vm comes in as an argument so only
+ * `_worker.ts` loads the addon.
  */
 import { Buffer } from 'node:buffer';
 import type IVM from 'isolated-vm';
@@ -13,24 +19,42 @@ import type { HarnessControl } from './_harness.ts';
 import type { RunInput } from './_input.ts';
 import { compileModules } from './_modules.ts';
 import type { Problem } from './_modules.ts';
+import { RESULTS_LIMIT, capResults } from './_results.ts';
+import { checkSources } from './_static.ts';
 
 type Ivm = typeof IVM;
 type Sink = (kind: string, text: string) => void;
 type FailureReason = (SandboxReport & { ok: false })['reason'];
 
-/** The watchdog fires a little after the deadline so isolated-vm's own timeout, which knows it was a loop, wins when it applies. */
-const WATCHDOG_SLACK_MS = 100;
+/** The async watchdog fires this long after the deadline (timer granularity), disposing the isolate. */
+const WATCHDOG_SLACK_MS = 2;
+/** A warm isolate serves at most this many runs, or until its heap passes half its limit. */
+const RUNS_PER_ISOLATE = 1000;
 
-/**
- * An isolate with a context and the harness installed, ready for exactly one run. Preparing is
- * kept apart from running so a warm pool can prepare the next isolate while nobody waits.
- */
-export interface PreparedIsolate {
-  isolate: IVM.Isolate;
+/** A context with the harness installed, ready for exactly one run. */
+export interface PreparedContext {
   context: IVM.Context;
   control: IVM.Reference<HarnessControl>;
   /** Routes the harness's events (console lines, test starts and ends) to this run. */
   attach(sink: Sink): void;
+  release(): void;
+}
+
+/** One isolate kept warm for runs with the same memory limit. */
+interface Slot {
+  isolate: IVM.Isolate;
+  memoryMb: number;
+  harness: IVM.Script;
+  runs: number;
+  next: PreparedContext | undefined;
+}
+
+export interface Runner {
+  run(input: RunInput): Promise<SandboxReport>;
+  /** Prepares an isolate and a context for `memoryMb` so the next run starts warm. */
+  warm(memoryMb: number): void;
+  /** How the last run started: 'warm' (prepared context), 'context' (warm isolate) or 'cold'. */
+  lastStart(): 'warm' | 'context' | 'cold';
 }
 
 function onCatastrophicError(message: string): void {
@@ -40,32 +64,11 @@ function onCatastrophicError(message: string): void {
   process.abort();
 }
 
-export async function prepareIsolate(ivm: Ivm, memoryMb: number): Promise<PreparedIsolate> {
-  const isolate = new ivm.Isolate({ memoryLimit: memoryMb, onCatastrophicError });
-  try {
-    const context = await isolate.createContext();
-    const script = await isolate.compileScript(harnessSource(), { filename: 'sandbox:harness' });
-    const connect = (await script.run(context, { reference: true })) as IVM.Reference<(emit: unknown) => HarnessControl>;
-    let sink: Sink = () => undefined;
-    // Only strings come out, asynchronously: untrusted code never gets a way to block or call the host.
-    const emit = new ivm.Callback((kind: unknown, text: unknown) => {
-      if (typeof kind === 'string' && typeof text === 'string') sink(kind, text);
-    }, { ignored: true });
-    const control = (await connect.apply(undefined, [emit], { result: { reference: true } })) as IVM.Reference<HarnessControl>;
-    script.release();
-    connect.release();
-    return { isolate, context, control, attach: (next) => { sink = next; } };
-  } catch (error) {
-    if (!isolate.isDisposed) isolate.dispose();
-    throw error;
-  }
-}
-
 function parseResult(value: unknown): TestResult | undefined {
   const raw = value as Partial<TestResult> | null;
   if (raw === null || typeof raw !== 'object' || typeof raw.name !== 'string' || typeof raw.ok !== 'boolean' || typeof raw.ms !== 'number') return undefined;
-  const result: TestResult = { name: raw.name, ok: raw.ok, ms: raw.ms };
-  if (typeof raw.message === 'string') result.message = raw.message;
+  const result: TestResult = { name: raw.name.slice(0, 500), ok: raw.ok, ms: raw.ms };
+  if (typeof raw.message === 'string') result.message = raw.message.slice(0, 2000);
   return result;
 }
 
@@ -101,7 +104,7 @@ function createRunLog() {
         } catch {
           result = undefined;
         }
-        if (result !== undefined) log.tests.push(result);
+        if (result !== undefined && log.tests.length < RESULTS_LIMIT * 4) log.tests.push(result);
         log.finished = log.current?.name;
         log.current = undefined;
       }
@@ -115,74 +118,228 @@ function createRunLog() {
   return log;
 }
 
-export async function runValidation(ivm: Ivm, input: RunInput): Promise<SandboxReport> {
-  const startedAt = performance.now();
-  const deadline = startedAt + input.timeoutMs;
-  const log = createRunLog();
-  const state: RunState = { timeoutMs: input.timeoutMs, memoryMb: input.memoryMb, watchdogFired: false, where: 'while preparing the sandbox', files: input.files, graph: undefined };
-  const elapsed = () => Math.round(performance.now() - startedAt);
-  const remaining = () => {
-    const left = Math.floor(deadline - performance.now());
-    if (left < 1) throw new DeadlineError();
-    return left;
-  };
-  const failure = (reason: FailureReason, problem: Problem): SandboxReport => {
-    const report: SandboxReport = { ok: false, reason, message: problem.message, console: log.console, ms: elapsed() };
-    if (problem.location !== undefined) report.location = problem.location;
-    if (log.tests.length > 0) report.tests = log.tests;
-    return report;
-  };
-  let prepared: PreparedIsolate | undefined;
-  let watchdog: ReturnType<typeof setTimeout> | undefined;
-  try {
-    prepared = await prepareIsolate(ivm, input.memoryMb);
-    const { isolate, context, control } = prepared;
-    prepared.attach(log.sink);
-    // Code awaiting a promise nothing will settle leaves the isolate idle, where no timeout option
-    // reaches it; disposing the isolate is the one way to stop it.
-    watchdog = setTimeout(() => {
+export function createRunner(ivm: Ivm): Runner {
+  const slots = new Map<number, Slot>();
+  let cachedData: IVM.ExternalCopy<ArrayBuffer> | undefined;
+  let started: 'warm' | 'context' | 'cold' = 'cold';
+
+  function newSlot(memoryMb: number): Slot {
+    const isolate = new ivm.Isolate({ memoryLimit: memoryMb, onCatastrophicError });
+    try {
+      // The harness's code cache is produced here, from our own source, and never leaves the
+      // process: compiled code is never taken from generated output or a file (CVE-2022-39266).
+      const harness = isolate.compileScriptSync(harnessSource(), cachedData === undefined
+        ? { filename: 'sandbox:harness', produceCachedData: true }
+        : { filename: 'sandbox:harness', cachedData });
+      const produced = (harness as IVM.Script & IVM.CachedDataResult).cachedData;
+      if (cachedData === undefined && produced !== undefined) cachedData = produced;
+      return { isolate, memoryMb, harness, runs: 0, next: undefined };
+    } catch (error) {
+      if (!isolate.isDisposed) isolate.dispose();
+      throw error;
+    }
+  }
+
+  function prepare(slot: Slot): PreparedContext {
+    const context = slot.isolate.createContextSync();
+    let sink: Sink = () => undefined;
+    // Only strings come out, synchronously: the harness's console and test events. The function is
+    // sealed inside the harness's closure; generated code sees console.log, never this callback.
+    const emit = new ivm.Callback((kind: unknown, text: unknown) => {
+      if (typeof kind === 'string' && typeof text === 'string') sink(kind, text);
+    }, { sync: true });
+    const connect = slot.harness.runSync(context, { reference: true }) as IVM.Reference<(emit: unknown) => HarnessControl>;
+    const control = connect.applySync(undefined, [emit], { result: { reference: true } }) as IVM.Reference<HarnessControl>;
+    connect.release();
+    return {
+      context,
+      control,
+      attach: (next) => { sink = next; },
+      release() {
+        sink = () => undefined;
+        control.release();
+        context.release();
+      },
+    };
+  }
+
+  function retire(slot: Slot): void {
+    if (slots.get(slot.memoryMb) === slot) slots.delete(slot.memoryMb);
+    slot.next?.release();
+    slot.next = undefined;
+    if (!slot.isolate.isDisposed) slot.isolate.dispose();
+  }
+
+  function take(memoryMb: number): { slot: Slot; prepared: PreparedContext } {
+    let slot = slots.get(memoryMb);
+    if (slot !== undefined && slot.isolate.isDisposed) {
+      retire(slot);
+      slot = undefined;
+    }
+    started = slot === undefined ? 'cold' : slot.next === undefined ? 'context' : 'warm';
+    if (slot === undefined) {
+      slot = newSlot(memoryMb);
+      // Keep isolates for at most two limits: the validator's and one other.
+      if (slots.size >= 2) for (const other of [...slots.values()].slice(0, slots.size - 1)) retire(other);
+      slots.set(memoryMb, slot);
+    }
+    const prepared = slot.next ?? prepare(slot);
+    slot.next = undefined;
+    slot.runs++;
+    return { slot, prepared };
+  }
+
+  function warm(memoryMb: number): void {
+    try {
+      let slot = slots.get(memoryMb);
+      if (slot === undefined || slot.isolate.isDisposed) {
+        if (slot !== undefined) retire(slot);
+        slot = newSlot(memoryMb);
+        if (slots.size >= 2) for (const other of [...slots.values()].slice(0, slots.size - 1)) retire(other);
+        slots.set(memoryMb, slot);
+      }
+      slot.next ??= prepare(slot);
+    } catch (error) {
+      process.stderr.write(`sandbox worker: could not warm an isolate: ${String(error)}\n`);
+    }
+  }
+
+  /** After a run: keep the isolate only if the run ended cleanly and the heap has room. */
+  function settle(slot: Slot, clean: boolean): void {
+    if (!clean || slot.isolate.isDisposed || slot.runs >= RUNS_PER_ISOLATE) return retire(slot);
+    const heap = slot.isolate.getHeapStatisticsSync();
+    if (heap.used_heap_size + heap.externally_allocated_size > (slot.memoryMb * 1024 * 1024) / 2) retire(slot);
+  }
+
+  async function run(input: RunInput): Promise<SandboxReport> {
+    const startedAt = performance.now();
+    const deadline = startedAt + input.timeoutMs;
+    const log = createRunLog();
+    const state: RunState = { timeoutMs: input.timeoutMs, memoryMb: input.memoryMb, watchdogFired: false, where: 'while preparing the sandbox', files: input.files, graph: undefined };
+    const elapsed = () => Math.round((performance.now() - startedAt) * 1000) / 1000;
+    const remaining = () => {
+      const left = Math.floor(deadline - performance.now());
+      if (left < 1) throw new DeadlineError();
+      return left;
+    };
+    const failure = (reason: FailureReason, problem: Problem): SandboxReport => {
+      const report: SandboxReport = { ok: false, reason, message: problem.message, console: log.console, ms: elapsed() };
+      if (problem.location !== undefined) report.location = problem.location;
+      if (log.tests.length > 0) report.tests = capResults(log.tests);
+      return report;
+    };
+    const checked = checkSources(input.files, [input.entry, ...input.tests]);
+    if (!checked.ok) {
+      return failure(checked.reason, checked.location === undefined ? { message: checked.message } : { message: checked.message, location: checked.location });
+    }
+
+    let taken: { slot: Slot; prepared: PreparedContext } | undefined;
+    let clean = false;
+    const finish = (): void => {
+      if (taken === undefined) return;
+      taken.prepared.release();
+      settle(taken.slot, clean && !state.watchdogFired);
+    };
+    const caught = (error: unknown): SandboxReport => {
+      const current = log.current;
+      if (current !== undefined) state.where = `in test ${JSON.stringify(current.name)}`;
+      else if (log.finished !== undefined && state.where === 'while running the tests') state.where += ` (after test ${JSON.stringify(log.finished)} had finished)`;
+      const diagnosis = diagnose(error, state);
+      // A thrown error leaves the isolate as healthy as a passing run; limits and disposal do not.
+      clean = diagnosis.reason === 'threw' && taken !== undefined && !taken.slot.isolate.isDisposed && !(error instanceof DeadlineError);
+      if (current !== undefined && diagnosis.reason !== 'threw') {
+        log.tests.push({ name: current.name, ok: false, ms: Math.round(performance.now() - current.startedAt), message: diagnosis.message });
+      }
+      return failure(diagnosis.reason, diagnosis);
+    };
+    const conclude = (json: string): SandboxReport => {
+      const outcome = JSON.parse(json) as { tests: unknown[]; registered: number };
+      const tests = capResults(outcome.tests.map(parseResult).filter((result) => result !== undefined));
+      const heap = (taken as { slot: Slot }).slot.isolate.getHeapStatisticsSync();
+      const failed = tests.filter((test) => !test.ok);
+      const ms = elapsed();
+      clean = true;
+      if (failed.length > 0) {
+        const message = `${failed.length} of ${tests.length} tests failed: ${failed[0].name}: ${failed[0].message ?? 'failed'}`;
+        return { ok: false, reason: 'tests-failed', message, tests, console: log.console, ms };
+      }
+      if (input.tests.length > 0 && tests.length === 0) {
+        const why = outcome.registered === 0
+          ? `${input.tests.join(', ')} registered no test cases (call it() or test() at the top level or inside describe())`
+          : `all ${outcome.registered} registered tests were skipped or marked todo`;
+        return { ok: false, reason: 'tests-failed', message: `no tests ran: ${why}`, tests, console: log.console, ms };
+      }
+      return { ok: true, tests, console: log.console, ms, memoryBytes: heap.used_heap_size + heap.externally_allocated_size };
+    };
+
+    let json: string | undefined;
+    try {
+      taken = take(input.memoryMb);
+      const { isolate } = taken.slot;
+      const { context, control } = taken.prepared;
+      taken.prepared.attach(log.sink);
+      const compiled = compileModules(isolate, context, input.files, checked.sources, [input.entry, ...input.tests]);
+      if (!compiled.ok) {
+        clean = true;
+        finish();
+        return failure('syntax', compiled.problem);
+      }
+      state.graph = compiled.graph;
+      for (const file of [input.entry, ...input.tests.filter((test) => test !== input.entry)]) {
+        state.where = `while loading ${file}`;
+        control.applySync(undefined, ['file'], { timeout: remaining() });
+        if (!compiled.graph.load(file, remaining())) {
+          // A top-level await still pending: engine tasks (WebAssembly compilation, finalizers)
+          // may settle it; nothing else can, so it gets the rest of the run's time.
+          while (!compiled.graph.loaded(file)) {
+            if (deadline - performance.now() < 1) {
+              finish();
+              return failure('timeout', { message: `${file} never finished loading within ${input.timeoutMs} ms: its top-level await waits on a promise that never settles (the sandbox has no timers or I/O)` });
+            }
+            await new Promise((resolve) => setTimeout(resolve, 1));
+          }
+        }
+      }
+      state.where = 'while running the tests';
+      control.applySync(undefined, ['run'], { timeout: remaining() });
+      json = control.applySync(undefined, ['result'], { timeout: remaining() }) as string | undefined;
+      if (typeof json === 'string') {
+        const report = conclude(json);
+        finish();
+        return report;
+      }
+    } catch (error) {
+      const report = caught(error);
+      finish();
+      return report;
+    }
+
+    // A test still waits on a promise after every microtask ran. Nothing in the isolate can settle
+    // it (no timers, no I/O), but the run is given its full time; then the watchdog disposes the
+    // isolate, the one way to stop an isolate that sits idle (isolated-vm's timeout does not apply).
+    const { isolate } = taken.slot;
+    const control = taken.prepared.control;
+    const watchdog = setTimeout(() => {
       state.watchdogFired = true;
       isolate.dispose();
     }, Math.max(0, deadline - performance.now()) + WATCHDOG_SLACK_MS);
-    const compiled = await compileModules(isolate, context, input.files, [input.entry, ...input.tests]);
-    if (!compiled.ok) return failure('syntax', compiled.problem);
-    state.graph = compiled.graph;
-    for (const file of [input.entry, ...input.tests.filter((test) => test !== input.entry)]) {
-      state.where = `while loading ${file}`;
-      await control.apply(undefined, ['file'], { timeout: remaining() });
-      if (!(await compiled.graph.load(file, remaining()))) {
-        return failure('timeout', { message: `${file} never finished loading: its top-level await waits on a promise that never settles (the sandbox has no timers or I/O)` });
-      }
+    let wait: Promise<unknown>;
+    try {
+      wait = control.apply(undefined, ['wait'], { result: { promise: true, copy: true }, timeout: remaining() });
+    } catch (error) {
+      clearTimeout(watchdog);
+      const report = caught(error);
+      finish();
+      return report;
     }
-    state.where = 'while running the tests';
-    const json = await control.apply(undefined, ['run'], { result: { promise: true, copy: true }, timeout: remaining() });
-    const outcome = JSON.parse(String(json)) as { tests: unknown[]; registered: number };
-    const tests = outcome.tests.map(parseResult).filter((result) => result !== undefined);
-    const heap = isolate.getHeapStatisticsSync();
-    const failed = tests.filter((test) => !test.ok);
-    const ms = elapsed();
-    if (failed.length > 0) {
-      const message = `${failed.length} of ${tests.length} tests failed: ${failed[0].name}: ${failed[0].message ?? 'failed'}`;
-      return { ok: false, reason: 'tests-failed', message, tests, console: log.console, ms };
-    }
-    if (input.tests.length > 0 && tests.length === 0) {
-      const why = outcome.registered === 0
-        ? `${input.tests.join(', ')} registered no test cases (call it() or test() at the top level or inside describe())`
-        : `all ${outcome.registered} registered tests were skipped or marked todo`;
-      return { ok: false, reason: 'tests-failed', message: `no tests ran: ${why}`, tests, console: log.console, ms };
-    }
-    return { ok: true, tests, console: log.console, ms, memoryBytes: heap.used_heap_size + heap.externally_allocated_size };
-  } catch (error) {
-    const current = log.current;
-    if (current !== undefined) state.where = `in test ${JSON.stringify(current.name)}`;
-    else if (log.finished !== undefined && state.where === 'while running the tests') state.where += ` (after test ${JSON.stringify(log.finished)} had finished)`;
-    const diagnosis = diagnose(error, state);
-    if (current !== undefined && diagnosis.reason !== 'threw') {
-      log.tests.push({ name: current.name, ok: false, ms: Math.round(performance.now() - current.startedAt), message: diagnosis.message });
-    }
-    return failure(diagnosis.reason, diagnosis);
-  } finally {
-    clearTimeout(watchdog);
-    if (prepared !== undefined && !prepared.isolate.isDisposed) prepared.isolate.dispose();
+    return wait.then(
+      (value) => conclude(String(value)),
+      (error: unknown) => caught(error),
+    ).finally(() => {
+      clearTimeout(watchdog);
+      finish();
+    });
   }
+
+  return { run, warm, lastStart: () => started };
 }

@@ -1,12 +1,16 @@
 /**
  * The sandbox worker process (forked by `_pool.ts`, started with --no-node-snapshot): the only file
  * that loads isolated-vm. It runs one validation per 'validate' message and answers with a
- * 'report'. If V8 aborts here (an isolate blowing far past its memory guideline), only this process
- * dies; the parent reports the run and forks a replacement.
+ * 'report'. Between runs it prepares the next isolate context, so a run starts warm. If V8 aborts
+ * here (an isolate blowing far past its memory guideline), only this process dies; the parent
+ * reports the run and forks a replacement.
  */
 import ivm from 'isolated-vm';
 import type { FromWorker, ToWorker } from './_pool.ts';
-import { runValidation } from './_run.ts';
+import { DEFAULT_MEMORY_MB } from './_input.ts';
+import { createRunner } from './_run.ts';
+
+const runner = createRunner(ivm);
 
 function send(message: FromWorker): void {
   process.send?.(message);
@@ -19,10 +23,25 @@ function internalError(error: unknown): string {
 
 process.on('message', (message: ToWorker) => {
   if (message === null || typeof message !== 'object' || message.type !== 'validate') return;
-  runValidation(ivm, message.input).then(
-    (report) => send({ type: 'report', id: message.id, report }),
-    (error: unknown) => send({ type: 'report', id: message.id, report: { ok: false, reason: 'threw', message: internalError(error) } }),
-  );
+  const { id, input } = message;
+  const answer = (report: FromWorker & { type: 'report' }) => {
+    send(report);
+    // Off the critical path: the next run with these limits finds a context ready.
+    setImmediate(() => runner.warm(input.memoryMb));
+  };
+  try {
+    const report = runner.run(input);
+    if (report instanceof Promise) {
+      report.then(
+        (done) => answer({ type: 'report', id, report: done, start: runner.lastStart() }),
+        (error: unknown) => answer({ type: 'report', id, report: { ok: false, reason: 'threw', message: internalError(error) } }),
+      );
+    } else {
+      answer({ type: 'report', id, report, start: runner.lastStart() });
+    }
+  } catch (error) {
+    answer({ type: 'report', id, report: { ok: false, reason: 'threw', message: internalError(error) } });
+  }
 });
 
 // isolated-vm rejects promises it abandons when an isolate is disposed mid-call; those are expected
@@ -35,3 +54,4 @@ process.on('unhandledRejection', (reason) => {
 process.on('disconnect', () => process.exit(0));
 
 send({ type: 'ready' });
+setImmediate(() => runner.warm(DEFAULT_MEMORY_MB));

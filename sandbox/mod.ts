@@ -1,18 +1,37 @@
 /**
- * The sandbox: runs generated ES modules and their tests inside isolated-vm isolates, in a child
- * worker process, and reports what happened as data. `validate` never throws.
+ * The sandbox: runs generated ES modules (JavaScript, TypeScript with its types stripped, JSON) and
+ * their tests in a separate worker process — isolated-vm isolates on Node, QuickJS (WebAssembly) on
+ * Deno — and reports what happened as data. `validate` never throws. docs/sandbox.md has the
+ * security model.
  *
- * What code sees inside: standard JavaScript (ES2024), `console`, `queueMicrotask`, the test API
+ * What code sees inside: standard JavaScript, `console`, `queueMicrotask`, the test API
  * (`describe`/`it`/`test`/`expect`/hooks, as globals or from 'sandbox:test' or 'vitest'), and the
  * other generated files through relative imports ('./x.js', '../y', './data.json'). Nothing else:
  * no timers (`setTimeout` is a ReferenceError, so a promise waiting on one never settles and the run
  * times out), no `fetch`, no `process`, no Node or web modules.
  *
- * This file loads on any runtime: isolated-vm is only imported by the worker process, so under
- * Deno the 'unsupported' driver answers every validation with reason 'unsupported'.
+ * This file loads on any runtime and never runs generated code itself: engines load only in the
+ * worker processes.
  */
+import { isolatedVmLaunch, quickjsLaunch } from './_launch.ts';
 import { normalizeInput, runtimeLabel } from './_input.ts';
+import { markupProblem } from './_markup.ts';
+import type { MarkupCheck } from './_markup.ts';
 import { createPool } from './_pool.ts';
+export type { MarkupCheck } from './_markup.ts';
+
+/**
+ * Whether a generated HTML (.html, .htm) or SVG/XML (.svg, .xml) file is well-formed, with the
+ * first problem's location. `validate` runs the same check on such files ('syntax' on failure).
+ * Such files are only ever shown in a sandboxed iframe under a restrictive CSP.
+ *
+ * @example
+ * const check = checkMarkup('chart.svg', '<svg xmlns="http://www.w3.org/2000/svg"><g></svg>');
+ * // { ok: false, message: 'chart.svg is not well-formed XML: … (at chart.svg:1:…)', location: { file: 'chart.svg', line: 1, column: … } }
+ */
+export function checkMarkup(path: string, text: string): MarkupCheck {
+  return markupProblem(path, text);
+}
 
 /**
  * One test case: its describe path joined with ' > ', and on failure the assertion's message.
@@ -67,10 +86,12 @@ export interface ValidateInput {
   tests: string[];
   /** Defaults: 64 MB per isolate, 5000 ms wall clock for the whole run. */
   limits?: { memoryMb?: number; timeoutMs?: number };
+  /** Who asks (a task id): with `SandboxOptions.perTask`, caps that owner's concurrent runs. */
+  owner?: string;
 }
 
 /**
- * Something that validates code; `driver` says how ('node-process' or 'unsupported').
+ * Something that validates code; `driver` says how ('node-process', 'quickjs-process' or 'unsupported').
  *
  * @example
  * async function check(sandbox: Sandbox, input: ValidateInput): Promise<boolean> {
@@ -85,24 +106,37 @@ export interface Sandbox {
 }
 
 /**
- * How `createSandbox` runs isolates.
+ * The engines: 'node-process' runs isolated-vm isolates in forked Node.js workers (the default on
+ * Node); 'quickjs-process' runs QuickJS compiled to WebAssembly in a subprocess without
+ * permissions (the default on Deno, where isolated-vm cannot load; it also works on Node);
+ * 'unsupported' answers every validation with reason 'unsupported'.
  *
  * @example
- * const options: SandboxOptions = { poolSize: 2, nodeArgs: ['--max-old-space-size=512'] };
+ * const driver: SandboxDriver = typeof Deno === 'undefined' ? 'node-process' : 'quickjs-process';
+ */
+export type SandboxDriver = 'node-process' | 'quickjs-process' | 'unsupported';
+
+/**
+ * How `createSandbox` runs its workers.
+ *
+ * @example
+ * const options: SandboxOptions = { poolSize: 2, perTask: 1, nodeArgs: ['--max-old-space-size=512'] };
  */
 export interface SandboxOptions {
-  /** 'node-process' unless running under Deno, where isolated-vm cannot load. */
-  driver?: 'node-process' | 'unsupported';
+  /** Default: 'node-process' on Node, 'quickjs-process' on Deno. */
+  driver?: SandboxDriver;
   /** How many worker processes may run validations at once (default 1). */
   poolSize?: number;
-  /** The Node.js binary for the workers (default: this process's). */
+  /** How many validations of one task (`ValidateInput.owner`) may run at once (default: no cap beyond poolSize). */
+  perTask?: number;
+  /** The Node.js binary for 'node-process' workers, and for 'quickjs-process' workers on Node (default: this process's). */
   nodePath?: string;
   /** Extra flags for the workers' Node.js. */
   nodeArgs?: string[];
 }
 
 function unsupportedSandbox(): Sandbox {
-  const message = `the isolated-vm sandbox driver needs Node.js >= 22; this runtime (${runtimeLabel()}) has none yet: run the server on Node to validate code`;
+  const message = `no sandbox driver is available on this runtime (${runtimeLabel()}): run the server on Node.js >= 22 (isolated-vm) or Deno 2 (QuickJS) to validate code`;
   return {
     driver: 'unsupported',
     validate: () => Promise.resolve({ ok: false, reason: 'unsupported', message }),
@@ -110,11 +144,16 @@ function unsupportedSandbox(): Sandbox {
   };
 }
 
+/** The driver this runtime uses when none is named. */
+export function defaultDriver(): SandboxDriver {
+  return typeof (globalThis as { Deno?: unknown }).Deno !== 'undefined' ? 'quickjs-process' : 'node-process';
+}
+
 /**
  * A sandbox whose workers start on the first validation and are reused; `close()` stops them.
  *
- * Besides the Sandbox members, a 'node-process' sandbox has `workerPids(): number[]` (for tests
- * and diagnostics).
+ * Besides the Sandbox members, a pooled sandbox has `workerPids(): number[]` and
+ * `lastStart(): 'warm' | 'context' | 'cold' | undefined` (for tests, diagnostics and the bench).
  *
  * @example
  * const sandbox = createSandbox({ poolSize: 2 });
@@ -127,26 +166,32 @@ function unsupportedSandbox(): Sandbox {
  * await sandbox.close();
  */
 export function createSandbox(options: SandboxOptions = {}): Sandbox {
-  const onDeno = typeof (globalThis as { Deno?: unknown }).Deno !== 'undefined';
-  const driver = options.driver ?? (onDeno ? 'unsupported' : 'node-process');
+  const driver = options.driver ?? defaultDriver();
   if (driver === 'unsupported') return unsupportedSandbox();
+  const nodePath = options.nodePath ?? (typeof process === 'object' ? process.execPath : 'node');
+  const launch = driver === 'quickjs-process' ? quickjsLaunch({ nodePath, nodeArgs: options.nodeArgs ?? [] }) : isolatedVmLaunch(nodePath, options.nodeArgs ?? []);
   const pool = createPool({
     size: Number.isFinite(options.poolSize) ? Math.max(1, Math.floor(options.poolSize as number)) : 1,
-    nodePath: options.nodePath ?? process.execPath,
-    nodeArgs: options.nodeArgs ?? [],
+    perOwner: Number.isFinite(options.perTask) ? Math.max(1, Math.floor(options.perTask as number)) : undefined,
+    launch,
+    transport: driver === 'quickjs-process' ? 'lines' : 'ipc',
+    describe: driver === 'quickjs-process'
+      ? 'the QuickJS worker needs Deno 2 or Node.js >= 22.18 (nodePath) with quickjs-emscripten installed'
+      : `check nodePath (${nodePath} must be Node.js >= 22.18 and find isolated-vm) and nodeArgs`,
   });
   return {
     driver,
     async validate(input) {
       try {
         const normalized = normalizeInput(input);
-        return normalized.ok ? await pool.run(normalized.input) : normalized.report;
+        return normalized.ok ? await pool.run(normalized.input, typeof input.owner === 'string' ? input.owner : undefined) : normalized.report;
       } catch (error) {
         return { ok: false, reason: 'threw', message: `internal sandbox error: ${error instanceof Error ? error.message : String(error)}` };
       }
     },
     close: () => pool.close(),
     workerPids: () => pool.pids(),
+    lastStart: () => pool.lastStart(),
   } as Sandbox;
 }
 

@@ -22,7 +22,14 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   return (await import('./node.ts')).serveNode(options);
 }
 
-/** isolated-vm runs on Node only; on Deno the sandbox answers 'unsupported' until a Deno driver lands. */
-export function sandboxDriver(): 'node-process' | 'unsupported' {
-  return runtimeName === 'node' ? 'node-process' : 'unsupported';
+/** How generated code is validated on this runtime: `createSandbox({ driver })` takes it. */
+export type SandboxDriverName = 'node-process' | 'quickjs-process' | 'unsupported';
+
+/**
+ * isolated-vm loads on Node only: there the sandbox forks isolated-vm workers; on Deno it runs
+ * QuickJS (WebAssembly) in a subprocess without permissions. Never generated code in-process.
+ * @example const sandbox = createSandbox({ driver: sandboxDriver() });
+ */
+export function sandboxDriver(): SandboxDriverName {
+  return runtimeName === 'node' ? 'node-process' : 'quickjs-process';
 }

@@ -51,7 +51,8 @@ export interface Llm {
 }
 
 export interface SandboxCapability {
-  validate(input: { files: Record<string, string>; entry: string; tests: string[]; limits?: { memoryMb?: number; timeoutMs?: number } }): Promise<SandboxReport>;
+  /** `owner` (the task id) lets the sandbox cap one task's concurrent runs. */
+  validate(input: { files: Record<string, string>; entry: string; tests: string[]; limits?: { memoryMb?: number; timeoutMs?: number }; owner?: string }): Promise<SandboxReport>;
 }
 
 export interface WorkspaceCapability {

@@ -60,7 +60,8 @@ export async function startApp(config: ServerConfig, log: (level: LogLevel, text
   }
   const provider = llm.provider;
   const workspace = createWorkspace({ root: paths.workspace, archiveRoot: paths.archive });
-  const sandbox = createSandbox({ driver: sandboxDriver() });
+  // One validation per task at a time: a task's fix loop never runs two at once, and a runaway task cannot hold the whole pool.
+  const sandbox = createSandbox({ driver: sandboxDriver(), perTask: 1 });
 
   // Every message about a task goes to its log: this is what GET /api/tasks/:id shows as "messages".
   bus.intercept({

@@ -130,7 +130,7 @@ test('relative imports resolve with and without extensions, index files and pare
   assert.is(missing.reason, 'threw');
   assert.match(missing.message, "main.js imports './nope.js', but no generated file matches it");
   const text = failed(await sandbox.validate({ files: { 'main.js': "import x from './notes.md';\n", 'notes.md': '# hi' }, entry: 'main.js', tests: [] }));
-  assert.match(text.message, 'only .js, .mjs and .json files can be imported');
+  assert.match(text.message, 'only .js, .mjs, .ts, .mts and .json files can be imported');
 });
 
 test('a missing export names the importer and the name', async () => {
