@@ -1,15 +1,19 @@
 import { parseArgs } from 'node:util';
 import { errorMessage } from '../protocol/mod.ts';
 import { resolveConfig, startApp, VERSION } from '../server/mod.ts';
+import { launchCommand } from './launch.ts';
 
 const HELP = `runtime — Orchestrator: AI agents turn a requirement into validated code
 
 Usage:
   runtime start [--port N] [--host H] [--data-dir DIR] [--workers N] [--cache-size N] [--cache-ttl S]
+  runtime launch claude|codex [--data-dir DIR] [--port N] [--bin PATH] [-- client args]
   runtime --version | --help
 
 Commands:
   start        serve the HTTP API, the dashboard and /ws (foreground; Ctrl-C stops it)
+  launch       run Claude Code or Codex CLI through the gateway, starting a server if none runs
+               (runtime launch --help)
 
 Options:
   --port N       port (default 8100, env ORCHESTRATOR_PORT; 0 picks a free one)
@@ -26,10 +30,13 @@ The gateway serves /v1/messages, /v1/chat/completions and /v1/responses on the s
 Examples:
   runtime start
   runtime start --port 8200 --data-dir /tmp/orch
+  runtime launch claude -- -p "explain this repo"
   curl -s localhost:8100/api/requirements -H 'content-type: application/json' -d '{"requirement":"Write a fizzbuzz module with tests"}'
 `;
 
 async function main(argv: string[]): Promise<number> {
+  // launch has its own options, and everything after its "--" belongs to the client.
+  if (argv[0] === 'launch') return launchCommand(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

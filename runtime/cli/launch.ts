@@ -1,0 +1,263 @@
+/**
+ * `runtime launch claude|codex [-- args]`: finds the server of a data dir (or starts one, detached),
+ * then runs Claude Code or Codex CLI with its environment pointed at the gateway, so the user's own
+ * sessions get the gateway's cache, routing, retries and usage accounting.
+ * @module
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
+import { constants } from 'node:os';
+import { delimiter, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { dataPaths } from '../server/config.ts';
+
+/** The clients `runtime launch` knows. */
+export const LaunchTarget = { Claude: 'claude', Codex: 'codex' } as const;
+export type LaunchTarget = (typeof LaunchTarget)[keyof typeof LaunchTarget];
+
+/** What a running server wrote to `<dataDir>/server.json`. */
+export interface ServerInfo {
+  pid: number;
+  url: string;
+  port: number;
+  version?: string;
+  startedAt?: number;
+}
+
+type Env = Record<string, string | undefined>;
+
+/** The key a client sends when the user has none: the gateway replaces it with the server's own key. */
+export const PLACEHOLDER_KEY = 'orchestrator-gateway';
+/** The Codex model provider that `runtime launch codex` defines on the command line. */
+export const CODEX_PROVIDER = 'orchestrator';
+const CODEX_KEY_ENV = 'ORCHESTRATOR_GATEWAY_KEY';
+const START_TIMEOUT_MS = 20_000;
+
+const CLIENTS: Record<LaunchTarget, { binEnv: string; install: string; name: string }> = {
+  claude: { binEnv: 'ORCHESTRATOR_CLAUDE_BIN', install: 'npm install -g @anthropic-ai/claude-code', name: 'Claude Code' },
+  codex: { binEnv: 'ORCHESTRATOR_CODEX_BIN', install: 'npm install -g @openai/codex', name: 'Codex CLI' },
+};
+
+export const LAUNCH_HELP = `runtime launch — run Claude Code or Codex CLI through the Orchestrator gateway
+
+Usage:
+  runtime launch claude|codex [--data-dir DIR] [--port N] [--bin PATH] [-- client args]
+
+Uses the server that runs for the data dir (its <data-dir>/server.json), or starts one in the
+background (log in <data-dir>/logs/server.log), then runs the client with:
+  claude  ANTHROPIC_BASE_URL, ORCHESTRATOR_URL, ORCHESTRATOR_DATA_DIR (and ANTHROPIC_AUTH_TOKEN=${PLACEHOLDER_KEY}
+          when you set neither ANTHROPIC_API_KEY nor ANTHROPIC_AUTH_TOKEN)
+  codex   -c model_provider=${CODEX_PROVIDER} -c model_providers.${CODEX_PROVIDER}={…base_url="<server>/v1"…}
+          and ${CODEX_KEY_ENV} (your OPENAI_API_KEY, else a placeholder)
+The gateway calls the providers with the server's own keys (ANTHROPIC_API_KEY / OPENAI_API_KEY where
+the server runs); a server without a key passes your key through. The client's exit code is ours.
+
+Options:
+  --data-dir D   the server's data dir (default .orchestrator, env ORCHESTRATOR_DATA_DIR)
+  --port N       port for a server that launch starts (default: as "runtime start", 8100)
+  --bin PATH     the client executable (default: env ORCHESTRATOR_CLAUDE_BIN / ORCHESTRATOR_CODEX_BIN, else PATH)
+
+Examples:
+  runtime launch claude
+  runtime launch claude -- -p "explain this repo" --output-format json
+  runtime launch codex -- exec --skip-git-repo-check "add a test for parse()"
+  runtime launch claude --data-dir /tmp/orch --port 8200
+  curl -s localhost:8100/api/usage     # calls per client: byAgent["claude-code"], byAgent.codex
+`;
+
+/**
+ * The server that runs for `dataDir`, or undefined: server.json names a live pid whose URL answers
+ * GET /api/hello with `{ ok: true }`.
+ * @example
+ * const server = await findServer('.orchestrator'); // { pid, url, port, … } | undefined
+ */
+export async function findServer(dataDir: string): Promise<ServerInfo | undefined> {
+  const info = readServerInfo(dataDir);
+  if (!info || !alive(info.pid)) return undefined;
+  return (await hello(info.url)) ? info : undefined;
+}
+
+/**
+ * The running server of `dataDir`, or a new detached `runtime start` for it (stdout and stderr to
+ * `<dataDir>/logs/server.log`), once its /api/hello answers. Errors name the log file.
+ * @example
+ * const { server, started } = await ensureServer('/tmp/orch', { port: '0' });
+ */
+export async function ensureServer(dataDir: string, options: { port?: string; env?: Env; timeoutMs?: number } = {}): Promise<{ server: ServerInfo; started: boolean }> {
+  const running = await findServer(dataDir);
+  if (running) return { server: running, started: false };
+  const logs = dataPaths(dataDir).logs;
+  mkdirSync(logs, { recursive: true });
+  const logFile = join(logs, 'server.log');
+  const fd = openSync(logFile, 'a');
+  const bin = new URL('./bin.js', import.meta.url).pathname;
+  const args = [bin, 'start', '--data-dir', dataDir, ...(options.port !== undefined ? ['--port', options.port] : [])];
+  let exited: number | string | null | undefined;
+  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', fd, fd], env: options.env ?? process.env });
+  closeSync(fd);
+  child.on('exit', (code, signal) => (exited = code ?? signal));
+  child.on('error', (error) => (exited = error.message));
+  child.unref();
+  const deadline = Date.now() + (options.timeoutMs ?? START_TIMEOUT_MS);
+  while (Date.now() < deadline) {
+    if (exited !== undefined) throw new Error(`the server exited (${exited}) before it answered: see ${logFile}${tail(logFile)}`);
+    const info = readServerInfo(dataDir);
+    if (info && info.pid === child.pid && (await hello(info.url))) return { server: info, started: true };
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`the server (pid ${child.pid}) did not answer /api/hello within ${(options.timeoutMs ?? START_TIMEOUT_MS) / 1000} s: see ${logFile}${tail(logFile)}`);
+}
+
+/**
+ * The client's environment: the caller's, pointed at the gateway.
+ * @example
+ * clientEnv('claude', { pid: 1, url: 'http://127.0.0.1:8100', port: 8100 }, '/d', {}).ANTHROPIC_BASE_URL; // 'http://127.0.0.1:8100'
+ */
+export function clientEnv(target: LaunchTarget, server: ServerInfo, dataDir: string, env: Env): Env {
+  const out: Env = { ...env, ORCHESTRATOR_URL: server.url, ORCHESTRATOR_DATA_DIR: dataDir };
+  switch (target) {
+    case 'claude':
+      out.ANTHROPIC_BASE_URL = server.url;
+      // ANTHROPIC_AUTH_TOKEN (sent as a Bearer token) rather than ANTHROPIC_API_KEY: interactive Claude
+      // Code asks before it uses a custom API key, with "No (recommended)" preselected; a token it uses as is.
+      if (!env.ANTHROPIC_API_KEY && !env.ANTHROPIC_AUTH_TOKEN) out.ANTHROPIC_AUTH_TOKEN = PLACEHOLDER_KEY;
+      return out;
+    case 'codex':
+      out[CODEX_KEY_ENV] = env.OPENAI_API_KEY || PLACEHOLDER_KEY;
+      return out;
+    default:
+      throw new Error(`unknown target ${JSON.stringify(target satisfies never)}`);
+  }
+}
+
+/**
+ * The client's arguments: Codex gets its gateway provider as global `-c` overrides before the user's
+ * own arguments (they work before a subcommand such as `exec`); Claude Code's pass as they are.
+ * @example
+ * clientArgs('codex', { pid: 1, url: 'http://127.0.0.1:8100', port: 8100 }, ['exec', 'hi']);
+ * // ['-c', 'model_provider=orchestrator', '-c', 'model_providers.orchestrator={…}', 'exec', 'hi']
+ */
+export function clientArgs(target: LaunchTarget, server: ServerInfo, args: string[]): string[] {
+  if (target === 'claude') return args;
+  const provider = `{name="Orchestrator",base_url="${server.url}/v1",env_key="${CODEX_KEY_ENV}",wire_api="responses"}`;
+  return ['-c', `model_provider=${CODEX_PROVIDER}`, '-c', `model_providers.${CODEX_PROVIDER}=${provider}`, ...args];
+}
+
+/**
+ * The client executable: `--bin`, else ORCHESTRATOR_CLAUDE_BIN / ORCHESTRATOR_CODEX_BIN, else the
+ * first match on PATH; undefined when none exists.
+ * @example
+ * resolveClientBin('claude', undefined, process.env); // '/usr/local/bin/claude' | undefined
+ */
+export function resolveClientBin(target: LaunchTarget, flag: string | undefined, env: Env): string | undefined {
+  const explicit = flag || env[CLIENTS[target].binEnv];
+  if (explicit) return existsSync(explicit) ? resolve(explicit) : undefined;
+  for (const dir of (env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue;
+    const candidate = join(dir, target);
+    try {
+      if (statSync(candidate).isFile()) return candidate;
+    } catch {}
+  }
+  return undefined;
+}
+
+/**
+ * The `launch` command: argv after the word `launch`; resolves to the exit code.
+ * @example
+ * process.exitCode = await launchCommand(['claude', '--', '-p', 'hi']);
+ */
+export async function launchCommand(argv: string[], env: Env = process.env): Promise<number> {
+  const dash = argv.indexOf('--');
+  const own = dash === -1 ? argv : argv.slice(0, dash);
+  const passed = dash === -1 ? [] : argv.slice(dash + 1);
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: own,
+      allowPositionals: true,
+      options: { 'data-dir': { type: 'string' }, port: { type: 'string' }, bin: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    });
+  } catch (error) {
+    console.error(`runtime launch: ${(error as Error).message}; client arguments go after "--", e.g. runtime launch claude -- -p "hi"`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return void console.log(LAUNCH_HELP), 0;
+  const target = positionals[0];
+  if (target !== 'claude' && target !== 'codex') {
+    console.error(`runtime launch: ${target ? `unknown client "${target}"` : 'name the client'}: use claude or codex, e.g. runtime launch claude -- -p "hi" (runtime launch --help)`);
+    return 2;
+  }
+  const client = CLIENTS[target];
+  const bin = resolveClientBin(target, values.bin, env);
+  if (!bin) {
+    const where = values.bin ? `--bin ${values.bin} does not exist` : env[client.binEnv] ? `${client.binEnv}=${env[client.binEnv]} does not exist` : `"${target}" is not on PATH`;
+    console.error(`runtime launch: ${client.name} not found: ${where}; install it with "${client.install}" or pass --bin /path/to/${target} (or set ${client.binEnv})`);
+    return 127;
+  }
+  const dataDir = resolve(values['data-dir'] || env.ORCHESTRATOR_DATA_DIR || '.orchestrator');
+  const { server, started } = await ensureServer(dataDir, { port: values.port, env: { ...env } });
+  console.error(`runtime launch: ${started ? 'started' : 'using'} the Orchestrator server at ${server.url} (pid ${server.pid}, data ${dataDir}); running ${client.name}`);
+  return run(bin, clientArgs(target, server, [...positionals.slice(1), ...passed]), clientEnv(target, server, dataDir, env));
+}
+
+/** Runs the client in the foreground; resolves to its exit code (128 + n when a signal ended it). */
+function run(bin: string, args: string[], env: Env): Promise<number> {
+  return new Promise((resolvePromise) => {
+    const child = spawn(bin, args, { stdio: 'inherit', env });
+    // Ctrl-C in a terminal reaches the client directly (same process group): forwarding it too would
+    // count as a second Ctrl-C. A SIGINT sent to us alone (no terminal) is forwarded.
+    const forward = (signal: NodeJS.Signals) => () => {
+      if (signal === 'SIGINT' && process.stdin.isTTY) return;
+      child.kill(signal);
+    };
+    const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((signal) => [signal, forward(signal)] as const);
+    for (const [signal, handler] of handlers) process.on(signal, handler);
+    const done = (code: number) => {
+      for (const [signal, handler] of handlers) process.off(signal, handler);
+      resolvePromise(code);
+    };
+    child.on('error', (error) => {
+      console.error(`runtime launch: could not run ${bin}: ${error.message}`);
+      done(127);
+    });
+    child.on('exit', (code, signal) => done(signal ? 128 + (constants.signals[signal] ?? 1) : (code ?? 1)));
+  });
+}
+
+function readServerInfo(dataDir: string): ServerInfo | undefined {
+  try {
+    const info = JSON.parse(readFileSync(dataPaths(dataDir).server, 'utf8'));
+    return Number.isInteger(info?.pid) && typeof info?.url === 'string' ? info : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function hello(url: string): Promise<boolean> {
+  try {
+    const response = await fetch(`${url}/api/hello`, { signal: AbortSignal.timeout(2000) });
+    return response.ok && (await response.json())?.ok === true;
+  } catch {
+    return false;
+  }
+}
+
+function tail(file: string): string {
+  try {
+    const lines = readFileSync(file, 'utf8').trimEnd().split('\n').slice(-10);
+    return lines.length && lines[0] ? `; its last lines:\n  ${lines.join('\n  ')}` : '';
+  } catch {
+    return '';
+  }
+}
