@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
+import { bufferedBodies } from './types.ts';
 import type { RunningServer, ServeOptions, WsPeer } from './types.ts';
 
 // Bodies up to this size are read into memory before the Request is made: a web stream over the
@@ -21,7 +22,9 @@ async function toRequest(req: IncomingMessage, host: string, port: number): Prom
   if (hasBody && Number.isFinite(length) && length <= BUFFER_BODY_BYTES) {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
-    return new Request(url, { method: req.method, headers, body: Buffer.concat(chunks) });
+    const request = new Request(url, { method: req.method, headers });
+    bufferedBodies.set(request, Buffer.concat(chunks));
+    return request;
   }
   return new Request(url, {
     method: req.method,

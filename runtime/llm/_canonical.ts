@@ -151,7 +151,8 @@ function normaliseAnthropic(body: JsonObject): JsonObject {
   return body;
 }
 
-const OPENAI_DROPPED = ['user', 'metadata', 'safety_identifier', 'prompt_cache_key', 'prompt_cache_retention', 'store'];
+// client_metadata: Codex's thread, turn, session and window ids, new every run.
+const OPENAI_DROPPED = ['user', 'metadata', 'client_metadata', 'safety_identifier', 'prompt_cache_key', 'prompt_cache_retention', 'store'];
 
 function normaliseOpenAi(body: JsonObject): JsonObject {
   for (const key of OPENAI_DROPPED) delete body[key];
@@ -167,6 +168,8 @@ function normaliseOpenAi(body: JsonObject): JsonObject {
     if (!Array.isArray(list)) continue;
     for (const item of list) {
       if (!isObject(item)) continue;
+      // Codex names each input message with a fresh id (msg_<uuid>) every session: not content.
+      if (list === body.input && typeof item.id === 'string' && item.id.startsWith('msg_')) delete item.id;
       const whole = item.role === 'system' || item.role === 'developer';
       if (typeof item.content === 'string') {
         if (whole || isInjectedContext(item.content)) texts.add(item, 'content');

@@ -9,6 +9,7 @@ import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import * as zlib from 'node:zlib';
 import { ErrorCode, RuntimeError, Topics, errorMessage } from '../protocol/mod.ts';
 import type { Bus } from '../bus/mod.ts';
+import { bodyBytes } from '../adapters/types.ts';
 import { cacheKey, credentialNamespace } from '../llm/_canonical.ts';
 import type { LlmCache } from '../llm/cache.ts';
 import { servable } from '../llm/gateway.ts';
@@ -81,7 +82,7 @@ function decode(bytes: Uint8Array, encoding: string | null): Uint8Array {
 async function readBody(request: Request, limit: number): Promise<string> {
   const declared = Number(request.headers.get('content-length') ?? 0);
   if (declared > limit) throw new RuntimeError(ErrorCode.Invalid, `request body is ${declared} bytes, over the proxy's ${limit}-byte limit`, { details: { status: 413 } });
-  const bytes = new Uint8Array(await request.arrayBuffer());
+  const bytes = await bodyBytes(request);
   if (bytes.byteLength > limit) throw new RuntimeError(ErrorCode.Invalid, `request body is ${bytes.byteLength} bytes, over the proxy's ${limit}-byte limit`, { details: { status: 413 } });
   const decoded = decode(bytes, request.headers.get('content-encoding'));
   if (decoded.byteLength > limit * 8) throw new RuntimeError(ErrorCode.Invalid, `request body decompresses to ${decoded.byteLength} bytes: refused`, { details: { status: 413 } });

@@ -1,4 +1,5 @@
 import { ErrorCode, RuntimeError, SubmitRequirement, errorMessage, parse } from '../protocol/mod.ts';
+import { bufferedBodies } from '../adapters/types.ts';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
@@ -31,7 +32,9 @@ export async function readJson(request: Request): Promise<unknown> {
   }
   const declared = Number(request.headers.get('content-length') ?? 0);
   if (declared > MAX_BODY_BYTES) tooLarge(declared);
-  const reader = request.body?.getReader();
+  const buffered = bufferedBodies.get(request);
+  if (buffered && buffered.byteLength > MAX_BODY_BYTES) tooLarge(buffered.byteLength);
+  const reader = buffered ? undefined : request.body?.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
   if (reader) {
@@ -46,7 +49,7 @@ export async function readJson(request: Request): Promise<unknown> {
       chunks.push(value);
     }
   }
-  const text = await new Blob(chunks as BlobPart[]).text();
+  const text = buffered ? new TextDecoder().decode(buffered) : await new Blob(chunks as BlobPart[]).text();
   if (!text.trim()) throw new RuntimeError(ErrorCode.Invalid, 'request body is empty: send JSON such as {"requirement": "a fizzbuzz module with tests", "priority": 5}');
   try {
     return JSON.parse(text);

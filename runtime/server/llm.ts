@@ -55,7 +55,7 @@ export function startLlm(config: ServerConfig, deps: { store: Store; bus: Bus; l
 
   const anyUsable = config.providers.some(usable);
   let provider: LlmProvider;
-  if (config.provider === 'demo' || (config.provider === 'auto' && !anyUsable && !existsSync(config.routingFile))) {
+  if (config.provider === 'demo' || (config.provider === 'auto' && !anyUsable)) {
     provider = createDemoProvider({ delayMs: config.demoDelayMs });
   } else if (config.provider.startsWith('transcripts:')) {
     provider = createTranscriptProvider({ transcripts: loadTranscripts(config.provider.slice('transcripts:'.length)), label: 'test', delayMs: config.demoDelayMs });

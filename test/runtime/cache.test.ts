@@ -523,6 +523,20 @@ test('OpenAI responses: instructions and injected environment context normalised
   assert.is(normal.input[1].content[0].text, 'list files in /tmp/a');
 });
 
+test("Codex responses bodies differing only in client_metadata and per-run msg_ ids get the same key; the words still count", () => {
+  const codex = (run: string, words: string) => ({
+    model: 'gpt-5-codex',
+    stream: true,
+    client_metadata: { thread_id: `th_${run}`, turn_id: `tu_${run}`, 'x-codex-window-id': run },
+    input: [
+      { type: 'message', id: `msg_${run}a`, role: 'developer', content: [{ type: 'input_text', text: 'You are a coding agent' }] },
+      { type: 'message', id: `msg_${run}b`, role: 'user', content: [{ type: 'input_text', text: words }] },
+    ],
+  });
+  assert.is(cacheKey('openai-responses', 't', codex('1', 'say hi')), cacheKey('openai-responses', 't', codex('2', 'say hi')));
+  assert.is.not(cacheKey('openai-responses', 't', codex('1', 'say hi')), cacheKey('openai-responses', 't', codex('1', 'say bye')));
+});
+
 test('normalising a large body is fast and never mutates it', () => {
   const body = claudeCodeBody(sessionA);
   (body.messages as unknown[]).push(...Array.from({ length: 200 }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: [{ type: 'text', text: 'x'.repeat(500) }] })));
