@@ -92,9 +92,18 @@ export function createStore(db: DatabaseSync, path: string, schemaVersion: numbe
     if (!deferred.length || closed) return;
     const batch = deferred;
     deferred = [];
-    transaction(() => {
-      for (const row of batch) stmt(row.sql).run(...row.params);
-    });
+    // These rows may lose their last moments on power loss (that is why they were deferred), so their
+    // commit skips the fsync: WAL with synchronous=NORMAL. Task rows keep FULL; the next FULL commit
+    // syncs the whole WAL, these frames included.
+    const relax = depth === 0;
+    if (relax) db.exec('PRAGMA synchronous = NORMAL');
+    try {
+      transaction(() => {
+        for (const row of batch) stmt(row.sql).run(...row.params);
+      });
+    } finally {
+      if (relax) db.exec('PRAGMA synchronous = FULL');
+    }
   }
   function defer(sql: string, params: Array<string | number | null>): void {
     if (closed) throw new RuntimeError(ErrorCode.Invalid, `store ${path} is closed: open it again with openStore(${JSON.stringify(path)})`);

@@ -214,6 +214,7 @@ test('deferred writes commit together: on their own within ~50 ms, at once with 
   store.defer(insert, [2, 'a', 'p', 'm']);
   store.flush();
   assert.is(count(), 2, 'written by flush()');
+  assert.is(Number((store.prepare('PRAGMA synchronous').get() as { synchronous: number }).synchronous), 2, 'task rows are back to synchronous=FULL after a deferred batch');
   store.defer(insert, [3, 'a', 'p', 'm']);
   store.close();
   const reopened = openStore(file);
