@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
 import { bufferedBodies } from './types.ts';
-import type { RunningServer, ServeOptions, WsPeer } from './types.ts';
+import type { PlainHandler, RunningServer, ServeOptions, WsPeer } from './types.ts';
 
 // Bodies up to this size are read into memory before the Request is made: a web stream over the
 // socket costs more per request than the whole of a small proxied call. Larger ones stream.
@@ -56,6 +56,43 @@ async function send(res: ServerResponse, response: Response): Promise<void> {
   res.end();
 }
 
+// The plain path's own cap; the handler applies its (smaller) limit with a provider-shaped error.
+const MAX_PLAIN_BODY = 64 * 1024 * 1024;
+
+/** Serves a plain handler straight from node:http objects: no web Request/Response in between. */
+async function servePlain(req: IncomingMessage, res: ServerResponse, handler: PlainHandler): Promise<void> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).byteLength;
+    if (size > MAX_PLAIN_BODY) {
+      res.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
+      res.end(JSON.stringify({ error: { code: 'E_INVALID', message: `request body is over ${MAX_PLAIN_BODY} bytes` } }));
+      req.destroy();
+      return;
+    }
+    chunks.push(chunk as Buffer);
+  }
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  const response = await handler({ method: req.method ?? 'POST', url: req.url ?? '/', headers, body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks) });
+  const body = response.body;
+  if (typeof body === 'string' || body instanceof Uint8Array) {
+    res.writeHead(response.status, { ...response.headers, 'content-length': String(Buffer.byteLength(body)) });
+    res.end(body);
+    return;
+  }
+  res.writeHead(response.status, response.headers);
+  res.flushHeaders();
+  let gone = false;
+  res.once('close', () => (gone = true));
+  for await (const chunk of body) {
+    if (gone) break; // the client left: stop reading upstream (the iterator's finally cleans up)
+    if (!res.write(chunk)) await new Promise<void>((resolve) => (res.once('drain', resolve), res.once('close', resolve)));
+  }
+  res.end();
+}
+
 function peerOf(socket: WebSocket): WsPeer {
   return {
     send: (text) => socket.send(text),
@@ -69,6 +106,16 @@ function peerOf(socket: WebSocket): WsPeer {
 /** Serves `options.fetch` and the ws paths on Node with node:http and ws. */
 export function serveNode(options: ServeOptions): Promise<RunningServer> {
   const server = createServer((req, res) => {
+    const url = req.url ?? '/';
+    const query = url.indexOf('?');
+    const plain = options.plain?.(req.method ?? 'GET', query < 0 ? url : url.slice(0, query));
+    if (plain) {
+      servePlain(req, res, plain).catch((error) => {
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { code: 'E_INTERNAL', message: String((error as Error)?.message ?? error) } }));
+      });
+      return;
+    }
     toRequest(req, options.host, options.port)
       .then((request) => options.fetch(request))
       .then((response) => send(res, response))
@@ -82,7 +129,11 @@ export function serveNode(options: ServeOptions): Promise<RunningServer> {
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.wsMaxPayload });
   server.on('upgrade', (req, socket, head) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
-    if (!options.wsPaths.includes(path)) return void socket.destroy();
+    if (!options.wsPaths.includes(path)) {
+      // e.g. Codex tries a WebSocket on /v1/responses first: say plainly that this path is HTTP only.
+      socket.end('HTTP/1.1 426 Upgrade Required\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 70\r\n\r\n{"error":{"code":"E_UPGRADE","message":"no WebSocket here: use HTTP"}}');
+      return;
+    }
     wss.handleUpgrade(req, socket, head, (ws) => {
       const peer = peerOf(ws);
       ws.on('message', (data) => options.ws.message(peer, data.toString()));

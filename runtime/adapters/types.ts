@@ -12,6 +12,24 @@ export interface WsHandlers {
   close(peer: WsPeer): void;
 }
 
+/** A request without web objects: lower-case header names, the whole body read. */
+export interface PlainRequest {
+  method: string;
+  /** Path and query, e.g. '/v1/messages?beta=true'. */
+  url: string;
+  headers: Record<string, string>;
+  body: Uint8Array;
+}
+
+/** A response without web objects: a whole body, or chunks as they come (a stream). */
+export interface PlainResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string | Uint8Array | AsyncIterable<Uint8Array>;
+}
+
+export type PlainHandler = (request: PlainRequest) => Promise<PlainResponse>;
+
 export interface ServeOptions {
   port: number;
   host: string;
@@ -19,6 +37,12 @@ export interface ServeOptions {
   wsPaths: string[];
   wsMaxPayload: number;
   fetch(request: Request): Promise<Response>;
+  /**
+   * Hot paths an adapter may serve without building web Request/Response objects (the LLM proxy:
+   * they cost a fair part of its latency budget). Returns the handler for a method and path, or
+   * undefined to use `fetch`. Adapters that cannot skip them simply ignore it.
+   */
+  plain?: (method: string, path: string) => PlainHandler | undefined;
   ws: WsHandlers;
 }
 

@@ -66,8 +66,17 @@ export function normaliseForCache(protocol: Protocol, body: unknown): unknown {
  */
 export function credentialNamespace(credential: string | undefined): string {
   if (credential === undefined || credential === '') return 'anonymous';
-  return createHash('sha256').update(NAMESPACE_PREFIX + credential).digest('hex').slice(0, 32);
+  let namespace = namespaces.get(credential);
+  if (namespace === undefined) {
+    namespace = createHash('sha256').update(NAMESPACE_PREFIX + credential).digest('hex').slice(0, 32);
+    // A few callers send the same credential on every call: remember a bounded number of them.
+    if (namespaces.size >= 256) namespaces.clear();
+    namespaces.set(credential, namespace);
+  }
+  return namespace;
 }
+
+const namespaces = new Map<string, string>();
 
 // ---------------------------------------------------------------------------------------------
 // Canonical JSON

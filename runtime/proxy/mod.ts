@@ -9,7 +9,7 @@ import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import * as zlib from 'node:zlib';
 import { ErrorCode, RuntimeError, Topics, errorMessage } from '../protocol/mod.ts';
 import type { Bus } from '../bus/mod.ts';
-import { bodyBytes } from '../adapters/types.ts';
+import { bodyBytes, type PlainHandler, type PlainRequest, type PlainResponse } from '../adapters/types.ts';
 import { cacheKey, credentialNamespace } from '../llm/_canonical.ts';
 import type { LlmCache } from '../llm/cache.ts';
 import { servable } from '../llm/gateway.ts';
@@ -50,11 +50,11 @@ const ENDPOINT: Record<Exclude<Protocol, 'agent'>, { kind: ProviderSpec['kind'];
 };
 
 /** A provider-shaped error body, so each client's own error handling understands us. */
-export function providerError(protocol: Protocol, status: number, message: string, headers: Record<string, string> = {}): Response {
+export function providerError(protocol: Protocol, status: number, message: string, headers: Record<string, string> = {}): PlainResponse {
   const type =
     status === 400 ? 'invalid_request_error' : status === 401 ? 'authentication_error' : status === 403 ? 'permission_error' : status === 404 ? 'not_found_error' : status === 413 ? 'request_too_large' : status === 429 ? 'rate_limit_error' : status === 529 ? 'overloaded_error' : 'api_error';
   const body = protocol === 'anthropic' ? { type: 'error', error: { type, message } } : { error: { message, type, param: null, code: type } };
-  return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } });
+  return { status, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
 }
 
 function decode(bytes: Uint8Array, encoding: string | null): Uint8Array {
@@ -79,29 +79,27 @@ function decode(bytes: Uint8Array, encoding: string | null): Uint8Array {
   }
 }
 
-async function readBody(request: Request, limit: number): Promise<string> {
-  const declared = Number(request.headers.get('content-length') ?? 0);
-  if (declared > limit) throw new RuntimeError(ErrorCode.Invalid, `request body is ${declared} bytes, over the proxy's ${limit}-byte limit`, { details: { status: 413 } });
-  const bytes = await bodyBytes(request);
+function readBody(request: PlainRequest, limit: number): string {
+  const bytes = request.body;
   if (bytes.byteLength > limit) throw new RuntimeError(ErrorCode.Invalid, `request body is ${bytes.byteLength} bytes, over the proxy's ${limit}-byte limit`, { details: { status: 413 } });
-  const decoded = decode(bytes, request.headers.get('content-encoding'));
+  const decoded = decode(bytes, request.headers['content-encoding'] ?? null);
   if (decoded.byteLength > limit * 8) throw new RuntimeError(ErrorCode.Invalid, `request body decompresses to ${decoded.byteLength} bytes: refused`, { details: { status: 413 } });
   return new TextDecoder().decode(decoded);
 }
 
 /** The caller's credential as sent, and the header style it came in. */
-function credentialOf(request: Request): { value: string | undefined; style: 'x-api-key' | 'bearer' } {
-  const apiKey = request.headers.get('x-api-key');
+function credentialOf(request: PlainRequest): { value: string | undefined; style: 'x-api-key' | 'bearer' } {
+  const apiKey = request.headers['x-api-key'];
   if (apiKey) return { value: apiKey, style: 'x-api-key' };
-  const auth = request.headers.get('authorization');
+  const auth = request.headers.authorization;
   const bearer = auth?.match(/^Bearer\s+(.+)$/i)?.[1];
   return { value: bearer, style: 'bearer' };
 }
 
-function clientName(request: Request): string {
-  const named = request.headers.get('x-orchestrator-agent');
+function clientName(request: PlainRequest): string {
+  const named = request.headers['x-orchestrator-agent'];
   if (named && /^[\w.-]{1,40}$/.test(named)) return named;
-  const ua = request.headers.get('user-agent') ?? '';
+  const ua = request.headers['user-agent'] ?? '';
   if (/claude-cli|claude-code/i.test(ua)) return 'claude-code';
   if (/codex/i.test(ua)) return 'codex';
   return 'proxy';
@@ -112,7 +110,7 @@ function clientName(request: Request): string {
  * @example
  * const routes = proxyRoutes({ clients, routing: () => routing, retry, cache, usage, bus, version: '0.2.0' });
  */
-export function proxyRoutes(deps: ProxyDeps): Route[] {
+export function proxyRoutes(deps: ProxyDeps) {
   const limit = deps.maxBodyBytes ?? 32 * 1024 * 1024;
   const idleMs = deps.idleTimeoutMs ?? 300_000;
   const secrets = () => deps.clients.specs().map((s) => s.apiKey);
@@ -137,12 +135,12 @@ export function proxyRoutes(deps: ProxyDeps): Route[] {
     return [deployment];
   }
 
-  async function handle(protocol: Exclude<Protocol, 'agent'>, request: Request, pathSuffix?: string): Promise<Response> {
+  async function handle(protocol: Exclude<Protocol, 'agent'>, request: PlainRequest, pathSuffix?: string): Promise<PlainResponse> {
     const started = performance.now();
     let text: string;
     let body: Record<string, unknown>;
     try {
-      text = await readBody(request, limit);
+      text = readBody(request, limit);
       const parsed = JSON.parse(text);
       if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('the body is not a JSON object');
       body = parsed;
@@ -161,29 +159,27 @@ export function proxyRoutes(deps: ProxyDeps): Route[] {
     const namespace = credentialNamespace(credential.value);
     const stream = body.stream === true;
     const counting = pathSuffix === '/count_tokens';
-    const bypass = /no-store|no-cache/.test(request.headers.get('cache-control') ?? '') || request.headers.get('x-orchestrator-cache') === 'off';
+    const bypass = /no-store|no-cache/.test(request.headers['cache-control'] ?? '') || request.headers['x-orchestrator-cache'] === 'off';
     const key = cacheKey(protocol, `${deployments.map((d) => d.id).join(',')}${pathSuffix ?? ''}`, body);
     const agent = clientName(request);
-    const taskId = request.headers.get('x-orchestrator-task') ?? undefined;
+    const taskId = request.headers['x-orchestrator-task'] ?? undefined;
 
     if (!bypass) {
       const hit = deps.cache.get(namespace, key);
       if (hit) {
         const meta = hit.meta as { provider: string; model: string; contentType: string };
         if (!counting) account(agent, taskId, meta.provider, meta.model, emptyUsage(), performance.now() - started, true, 0, true);
-        return new Response(hit.body, { status: 200, headers: { 'content-type': meta.contentType, 'x-orchestrator-cache': 'hit', ...(hit.kind === 'sse' ? { 'cache-control': 'no-cache' } : {}) } });
+        return { status: 200, headers: { 'content-type': meta.contentType, 'x-orchestrator-cache': 'hit', ...(hit.kind === 'sse' ? { 'cache-control': 'no-cache' } : {}) }, body: hit.body };
       }
     }
 
     const forwardHeaders: Record<string, string> = {};
-    request.headers.forEach((value, name) => {
-      if (!HOP.has(name) && !name.startsWith('x-orchestrator-')) forwardHeaders[name] = value;
-    });
+    for (const name in request.headers) if (!HOP.has(name) && !name.startsWith('x-orchestrator-')) forwardHeaders[name] = request.headers[name];
     forwardHeaders['content-type'] = 'application/json';
     forwardHeaders['accept-encoding'] = 'gzip, br';
 
     let attempts = 0;
-    let upstream: { answer: UpstreamAnswer; deployment: Deployment; bodyText?: string };
+    let upstream: { answer: UpstreamAnswer; deployment: Deployment; bodyText?: string; parsed?: Record<string, unknown> };
     try {
       const result = await deps.retry.run(
         deployments,
@@ -197,7 +193,8 @@ export function proxyRoutes(deps: ProxyDeps): Route[] {
           if (spec.kind === 'anthropic' && (spec.apiKey || credential.style === 'x-api-key')) headers['x-api-key'] = key_;
           else headers.authorization = `Bearer ${key_}`;
           const outgoing = deployment.model === body.model ? text : JSON.stringify({ ...body, model: deployment.model });
-          const query = protocol === 'anthropic' ? new URL(request.url).search : '';
+          const q = request.url.indexOf('?');
+          const query = protocol === 'anthropic' && q >= 0 ? request.url.slice(q) : '';
           const url = `${spec.baseUrl}${ENDPOINT[protocol].upstreamPath(spec)}${pathSuffix ?? ''}${query}`;
           let answer: UpstreamAnswer & { settled(): void };
           try {
@@ -222,12 +219,13 @@ export function proxyRoutes(deps: ProxyDeps): Route[] {
           } finally {
             answer.settled();
           }
+          let parsed: Record<string, unknown>;
           try {
-            JSON.parse(bodyText);
+            parsed = JSON.parse(bodyText);
           } catch {
             throw new UpstreamError('malformed', `${deployment.id}: the answer is not valid JSON`);
           }
-          return { answer, deployment, bodyText };
+          return { answer, deployment, bodyText, parsed };
         },
         { onAttempt: () => attempts++ },
       );
@@ -243,12 +241,12 @@ export function proxyRoutes(deps: ProxyDeps): Route[] {
     const contentType = answer.headers['content-type'] ?? (stream ? 'text/event-stream' : 'application/json');
 
     if (upstream.bodyText !== undefined) {
-      const parsed = JSON.parse(upstream.bodyText);
+      const parsed = upstream.parsed ?? {};
       if (!counting) account(agent, taskId, deployment.provider, deployment.model, usageFromJson(protocol, parsed), performance.now() - started, false, attempts, true);
       if (!bypass) store(namespace, key, { kind: 'json', body: upstream.bodyText, meta: { status: 200, contentType, provider: deployment.provider, model: deployment.model } });
-      return new Response(upstream.bodyText, { status: answer.status, headers });
+      return { status: answer.status, headers, body: upstream.bodyText };
     }
-    return new Response(relay(protocol, answer, deployment, { namespace, key, contentType, bypass, agent, taskId, started, attempts }), { status: answer.status, headers });
+    return { status: answer.status, headers, body: relay(protocol, answer, deployment, { namespace, key, contentType, bypass, agent, taskId, started, attempts }) };
   }
 
   /** Pipes a live SSE answer to the client, reading usage and tokens on the way; caches it only when complete. */
@@ -257,54 +255,47 @@ export function proxyRoutes(deps: ProxyDeps): Route[] {
     answer: UpstreamAnswer,
     deployment: Deployment,
     ctx: { namespace: string; key: string; contentType: string; bypass: boolean; agent: string; taskId?: string; started: number; attempts: number },
-  ): ReadableStream<Uint8Array> {
-    const chunksIn = answer.body[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>;
+  ): AsyncIterable<Uint8Array> {
     const decoder = new TextDecoder();
     const sse = sseReader(protocol);
     const chunks: string[] = [];
     let idle: ReturnType<typeof setTimeout> | undefined;
-    let finished = false;
-    const finish = (ok: boolean) => {
-      if (finished) return;
-      finished = true;
+    let ended = false;
+    const finish = () => {
       clearTimeout(idle);
-      account(ctx.agent, ctx.taskId, deployment.provider, deployment.model, sse.state.usage, performance.now() - ctx.started, false, ctx.attempts, ok && sse.state.complete && !sse.state.failed);
-      if (ok && sse.state.complete && !sse.state.failed && !ctx.bypass) {
+      const complete = ended && sse.state.complete && !sse.state.failed;
+      account(ctx.agent, ctx.taskId, deployment.provider, deployment.model, sse.state.usage, performance.now() - ctx.started, false, ctx.attempts, complete);
+      if (complete && !ctx.bypass) {
         store(ctx.namespace, ctx.key, { kind: 'sse', body: chunks.join(''), meta: { status: 200, complete: true, contentType: ctx.contentType, provider: deployment.provider, model: deployment.model } });
       }
     };
-    return new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        clearTimeout(idle);
-        idle = setTimeout(() => answer.body.destroy(new Error(`no data from ${deployment.id} for ${idleMs} ms`)), idleMs);
-        let part: IteratorResult<Uint8Array>;
-        try {
-          part = await chunksIn.next();
-        } catch (error) {
-          finish(false);
-          controller.error(error);
-          return;
+    const armIdle = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => answer.body.destroy(new Error(`no data from ${deployment.id} for ${idleMs} ms`)), idleMs);
+    };
+    // The client stops reading (disconnects) → the generator is returned early → finally: not cached,
+    // the upstream connection is dropped.
+    return (async function* () {
+      try {
+        armIdle();
+        for await (const chunk of answer.body as AsyncIterable<Uint8Array>) {
+          armIdle();
+          const text = decoder.decode(chunk, { stream: true });
+          chunks.push(text);
+          const deltas = sse.push(text);
+          if (deltas.length && deps.bus) {
+            deps.bus.publish(Topics.Tokens, 'llm.token', { agent: ctx.agent, deployment: deployment.id, text: deltas.join(''), kind: 'text' }, { taskId: ctx.taskId });
+          }
+          yield chunk;
         }
-        if (part.done) {
-          const rest = decoder.decode();
-          if (rest) chunks.push(rest), sse.push(rest);
-          finish(true);
-          controller.close();
-          return;
-        }
-        const text = decoder.decode(part.value, { stream: true });
-        chunks.push(text);
-        const deltas = sse.push(text);
-        if (deltas.length && deps.bus) {
-          deps.bus.publish(Topics.Tokens, 'llm.token', { agent: ctx.agent, deployment: deployment.id, text: deltas.join(''), kind: 'text' }, { taskId: ctx.taskId });
-        }
-        controller.enqueue(new Uint8Array(part.value));
-      },
-      cancel() {
-        finish(false);
-        answer.body.destroy();
-      },
-    });
+        const rest = decoder.decode();
+        if (rest) chunks.push(rest), sse.push(rest);
+        ended = true;
+      } finally {
+        finish();
+        if (!ended) answer.body.destroy();
+      }
+    })();
   }
 
   function store(namespace: string, key: string, entry: CacheEntry): void {
@@ -337,7 +328,7 @@ export function proxyRoutes(deps: ProxyDeps): Route[] {
     });
   }
 
-  function failureResponse(protocol: Protocol, error: unknown): Response {
+  function failureResponse(protocol: Protocol, error: unknown): PlainResponse {
     const cause = error instanceof RuntimeError && error.cause instanceof UpstreamError ? error.cause : error instanceof UpstreamError ? error : undefined;
     const message = redact(errorMessage(error), secrets());
     const upstreamStatus = cause?.status !== undefined && cause.status >= 400 ? cause.status : undefined;
@@ -349,7 +340,7 @@ export function proxyRoutes(deps: ProxyDeps): Route[] {
       } catch {
         return providerError(protocol, upstreamStatus, message, cause.headers);
       }
-      return new Response(relayed, { status: upstreamStatus, headers: { 'content-type': 'application/json', 'x-orchestrator-error': encodeURIComponent(message.slice(0, 300)), ...cause.headers } });
+      return { status: upstreamStatus, headers: { 'content-type': 'application/json', 'x-orchestrator-error': encodeURIComponent(message.slice(0, 300)), ...cause.headers }, body: relayed };
     }
     const status = upstreamStatus ?? (cause?.kind === 'timeout' ? 504 : ((error as RuntimeError)?.details?.status as number | undefined) ?? 502);
     return providerError(protocol, status, message, cause?.headers ?? {});
@@ -367,12 +358,47 @@ export function proxyRoutes(deps: ProxyDeps): Route[] {
     return Response.json({ object: 'list', data: [...ids].map((id) => ({ id, object: 'model', created, owned_by: 'orchestrator' })) });
   }
 
-  return [
-    { method: 'POST', path: /^(?:\/[^?]*)?\/v1\/messages\/count_tokens$/, handle: (r) => handle('anthropic', r, '/count_tokens') },
-    { method: 'POST', path: /^(?:\/[^?]*)?\/v1\/messages$/, handle: (r) => handle('anthropic', r) },
-    { method: 'POST', path: /^(?:\/[^?]*)?\/v1\/chat\/completions$/, handle: (r) => handle('openai-chat', r) },
-    { method: 'POST', path: /^(?:\/[^?]*)?\/v1\/responses$/, handle: (r) => handle('openai-responses', r) },
+  const posts: Array<{ path: RegExp; run: PlainHandler }> = [
+    { path: /^(?:\/[^?]*)?\/v1\/messages\/count_tokens$/, run: (r) => handle('anthropic', r, '/count_tokens') },
+    { path: /^(?:\/[^?]*)?\/v1\/messages$/, run: (r) => handle('anthropic', r) },
+    { path: /^(?:\/[^?]*)?\/v1\/chat\/completions$/, run: (r) => handle('openai-chat', r) },
+    { path: /^(?:\/[^?]*)?\/v1\/responses$/, run: (r) => handle('openai-responses', r) },
+  ];
+  const routes: Route[] = [
+    ...posts.map(({ path, run }) => ({ method: 'POST', path, handle: async (request: Request) => toWebResponse(await run(await toPlainRequest(request))) })),
     { method: 'GET', path: /^(?:\/[^?]*)?\/v1\/models$/, handle: models },
     { method: 'GET', path: /^\/api\/hello$/, handle: () => Response.json({ ok: true, name: 'orchestrator', version: deps.version }) },
   ];
+  return {
+    /** For the server's router (web Request/Response, every runtime). */
+    routes,
+    /** The same POST endpoints without web Request/Response objects, for adapters that can skip them (Node). */
+    plain: (method: string, path: string): PlainHandler | undefined => (method === 'POST' ? posts.find((p) => p.path.test(path))?.run : undefined),
+  };
+}
+
+async function toPlainRequest(request: Request): Promise<PlainRequest> {
+  const url = new URL(request.url);
+  const headers: Record<string, string> = {};
+  request.headers.forEach((value, name) => (headers[name] = value));
+  return { method: request.method, url: url.pathname + url.search, headers, body: await bodyBytes(request) };
+}
+
+function toWebResponse(response: PlainResponse): Response {
+  const body = typeof response.body === 'string' || response.body instanceof Uint8Array ? response.body : streamOf(response.body);
+  return new Response(body as BodyInit, { status: response.status, headers: response.headers });
+}
+
+function streamOf(chunks: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {
+  const it = chunks[Symbol.asyncIterator]();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const next = await it.next();
+      if (next.done) controller.close();
+      else controller.enqueue(new Uint8Array(next.value));
+    },
+    async cancel() {
+      await it.return?.();
+    },
+  });
 }

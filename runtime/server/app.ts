@@ -111,7 +111,7 @@ export async function startApp(config: ServerConfig, log: (level: LogLevel, text
   });
   let server: RunningServer;
   try {
-    server = await serve({ port: config.port, host: config.host, wsPaths: ['/ws'], wsMaxPayload: 64 * 1024, fetch, ws: hub.ws });
+    server = await serve({ port: config.port, host: config.host, wsPaths: ['/ws'], wsMaxPayload: 64 * 1024, fetch, plain: llm.proxy.plain, ws: hub.ws });
   } catch (error) {
     tasks.stop();
     supervisor.stop();

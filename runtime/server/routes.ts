@@ -130,6 +130,6 @@ export function createRoutes(deps: RouteDeps): (request: Request) => Promise<Res
           routing: deps.llm.routing().source,
         }),
     },
-    ...deps.llm.proxy,
+    ...deps.llm.proxy.routes,
   ]);
 }

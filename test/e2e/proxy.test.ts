@@ -163,6 +163,36 @@ test('GET /v1/models answers in both shapes; HEAD / and /api/hello answer', asyn
   assert.is((await api(server, '/api/hello')).body.ok, true);
 });
 
+test('a WebSocket upgrade on a proxy path gets 426 (Codex tries one first); gzip request bodies and compressed upstream answers pass', async () => {
+  const { request } = await import('node:http');
+  const status = await new Promise<number>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: server.port, path: '/v1/responses', headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' } });
+    req.on('response', (res) => resolve(res.statusCode ?? 0));
+    req.on('upgrade', () => reject(new Error('upgraded')));
+    req.on('error', reject);
+    req.end();
+  });
+  assert.is(status, 426);
+
+  const { gzipSync } = await import('node:zlib');
+  fake.reset();
+  fake.script({ match: { model: 'squeezed' }, times: 2, respond: { encoding: 'br' } });
+  const body = gzipSync(JSON.stringify({ model: 'squeezed', max_tokens: 10, messages: [{ role: 'user', content: 'compressed both ways' }] }));
+  const response = await fetch(`${server.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip', 'x-api-key': CLIENT_KEY }, body });
+  const answer = await response.json();
+  assert.is(response.status, 200);
+  assert.is(answer.type, 'message');
+  assert.is(response.headers.get('content-encoding'), null, 'the proxy decoded the br answer (it reads usage and caches plain text)');
+  assert.is((fake.requests[0].body as any).messages[0].content, 'compressed both ways', 'the gzip request body was decoded before forwarding');
+});
+
+test('a 5 MB request body passes through', async () => {
+  fake.reset();
+  const result = await raw('/v1/messages', { model: 'claude-sonnet-4-5', max_tokens: 10, messages: [{ role: 'user', content: 'x'.repeat(5 * 1024 * 1024) }] });
+  assert.is(result.status, 200);
+  assert.is(((fake.requests[0].body as any).messages[0].content as string).length, 5 * 1024 * 1024);
+});
+
 test('429 with retry-after: waits, retries, succeeds (2 attempts)', async () => {
   fake.reset();
   fake.script({ match: { model: 'rate-limited' }, respond: { status: 429, headers: { 'retry-after': '0' } } });
