@@ -91,6 +91,21 @@ test('a task completes through the gateway: routed per role, an outage falls bac
   assert.ok(usage.total.inputTokens > 0 && usage.total.costUsd >= 0);
 });
 
+test('a stream cut mid-way and a mid-stream error event are retried by the gateway, never taken as a short answer', async () => {
+  fake.reset();
+  fake.script(
+    { match: { model: 'enhance-model' }, respond: { truncate: true } },
+    { match: { model: 'enhance-model' }, respond: { errorEvent: true } },
+    { match: { model: 'impl-down' }, times: Infinity, respond: { status: 529 } },
+  );
+  scriptAnswers();
+  const { body } = await api(server, '/api/requirements', { body: { requirement: `${fizzbuzz.requirement}, over a bad line` } });
+  const task = await finished(server, body.taskId);
+  assert.is(task.status, 'completed', JSON.stringify(task.error));
+  assert.is(fake.requests.filter((r) => (r.body as any).model === 'enhance-model').length, 3, 'cut, error event, then a whole answer');
+  assert.is(task.prompt.trim(), fizzbuzz.turns.enhancer[0].trim(), 'the whole answer was used');
+});
+
 test('the same requirement again is answered from the cache: no upstream call', async () => {
   fake.reset();
   scriptAnswers();

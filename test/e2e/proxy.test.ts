@@ -271,6 +271,19 @@ test('a stream cut mid-way reaches the client cut and is not cached', async () =
   assert.is(fake.requests.length, 2, 'the second call went upstream again: nothing partial was cached');
 });
 
+test('a stream that carries an error event (overloaded mid-stream) reaches the client as sent and is not cached', async () => {
+  fake.reset();
+  fake.script({ match: { model: 'mid-stream-error' }, times: 2, respond: { errorEvent: true } });
+  const body = { model: 'mid-stream-error', max_tokens: 10, stream: true, messages: [{ role: 'user', content: 'x' }] };
+  for (let i = 0; i < 2; i++) {
+    const result = await raw('/v1/messages', body);
+    assert.is(result.status, 200);
+    assert.match(result.text, /event: error/);
+    assert.match(result.text, /overloaded_error/);
+  }
+  assert.is(fake.requests.length, 2, 'the second call went upstream again');
+});
+
 test('two credentials never share a cache entry', async () => {
   fake.reset();
   const body = { model: 'claude-sonnet-4-5', max_tokens: 10, messages: [{ role: 'user', content: 'namespaced' }] };
