@@ -7,7 +7,7 @@
 import { readFileSync, watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { ErrorCode, RuntimeError, errorMessage, z } from '../protocol/mod.ts';
+import { ErrorCode, RuntimeError, errorMessage, showValue, z } from '../protocol/mod.ts';
 import type { Deployment, ModelParams, ProviderSpec } from './types.ts';
 
 /** The complexities a role may route by (what the analyst reports), plus a catch-all. */
@@ -71,15 +71,6 @@ function pathText(path: Path): string {
   return text || '(root)';
 }
 
-function show(value: unknown): string {
-  let text: string;
-  try {
-    text = JSON.stringify(value) ?? String(value);
-  } catch {
-    text = String(value);
-  }
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
-}
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -352,7 +343,7 @@ export function parseRouting(text: string, file: string, knownProviders: readonl
   if (issues.length) {
     const text = issues
       .slice(0, 10)
-      .map((i) => `${pathText(i.path)}: ${i.message}${i.value === undefined ? '' : ` (got ${show(i.value)})`}`)
+      .map((i) => `${pathText(i.path)}: ${i.message}${i.value === undefined ? '' : ` (got ${showValue(i.value)})`}`)
       .join('; ');
     const more = issues.length > 10 ? `; and ${issues.length - 10} more` : '';
     throw new RuntimeError(ErrorCode.Invalid, `${file}: ${text}${more}`, {

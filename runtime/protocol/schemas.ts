@@ -88,7 +88,11 @@ export const MessageEnvelope = z.object({
   payload: z.unknown(),
 });
 
-function show(value: unknown): string {
+/**
+ * A value as an error message quotes it: JSON, cut at 80 characters.
+ * @example showValue({ port: 'x' }); // '{"port":"x"}'
+ */
+export function showValue(value: unknown): string {
   let text: string;
   try {
     text = JSON.stringify(value) ?? String(value);
@@ -123,7 +127,7 @@ export function parse<S extends z.ZodType>(schema: S, input: unknown, where: str
     return { field, value: valueAt(input, issue.path), message };
   });
   const text = fields
-    .map((f) => `${f.field} ${f.message}${f.value === undefined ? '' : ` (got ${show(f.value)})`}`)
+    .map((f) => `${f.field} ${f.message}${f.value === undefined ? '' : ` (got ${showValue(f.value)})`}`)
     .join('; ');
   throw new RuntimeError(ErrorCode.Invalid, `${where}: ${text}`, { details: { fields } });
 }
