@@ -178,17 +178,22 @@ export function proxyRoutes(deps: ProxyDeps) {
     forwardHeaders['content-type'] = 'application/json';
     forwardHeaders['accept-encoding'] = 'gzip, br';
 
+    // A model the gateway has no key for runs on the caller's own key: its failures (a 401 for a bad
+    // key, a 429 on the caller's quota) are the caller's, so its circuit is the caller's too.
+    const missing = deployments.find((d) => !deps.clients.spec(d.provider).apiKey && !credential.value);
+    if (missing) {
+      return providerError(protocol, 401, `no API key for ${missing.provider}: the gateway has none (set ${missing.provider.toUpperCase()}_API_KEY for the server) and the request carried none (x-api-key or Authorization: Bearer)`);
+    }
+    const routed = deployments.map((d) => (deps.clients.spec(d.provider).apiKey ? d : { ...d, id: `${d.id}@caller-${namespace.slice(0, 12)}` }));
+
     let attempts = 0;
     let upstream: { answer: UpstreamAnswer; deployment: Deployment; bodyText?: string; parsed?: Record<string, unknown> };
     try {
       const result = await deps.retry.run(
-        deployments,
+        routed,
         async (deployment, signal) => {
           const spec = deps.clients.spec(deployment.provider);
-          const key_ = spec.apiKey ?? credential.value;
-          if (!key_) {
-            throw new UpstreamError('http', `no API key for ${spec.name}: the gateway has none (set ${spec.name.toUpperCase()}_API_KEY) and the request carried none`, { status: 401 });
-          }
+          const key_ = (spec.apiKey ?? credential.value)!;
           const headers: Record<string, string> = { ...forwardHeaders };
           if (spec.kind === 'anthropic' && (spec.apiKey || credential.style === 'x-api-key')) headers['x-api-key'] = key_;
           else headers.authorization = `Bearer ${key_}`;
@@ -236,7 +241,7 @@ export function proxyRoutes(deps: ProxyDeps) {
     }
 
     const { answer, deployment } = upstream;
-    const headers: Record<string, string> = { 'x-orchestrator-cache': bypass ? 'bypass' : 'miss', 'x-orchestrator-model': deployment.id };
+    const headers: Record<string, string> = { 'x-orchestrator-cache': bypass ? 'bypass' : 'miss', 'x-orchestrator-model': `${deployment.provider}/${deployment.model}` };
     for (const [name, value] of Object.entries(answer.headers)) if (PASS_BACK.test(name)) headers[name] = value;
     const contentType = answer.headers['content-type'] ?? (stream ? 'text/event-stream' : 'application/json');
 
@@ -284,7 +289,7 @@ export function proxyRoutes(deps: ProxyDeps) {
           chunks.push(text);
           const deltas = sse.push(text);
           if (deltas.length && deps.bus) {
-            deps.bus.publish(Topics.Tokens, 'llm.token', { agent: ctx.agent, deployment: deployment.id, text: deltas.join(''), kind: 'text' }, { taskId: ctx.taskId });
+            deps.bus.publish(Topics.Tokens, 'llm.token', { agent: ctx.agent, deployment: `${deployment.provider}/${deployment.model}`, text: deltas.join(''), kind: 'text' }, { taskId: ctx.taskId });
           }
           yield chunk;
         }

@@ -284,6 +284,28 @@ test('a stream that carries an error event (overloaded mid-stream) reaches the c
   assert.is(fake.requests.length, 2, 'the second call went upstream again');
 });
 
+test("with no server key, the caller's own key goes upstream, and its 401s open only that caller's circuit", async () => {
+  const dir = tempDir('orch-proxy-passthrough-');
+  writeFileSync(join(dir, 'orchestrator.config.json'), JSON.stringify({ retry: { baseDelayMs: 5, maxDelayMs: 20, failureThreshold: 1 } }));
+  const bare = await startServer({ dataDir: join(dir, 'data'), env: { ANTHROPIC_BASE_URL: fake.url, ORCHESTRATOR_CONFIG: join(dir, 'orchestrator.config.json') } });
+  try {
+    fake.reset();
+    fake.script({ match: { model: 'claude-sonnet-4-5' }, times: 1, respond: { status: 401 } });
+    const call = (key?: string) =>
+      fetch(`${bare.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) }, body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 5, messages: [{ role: 'user', content: `hi ${key}` }] }) });
+    assert.is((await call('bad-caller-key')).status, 401, "the upstream's 401 for a bad key");
+    assert.is(fake.requests[0].headers.authorization, 'Bearer bad-caller-key', 'passed through in the style it came');
+    const good = await call('good-caller-key');
+    assert.is(good.status, 200, "another caller is not blocked by the first caller's open circuit");
+    const none = await call();
+    assert.is(none.status, 401);
+    assert.match((await none.json()).error.message, /no API key for anthropic/);
+    assert.is(fake.requests.length, 2, 'a call without any key never reaches the upstream');
+  } finally {
+    await bare.stop();
+  }
+});
+
 test('two credentials never share a cache entry', async () => {
   fake.reset();
   const body = { model: 'claude-sonnet-4-5', max_tokens: 10, messages: [{ role: 'user', content: 'namespaced' }] };
