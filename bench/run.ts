@@ -8,8 +8,9 @@ import type { Section } from './lib.ts';
 import { coreBench } from './core.ts';
 import { sandboxBench } from './sandbox.ts';
 import { gatewayBench } from './gateway.ts';
+import { cliBench } from './cli.ts';
 
-const sections: Record<string, () => Promise<Section>> = { core: coreBench, gateway: gatewayBench, sandbox: sandboxBench };
+const sections: Record<string, () => Promise<Section>> = { core: coreBench, gateway: gatewayBench, sandbox: sandboxBench, cli: cliBench };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 for (const name of wanted) if (!sections[name]) throw new Error(`unknown bench section '${name}'; choose from: ${Object.keys(sections).join(', ')}`);

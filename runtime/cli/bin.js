@@ -3,12 +3,17 @@
 // when Node strips TypeScript types (>= 22.18), else re-runs itself on the Node 24 pinned in
 // node_modules (the `node` devDependency), so a machine whose system Node is older still works.
 import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
+import { createRequire, enableCompileCache } from 'node:module';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 const [major, minor] = process.versions.node.split('.').map(Number);
 if (major > 22 || (major === 22 && minor >= 18)) {
+  // V8 code (and, on Node 24, the type-stripped source) cached on disk, keyed by content: a command
+  // starts in ~60 ms instead of ~170 ms. NODE_DISABLE_COMPILE_CACHE=1 turns it off.
+  try {
+    enableCompileCache?.();
+  } catch {}
   await import('./main.ts');
 } else {
   let pinned = null;

@@ -5,24 +5,21 @@
  * @module
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { dataPaths } from '../server/config.ts';
+import { resolveDataDir } from '../server/env.ts';
+import { ensureServer } from './_server.ts';
+import type { ServerInfo } from './_server.ts';
+import type { Command } from './_output.ts';
+
+export { ensureServer, findServer } from './_server.ts';
+export type { ServerInfo } from './_server.ts';
 
 /** The clients `runtime launch` knows. */
 export const LaunchTarget = { Claude: 'claude', Codex: 'codex' } as const;
 export type LaunchTarget = (typeof LaunchTarget)[keyof typeof LaunchTarget];
-
-/** What a running server wrote to `<dataDir>/server.json`. */
-export interface ServerInfo {
-  pid: number;
-  url: string;
-  port: number;
-  version?: string;
-  startedAt?: number;
-}
 
 type Env = Record<string, string | undefined>;
 
@@ -31,7 +28,6 @@ export const PLACEHOLDER_KEY = 'orchestrator-gateway';
 /** The Codex model provider that `runtime launch codex` defines on the command line. */
 export const CODEX_PROVIDER = 'orchestrator';
 const CODEX_KEY_ENV = 'ORCHESTRATOR_GATEWAY_KEY';
-const START_TIMEOUT_MS = 20_000;
 
 const CLIENTS: Record<LaunchTarget, { binEnv: string; install: string; name: string }> = {
   claude: { binEnv: 'ORCHESTRATOR_CLAUDE_BIN', install: 'npm install -g @anthropic-ai/claude-code', name: 'Claude Code' },
@@ -64,49 +60,6 @@ Examples:
   runtime launch claude --data-dir /tmp/orch --port 8200
   curl -s localhost:8100/api/usage     # calls per client: byAgent["claude-code"], byAgent.codex
 `;
-
-/**
- * The server that runs for `dataDir`, or undefined: server.json names a live pid whose URL answers
- * GET /api/hello with `{ ok: true }`.
- * @example
- * const server = await findServer('.orchestrator'); // { pid, url, port, … } | undefined
- */
-export async function findServer(dataDir: string): Promise<ServerInfo | undefined> {
-  const info = readServerInfo(dataDir);
-  if (!info || !alive(info.pid)) return undefined;
-  return (await hello(info.url)) ? info : undefined;
-}
-
-/**
- * The running server of `dataDir`, or a new detached `runtime start` for it (stdout and stderr to
- * `<dataDir>/logs/server.log`), once its /api/hello answers. Errors name the log file.
- * @example
- * const { server, started } = await ensureServer('/tmp/orch', { port: '0' });
- */
-export async function ensureServer(dataDir: string, options: { port?: string; env?: Env; timeoutMs?: number } = {}): Promise<{ server: ServerInfo; started: boolean }> {
-  const running = await findServer(dataDir);
-  if (running) return { server: running, started: false };
-  const logs = dataPaths(dataDir).logs;
-  mkdirSync(logs, { recursive: true });
-  const logFile = join(logs, 'server.log');
-  const fd = openSync(logFile, 'a');
-  const bin = new URL('./bin.js', import.meta.url).pathname;
-  const args = [bin, 'start', '--data-dir', dataDir, ...(options.port !== undefined ? ['--port', options.port] : [])];
-  let exited: number | string | null | undefined;
-  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', fd, fd], env: options.env ?? process.env });
-  closeSync(fd);
-  child.on('exit', (code, signal) => (exited = code ?? signal));
-  child.on('error', (error) => (exited = error.message));
-  child.unref();
-  const deadline = Date.now() + (options.timeoutMs ?? START_TIMEOUT_MS);
-  while (Date.now() < deadline) {
-    if (exited !== undefined) throw new Error(`the server exited (${exited}) before it answered: see ${logFile}${tail(logFile)}`);
-    const info = readServerInfo(dataDir);
-    if (info && info.pid === child.pid && (await hello(info.url))) return { server: info, started: true };
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`the server (pid ${child.pid}) did not answer /api/hello within ${(options.timeoutMs ?? START_TIMEOUT_MS) / 1000} s: see ${logFile}${tail(logFile)}`);
-}
 
 /**
  * The client's environment: the caller's, pointed at the gateway.
@@ -162,6 +115,14 @@ export function resolveClientBin(target: LaunchTarget, flag: string | undefined,
   return undefined;
 }
 
+/** `runtime launch` as a command of the dispatcher. */
+export const launchAsCommand: Command = {
+  name: 'launch',
+  summary: 'run Claude Code or Codex CLI through the gateway',
+  help: LAUNCH_HELP,
+  run: (argv, env) => launchCommand(argv, env),
+};
+
 /**
  * The `launch` command: argv after the word `launch`; resolves to the exit code.
  * @example
@@ -196,7 +157,7 @@ export async function launchCommand(argv: string[], env: Env = process.env): Pro
     console.error(`runtime launch: ${client.name} not found: ${where}; install it with "${client.install}" or pass --bin /path/to/${target} (or set ${client.binEnv})`);
     return 127;
   }
-  const dataDir = resolve(values['data-dir'] || env.ORCHESTRATOR_DATA_DIR || '.orchestrator');
+  const dataDir = resolveDataDir(values['data-dir'], env);
   const { server, started } = await ensureServer(dataDir, { port: values.port, env: { ...env } });
   console.error(`runtime launch: ${started ? 'started' : 'using'} the Orchestrator server at ${server.url} (pid ${server.pid}, data ${dataDir}); running ${client.name}`);
   return run(bin, clientArgs(target, server, [...positionals.slice(1), ...passed]), clientEnv(target, server, dataDir, env));
@@ -224,40 +185,4 @@ function run(bin: string, args: string[], env: Env): Promise<number> {
     });
     child.on('exit', (code, signal) => done(signal ? 128 + (constants.signals[signal] ?? 1) : (code ?? 1)));
   });
-}
-
-function readServerInfo(dataDir: string): ServerInfo | undefined {
-  try {
-    const info = JSON.parse(readFileSync(dataPaths(dataDir).server, 'utf8'));
-    return Number.isInteger(info?.pid) && typeof info?.url === 'string' ? info : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-async function hello(url: string): Promise<boolean> {
-  try {
-    const response = await fetch(`${url}/api/hello`, { signal: AbortSignal.timeout(2000) });
-    return response.ok && (await response.json())?.ok === true;
-  } catch {
-    return false;
-  }
-}
-
-function tail(file: string): string {
-  try {
-    const lines = readFileSync(file, 'utf8').trimEnd().split('\n').slice(-10);
-    return lines.length && lines[0] ? `; its last lines:\n  ${lines.join('\n  ')}` : '';
-  } catch {
-    return '';
-  }
 }

@@ -21,6 +21,7 @@ import type { Hub } from './hub.ts';
 import { dataPaths } from './config.ts';
 import type { ServerConfig } from './config.ts';
 import { createRoutes } from './routes.ts';
+import { errorResponse } from './http.ts';
 import { startLlm } from './llm.ts';
 import type { Llm } from './llm.ts';
 
@@ -36,15 +37,24 @@ export interface App {
   readonly supervisor: Supervisor;
   readonly hub: Hub;
   readonly llm: Llm;
+  /**
+   * Stops accepting submissions and retries (503 E_STOPPED), then waits until every task that was
+   * running has finished its current stage (its snapshot is on disk) or `timeoutMs` passes. Tasks
+   * still mid-stage resume from their last snapshot at the next start.
+   */
+  drain(timeoutMs: number): Promise<{ finished: number; pending: string[] }>;
   stop(): Promise<void>;
 }
+
+/** Where the server's log lines go; `fields.taskId` names the task a line is about. */
+export type LogSink = (level: LogLevel, text: string, fields?: { taskId?: string }) => void;
 
 /**
  * Builds and starts the whole runtime under `config.dataDir`: store, workspace, bus, plugins,
  * supervisor, tasks (resumed), sandbox, HTTP API and /ws.
  * @example const app = await startApp(resolveConfig({ port: 0 }, process.env));
  */
-export async function startApp(config: ServerConfig, log: (level: LogLevel, text: string) => void = defaultLog): Promise<App> {
+export async function startApp(config: ServerConfig, log: LogSink = defaultLog): Promise<App> {
   const paths = dataPaths(config.dataDir);
   mkdirSync(config.dataDir, { recursive: true });
   const startedAt = Date.now();
@@ -72,7 +82,7 @@ export async function startApp(config: ServerConfig, log: (level: LogLevel, text
   });
   bus.subscribe(Topics.Logs, (message) => {
     const entry = message.payload as { level: LogLevel; source: string; text: string };
-    log(entry.level, `${entry.source}: ${entry.text}`);
+    log(entry.level, `${entry.source}: ${entry.text}`, message.taskId ? { taskId: message.taskId } : undefined);
   });
   const agentLog = (level: LogLevel, text: string, taskId?: string) =>
     void bus.publish(Topics.Logs, 'log.entry', { level, source: 'agents', text }, { from: 'supervisor:root', taskId });
@@ -89,6 +99,15 @@ export async function startApp(config: ServerConfig, log: (level: LogLevel, text
   });
   supervisor.onAgentChange((agent) => hub.push({ kind: 'agent', agent }));
   tasks.onChange((task) => hub.push({ kind: 'task', task }));
+  // One log line per stage a task enters, so `runtime logs --task <id>` can follow it.
+  const stages = new Map<string, string>();
+  tasks.onChange((task) => {
+    if (stages.get(task.id) === task.stage) return;
+    if (task.status === 'running' || task.status === 'queued') stages.set(task.id, task.stage);
+    else stages.delete(task.id);
+    const why = task.error ? `: ${task.error.reason} at ${task.error.stage}: ${task.error.message}` : '';
+    log(task.status === 'failed' ? 'warn' : 'info', `task ${task.id} ${task.status} (${task.stage})${why}`, { taskId: task.id });
+  });
   bus.subscribe(Topics.Tokens, (message) => {
     if (message.type === 'llm.token') hub.push({ kind: 'token', taskId: message.taskId, token: message.payload as MessageMap['llm.token'] });
     else if (message.type === 'llm.usage') hub.push({ kind: 'usage', taskId: message.taskId, usage: message.payload as LlmUsageEvent });
@@ -97,7 +116,8 @@ export async function startApp(config: ServerConfig, log: (level: LogLevel, text
   const resumed = tasks.resume();
   if (resumed.resumed || resumed.failed) log('info', `resumed ${resumed.resumed} unfinished task(s); ${resumed.failed} could not be restored`);
 
-  const fetch = createRoutes({
+  let draining = false;
+  const routes = createRoutes({
     version: VERSION,
     startedAt,
     provider,
@@ -109,6 +129,12 @@ export async function startApp(config: ServerConfig, log: (level: LogLevel, text
     hub,
     llm,
   });
+  const fetch = (request: Request): Promise<Response> => {
+    if (draining && request.method === 'POST' && /^\/api\/(requirements|tasks\/[^/]+\/retry)$/.test(new URL(request.url).pathname)) {
+      return Promise.resolve(errorResponse(new RuntimeError(ErrorCode.Stopped, 'the server is shutting down: submit again once it is back (runtime start)')));
+    }
+    return routes(request);
+  };
   let server: RunningServer;
   try {
     server = await serve({ port: config.port, host: config.host, wsPaths: ['/ws'], wsMaxPayload: 64 * 1024, fetch, plain: llm.proxy.plain, ws: hub.ws });
@@ -119,12 +145,13 @@ export async function startApp(config: ServerConfig, log: (level: LogLevel, text
     store.close();
     await sandbox.close();
     if ((error as { code?: string }).code === 'EADDRINUSE') {
-      throw new RuntimeError(ErrorCode.Conflict, `port ${config.port} on ${config.host} is in use: stop the other server or choose another port with --port (or ORCHESTRATOR_PORT)`);
+      throw new RuntimeError(ErrorCode.Conflict, `port ${config.port} on ${config.host} is in use: stop the other server or choose another port with --port (or ORCHESTRATOR_PORT)`, { details: { addressInUse: true, port: config.port, host: config.host } });
     }
     throw error;
   }
   writeFileSync(paths.pid, `${process.pid}\n`);
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${server.port}`;
+  writeFileSync(paths.port, `${server.port}\n`);
   writeFileSync(paths.server, JSON.stringify({ pid: process.pid, url, port: server.port, version: VERSION, startedAt }) + '\n');
   log('info', `Orchestrator ${VERSION} on ${runtimeVersion()} serving ${url} (data in ${config.dataDir}; ${provider.demo ? 'DEMO MODE: bundled transcripts answer, no model is called' : `provider ${provider.name}`})`);
 
@@ -138,6 +165,25 @@ export async function startApp(config: ServerConfig, log: (level: LogLevel, text
     supervisor,
     hub,
     llm,
+    drain(timeoutMs) {
+      draining = true;
+      const waiting = new Map(tasks.list({ limit: 1000 }).filter((t) => t.status === 'running').map((t) => [t.id, t.stage]));
+      const total = waiting.size;
+      if (!total) return Promise.resolve({ finished: 0, pending: [] });
+      log('info', `draining: waiting up to ${Math.round(timeoutMs / 1000)} s for the current stage of ${total} running task(s)`);
+      return new Promise((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          off();
+          resolve({ finished: total - waiting.size, pending: [...waiting.keys()] });
+        };
+        const off = tasks.onChange((task) => {
+          if (waiting.has(task.id) && waiting.get(task.id) !== task.stage) waiting.delete(task.id);
+          if (!waiting.size) done();
+        });
+        const timer = setTimeout(done, timeoutMs);
+      });
+    },
     async stop() {
       tasks.stop();
       hub.close();
@@ -148,13 +194,14 @@ export async function startApp(config: ServerConfig, log: (level: LogLevel, text
       await sandbox.close();
       store.close();
       rmSync(paths.pid, { force: true });
+      rmSync(paths.port, { force: true });
       rmSync(paths.server, { force: true });
     },
   };
 }
 
-function defaultLog(level: LogLevel, text: string): void {
-  const line = JSON.stringify({ ts: new Date().toISOString(), level, msg: text });
+function defaultLog(level: LogLevel, text: string, fields?: { taskId?: string }): void {
+  const line = JSON.stringify({ ts: new Date().toISOString(), level, msg: text, ...fields });
   if (level === 'error' || level === 'warn') console.error(line);
   else console.log(line);
 }

@@ -1,10 +1,13 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { resolve, join } from 'node:path';
-import { ErrorCode, RuntimeError, errorMessage, parse, z } from '../protocol/mod.ts';
+import { resolve } from 'node:path';
+import { ErrorCode, LogLevel, RuntimeError, errorMessage, parse, z } from '../protocol/mod.ts';
 import { ProvidersConfig, resolveProviders } from '../llm/providers.ts';
 import { BudgetsConfig, PricesConfig } from '../llm/usage.ts';
 import type { Budgets, Price } from '../llm/usage.ts';
 import type { ProviderSpec, RetryPolicy } from '../llm/types.ts';
+import { effectiveEnv, envFilePath } from './env.ts';
+
+export { dataPaths, effectiveEnv, envFilePath, parseDotenv, resolveDataDir } from './env.ts';
 
 export interface ServerConfig {
   port: number;
@@ -27,27 +30,19 @@ export interface ServerConfig {
   budgets: Budgets;
   retry: Partial<RetryPolicy>;
   demoDelayMs: number;
+  /** Lines below this level are not logged (`--log-level`, ORCHESTRATOR_LOG_LEVEL). */
+  logLevel: LogLevel;
+  /** After SIGTERM, how long the server waits for in-flight stages before it stops (ORCHESTRATOR_DRAIN_TIMEOUT, seconds). */
+  drainTimeoutSeconds: number;
   pluginDirs: string[];
   plugins: Record<string, unknown>;
 }
 
-export function dataPaths(dataDir: string) {
-  return {
-    db: join(dataDir, 'orchestrator.db'),
-    workspace: join(dataDir, 'workspace'),
-    archive: join(dataDir, 'completed_archive'),
-    logs: join(dataDir, 'logs'),
-    pid: join(dataDir, 'server.pid'),
-    /** { pid, url, port, version, startedAt } of the running server, for the CLI to find it. */
-    server: join(dataDir, 'server.json'),
-  };
-}
-
-function int(name: string, raw: string | number | undefined, fallback: number, min: number, max: number, flag: string): number {
+function int(name: string, raw: string | number | undefined, fallback: number, min: number, max: number, flag: string, from?: string): number {
   if (raw === undefined || raw === '') return fallback;
   const value = typeof raw === 'number' ? raw : Number(raw);
   if (!Number.isInteger(value) || value < min || value > max) {
-    throw new RuntimeError(ErrorCode.Invalid, `${name} is ${JSON.stringify(raw)}: use an integer from ${min} to ${max} (${flag})`);
+    throw new RuntimeError(ErrorCode.Invalid, `${name} is ${JSON.stringify(raw)}${from ? ` (${from})` : ''}: use an integer from ${min} to ${max} (${flag})`);
   }
   return value;
 }
@@ -58,6 +53,8 @@ const ConfigFile = z.strictObject({
   dataDir: z.string().optional(),
   workers: z.number().int().min(1).max(64).optional(),
   maxIterations: z.number().int().min(1).max(20).optional(),
+  logLevel: z.enum(['debug', 'info', 'warn', 'error']).optional(),
+  drainTimeoutSeconds: z.number().int().min(0).max(3600).optional(),
   plugins: z.record(z.string(), z.unknown()).optional(),
   providers: ProvidersConfig.optional(),
   prices: PricesConfig.optional(),
@@ -86,37 +83,86 @@ export function readConfigFile(path: string): ConfigFile {
   } catch (error) {
     throw new RuntimeError(ErrorCode.Invalid, `${path} is not valid JSON (${errorMessage(error)}): fix the file or remove it`);
   }
-  return parse(ConfigFile, raw, path);
+  try {
+    return parse(ConfigFile, raw, path);
+  } catch (error) {
+    throw new RuntimeError(ErrorCode.Invalid, `${errorMessage(error)}: fix the field(s) in ${path} (README "Configuration" lists every setting), or point ORCHESTRATOR_CONFIG at another file`, { cause: error });
+  }
+}
+
+/** Where each simple setting of the effective config came from, highest precedence first. */
+export type ConfigSource = 'flag' | 'env' | '.env' | 'config file' | 'default';
+
+const LEVELS = Object.values(LogLevel) as string[];
+
+function level(raw: string | undefined, fallback: LogLevel): LogLevel {
+  if (raw === undefined || raw === '') return fallback;
+  if (!LEVELS.includes(raw)) throw new RuntimeError(ErrorCode.Invalid, `log level is ${JSON.stringify(raw)}: use one of ${LEVELS.join(', ')} (--log-level or ORCHESTRATOR_LOG_LEVEL)`);
+  return raw as LogLevel;
+}
+
+type Flags = Partial<Record<keyof ServerConfig | 'cacheSize' | 'cacheTtl', string | number | undefined>>;
+
+/**
+ * The effective config: flags over the real environment over `.env` over orchestrator.config.json over
+ * defaults. Errors name the file or variable, the field, the value and the fix.
+ * @example resolveConfig({ port: '0' }, process.env)
+ */
+export function resolveConfig(flags: Flags, env: Record<string, string | undefined>): ServerConfig {
+  return resolveConfigWithSources(flags, env).config;
 }
 
 /**
- * The effective config: flags over ORCHESTRATOR_* env vars over orchestrator.config.json over defaults. Errors name the setting,
- * the value and the flag or variable to fix.
- * @example resolveConfig({ port: '0' }, process.env)
+ * The effective config, where each simple setting came from, and the files that were read.
+ * @example resolveConfigWithSources({}, process.env).sources.port; // 'default'
  */
-export function resolveConfig(flags: Partial<Record<keyof ServerConfig | 'cacheSize' | 'cacheTtl', string | number | undefined>>, env: Record<string, string | undefined>): ServerConfig {
-  const file = readConfigFile(resolve(env.ORCHESTRATOR_CONFIG ?? 'orchestrator.config.json'));
-  const host = String(flags.host ?? env.ORCHESTRATOR_HOST ?? file.host ?? '127.0.0.1');
+export function resolveConfigWithSources(flags: Flags, realEnv: Record<string, string | undefined>): { config: ServerConfig; sources: Record<string, ConfigSource>; files: { config: string; env: string; routing: string } } {
+  const env = effectiveEnv(realEnv);
+  const configPath = resolve(env.ORCHESTRATOR_CONFIG ?? 'orchestrator.config.json');
+  const file = readConfigFile(configPath);
+  const sources: Record<string, ConfigSource> = {};
+  // The value of one setting and, as a side effect, where it came from.
+  const pick = (name: string, flag: string | number | undefined, envName: string | undefined, fromFile: string | number | undefined): string | number | undefined => {
+    if (flag !== undefined && flag !== '') return (sources[name] = 'flag'), flag;
+    if (envName && env[envName] !== undefined && env[envName] !== '') return (sources[name] = realEnv[envName] !== undefined ? 'env' : '.env'), env[envName];
+    if (fromFile !== undefined) return (sources[name] = 'config file'), fromFile;
+    sources[name] = 'default';
+    return undefined;
+  };
+  const origin = (name: string): string => {
+    const envName = { port: 'ORCHESTRATOR_PORT', workers: 'ORCHESTRATOR_WORKERS', maxIterations: 'ORCHESTRATOR_MAX_ITERATIONS', cacheSize: 'ORCHESTRATOR_CACHE_SIZE', cacheTtl: 'ORCHESTRATOR_CACHE_TTL', demoDelayMs: 'ORCHESTRATOR_DEMO_DELAY_MS', drainTimeoutSeconds: 'ORCHESTRATOR_DRAIN_TIMEOUT' }[name];
+    switch (sources[name]) {
+      case 'flag': return 'from the command line';
+      case 'env': return `from ${envName} in the environment`;
+      case '.env': return `from ${envName} in ${envFilePath(realEnv)}`;
+      case 'config file': return `from "${name}" in ${configPath}`;
+      default: return 'default';
+    }
+  };
+  const host = String(pick('host', flags.host, 'ORCHESTRATOR_HOST', file.host) ?? '127.0.0.1');
   if (!/^[A-Za-z0-9.:[\]-]+$/.test(host)) throw new RuntimeError(ErrorCode.Invalid, `host is ${JSON.stringify(host)}: use an address such as 127.0.0.1 (--host or ORCHESTRATOR_HOST)`);
-  return {
-    port: int('port', flags.port ?? env.ORCHESTRATOR_PORT ?? file.port, 8100, 0, 65535, '--port or ORCHESTRATOR_PORT'),
+  const config: ServerConfig = {
+    port: int('port', pick('port', flags.port, 'ORCHESTRATOR_PORT', file.port), 8100, 0, 65535, '--port or ORCHESTRATOR_PORT', origin('port')),
     host,
-    dataDir: resolve(String(flags.dataDir ?? env.ORCHESTRATOR_DATA_DIR ?? file.dataDir ?? '.orchestrator')),
-    workers: int('workers', flags.workers ?? env.ORCHESTRATOR_WORKERS ?? file.workers, 2, 1, 64, '--workers or ORCHESTRATOR_WORKERS'),
-    maxIterations: int('max iterations', flags.maxIterations ?? env.ORCHESTRATOR_MAX_ITERATIONS ?? file.maxIterations, 3, 1, 20, 'ORCHESTRATOR_MAX_ITERATIONS'),
-    provider: String(flags.provider ?? env.ORCHESTRATOR_PROVIDER ?? 'auto'),
+    dataDir: resolve(String(pick('dataDir', flags.dataDir, 'ORCHESTRATOR_DATA_DIR', file.dataDir) ?? '.orchestrator')),
+    workers: int('workers', pick('workers', flags.workers, 'ORCHESTRATOR_WORKERS', file.workers), 2, 1, 64, '--workers or ORCHESTRATOR_WORKERS', origin('workers')),
+    maxIterations: int('max iterations', pick('maxIterations', flags.maxIterations, 'ORCHESTRATOR_MAX_ITERATIONS', file.maxIterations), 3, 1, 20, 'ORCHESTRATOR_MAX_ITERATIONS', origin('maxIterations')),
+    provider: String(pick('provider', flags.provider, 'ORCHESTRATOR_PROVIDER', undefined) ?? 'auto'),
     providers: resolveProviders(file.providers ?? {}, env),
-    routingFile: resolve(String(env.ORCHESTRATOR_ROUTING ?? 'model-routing.json')),
+    routingFile: resolve(String(pick('routingFile', undefined, 'ORCHESTRATOR_ROUTING', undefined) ?? 'model-routing.json')),
     cache: {
-      size: int('cache size', flags.cacheSize ?? env.ORCHESTRATOR_CACHE_SIZE ?? file.cache?.size, 1000, 0, 10_000_000, '--cache-size or ORCHESTRATOR_CACHE_SIZE'),
-      ttlSeconds: int('cache ttl', flags.cacheTtl ?? env.ORCHESTRATOR_CACHE_TTL ?? file.cache?.ttlSeconds, 3600, 0, 365 * 86400, '--cache-ttl (seconds) or ORCHESTRATOR_CACHE_TTL'),
+      size: int('cache size', pick('cacheSize', flags.cacheSize, 'ORCHESTRATOR_CACHE_SIZE', file.cache?.size), 1000, 0, 10_000_000, '--cache-size or ORCHESTRATOR_CACHE_SIZE', origin('cacheSize')),
+      ttlSeconds: int('cache ttl', pick('cacheTtl', flags.cacheTtl, 'ORCHESTRATOR_CACHE_TTL', file.cache?.ttlSeconds), 3600, 0, 365 * 86400, '--cache-ttl (seconds) or ORCHESTRATOR_CACHE_TTL', origin('cacheTtl')),
       maxBytes: file.cache?.maxBytes ?? 64 * 1024 * 1024,
     },
     prices: file.prices ?? {},
     budgets: file.budgets ?? {},
     retry: file.retry ?? {},
-    demoDelayMs: int('demo delay', flags.demoDelayMs ?? env.ORCHESTRATOR_DEMO_DELAY_MS, 400, 0, 60_000, 'ORCHESTRATOR_DEMO_DELAY_MS'),
-    pluginDirs: [resolve(String(env.ORCHESTRATOR_PLUGIN_DIR ?? new URL('../../plugins', import.meta.url).pathname))],
+    demoDelayMs: int('demo delay', pick('demoDelayMs', flags.demoDelayMs, 'ORCHESTRATOR_DEMO_DELAY_MS', undefined), 400, 0, 60_000, 'ORCHESTRATOR_DEMO_DELAY_MS', origin('demoDelayMs')),
+    logLevel: level(pick('logLevel', flags.logLevel, 'ORCHESTRATOR_LOG_LEVEL', file.logLevel) as string | undefined, 'info'),
+    drainTimeoutSeconds: int('drain timeout', pick('drainTimeoutSeconds', flags.drainTimeoutSeconds, 'ORCHESTRATOR_DRAIN_TIMEOUT', file.drainTimeoutSeconds), 25, 0, 3600, 'ORCHESTRATOR_DRAIN_TIMEOUT (seconds)', origin('drainTimeoutSeconds')),
+    pluginDirs: [resolve(String(pick('pluginDirs', undefined, 'ORCHESTRATOR_PLUGIN_DIR', undefined) ?? new URL('../../plugins', import.meta.url).pathname))],
     plugins: file.plugins ?? {},
   };
+  return { config, sources, files: { config: configPath, env: envFilePath(realEnv), routing: config.routingFile } };
 }

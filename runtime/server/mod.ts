@@ -4,7 +4,7 @@
  * @module
  */
 export { startApp, VERSION } from './app.ts';
-export type { App } from './app.ts';
+export type { App, LogSink } from './app.ts';
 export { resolveConfig, dataPaths } from './config.ts';
 export type { ServerConfig } from './config.ts';
 export { createHub } from './hub.ts';

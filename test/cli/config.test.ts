@@ -1,0 +1,100 @@
+// Configuration and start-up errors through the real binary: precedence (flags > env > .env >
+// orchestrator.config.json > defaults), secrets masked, invalid config messages naming file, field,
+// value and fix, and the port-in-use message naming the process that holds the port. Fast (~3 s).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { Server } from 'node:net';
+import { join } from 'node:path';
+import { cleanup, runtime, show, tempDir } from './_run.ts';
+
+const CANARY = 'sk-ant-canary-7f3e9c1d2b4a6e8f0a1b2c3d4e5f6a7b';
+
+function project(files: Record<string, string>): string {
+  const dir = tempDir('orch-cli-config-');
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  return dir;
+}
+
+test('config: flags > env > .env > orchestrator.config.json > defaults, each with its source', async () => {
+  const cwd = project({
+    'orchestrator.config.json': JSON.stringify({ port: 9001, workers: 3, cache: { ttlSeconds: 60 }, logLevel: 'warn' }),
+    '.env': `# comment\nexport ORCHESTRATOR_PORT=9002\nORCHESTRATOR_WORKERS="4"\nORCHESTRATOR_CACHE_TTL=5 # inline comment\nANTHROPIC_API_KEY='${CANARY}'\n`,
+  });
+  const both = JSON.parse((await runtime(['config', '--json', '--port', '9004'], { cwd, env: { ORCHESTRATOR_PORT: '9003' } })).stdout);
+  assert.is(both.config.port, 9004);
+  assert.is(both.sources.port, 'flag');
+  const env = JSON.parse((await runtime(['config', '--json'], { cwd, env: { ORCHESTRATOR_PORT: '9003' } })).stdout);
+  assert.equal([env.config.port, env.sources.port], [9003, 'env']);
+  assert.equal([env.config.workers, env.sources.workers], [4, '.env']);
+  assert.equal([env.config.cache.ttlSeconds, env.sources.cacheTtl], [5, '.env']);
+  assert.equal([env.config.logLevel, env.sources.logLevel], ['warn', 'config file']);
+  assert.equal([env.config.host, env.sources.host], ['127.0.0.1', 'default']);
+  assert.is(env.files.env.exists, true);
+  const anthropic = env.config.providers.find((p: { name: string }) => p.name === 'anthropic');
+  assert.is(anthropic.keyStatus, `set (ANTHROPIC_API_KEY, ${CANARY.length} chars)`);
+  const text = await runtime(['config'], { cwd });
+  assert.is(text.code, 0, show(text));
+  assert.match(text.stdout, /port\s+9002\s+\(\.env\)/);
+  for (const out of [JSON.stringify(env), JSON.stringify(both), text.stdout, text.stderr]) {
+    assert.not.match(out, CANARY.slice(0, 12), 'no fragment of the key is ever printed');
+    assert.not.match(out, CANARY.slice(-8));
+  }
+});
+
+test('invalid config: start and config exit 1 naming the file, the field, the value and the fix', async () => {
+  const cwd = project({ 'orchestrator.config.json': JSON.stringify({ workers: 'lots', cache: { size: -1 } }) });
+  const start = await runtime(['start', '--port', '0', '--data-dir', join(cwd, 'data')], { cwd });
+  assert.is(start.code, 1, show(start));
+  for (const part of [join(cwd, 'orchestrator.config.json'), 'workers', '"lots"', 'cache.size', '-1', 'fix the field(s)']) assert.match(start.stderr, part);
+  const config = await runtime(['config'], { cwd });
+  assert.is(config.code, 1);
+  assert.match(config.stderr, 'invalid configuration');
+
+  const badEnv = project({ '.env': 'ORCHESTRATOR_WORKERS=many\n' });
+  const run = await runtime(['start', '--port', '0', '--data-dir', join(badEnv, 'data')], { cwd: badEnv });
+  assert.is(run.code, 1, show(run));
+  assert.match(run.stderr, `workers is "many" (from ORCHESTRATOR_WORKERS in ${join(badEnv, '.env')}): use an integer from 1 to 64`);
+
+  const broken = project({ '.env': 'OK=1\nthis is not a setting\n' });
+  const parse = await runtime(['config'], { cwd: broken });
+  assert.is(parse.code, 1);
+  assert.match(parse.stderr, `${join(broken, '.env')}:2: "this is not a setting" is not KEY=VALUE`);
+
+  const flag = await runtime(['config', '--log-level', 'loud'], { cwd: project({}) });
+  assert.match(flag.stderr, 'log level is "loud": use one of debug, info, warn, error (--log-level or ORCHESTRATOR_LOG_LEVEL)');
+});
+
+test('port in use: start (and start --daemon) names the process holding it and the flag to choose another', async () => {
+  const holder: Server = createServer();
+  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+  const port = (holder.address() as { port: number }).port;
+  const dataDir = join(tempDir('orch-cli-port-'), 'data');
+  try {
+    const fg = await runtime(['start', '--port', String(port), '--data-dir', dataDir]);
+    assert.is(fg.code, 1, show(fg));
+    assert.match(fg.stderr, `port ${port} on 127.0.0.1 is in use by pid ${process.pid} (${process.execPath}`);
+    assert.match(fg.stderr, '--port N');
+    const daemon = await runtime(['start', '--daemon', '--port', String(port), '--data-dir', dataDir]);
+    assert.is(daemon.code, 1, show(daemon));
+    assert.match(daemon.stderr, `is in use by pid ${process.pid}`);
+  } finally {
+    holder.close();
+    await cleanup(dataDir);
+  }
+});
+
+test('usage errors exit 2 and name the help; unknown commands list the commands', async () => {
+  const unknown = await runtime(['frobnicate']);
+  assert.is(unknown.code, 2);
+  assert.match(unknown.stderr, 'the commands are: start, stop, restart, status');
+  const badFlag = await runtime(['status', '--bogus']);
+  assert.is(badFlag.code, 2);
+  assert.match(badFlag.stderr, 'see "runtime status --help"');
+  const age = await runtime(['archive', 'prune', '--older-than', 'ages']);
+  assert.is(age.code, 2);
+  assert.match(age.stderr, '--older-than is "ages": use a number and a unit, e.g. 30d');
+});
+
+test.run();

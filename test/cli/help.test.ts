@@ -1,0 +1,44 @@
+// Every command's --help (run through the real binary) has a usage line and examples; docs/cli.md is
+// exactly `runtime help --markdown`, and README's CLI section lists every usage line of every --help.
+// Fast (~3 s).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { COMMANDS } from '../../runtime/cli/_commands.ts';
+import { ROOT, runtime, show } from './_run.ts';
+
+const usageLines = (help: string) => help.split('Usage:\n')[1].split('\n\n')[0].split('\n').filter((l) => l.startsWith('  runtime '));
+
+test('runtime --help lists every command; no command is an error (exit 2)', async () => {
+  const help = await runtime(['--help']);
+  assert.is(help.code, 0);
+  for (const name of Object.keys(COMMANDS)) assert.match(help.stdout, new RegExp(`^  ${name} +\\S`, 'm'));
+  const bare = await runtime([]);
+  assert.is(bare.code, 2);
+  assert.match(bare.stderr, 'Commands:');
+});
+
+test('every command has --help with a usage line and examples, and data commands take --json', async () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const cli = readme.slice(readme.indexOf('\n## CLI\n'), readme.indexOf('\n## ', readme.indexOf('\n## CLI\n') + 5));
+  assert.ok(cli.length > 100, 'README has a "## CLI" section');
+  const results = await Promise.all(Object.keys(COMMANDS).map(async (name) => [name, await runtime([name, '--help'])] as const));
+  for (const [name, run] of results) {
+    assert.is(run.code, 0, `${name} --help\n${show(run)}`);
+    assert.match(run.stdout, `runtime ${name} — `);
+    assert.match(run.stdout, /\nExamples:\n {2}\S/, `${name} --help has examples`);
+    const usage = usageLines(run.stdout);
+    assert.ok(usage.length >= 1, `${name} --help has a usage line`);
+    for (const line of usage) assert.ok(cli.includes(line), `README's CLI section lists: ${line.trim()}`);
+    if (name !== 'launch') assert.match(usage.join(' '), '--json', `${name} takes --json`);
+  }
+});
+
+test('docs/cli.md is the current output of runtime help --markdown', async () => {
+  const run = await runtime(['help', '--markdown']);
+  assert.is(run.code, 0);
+  assert.fixture(readFileSync(join(ROOT, 'docs/cli.md'), 'utf8'), run.stdout, 'regenerate: node runtime/cli/bin.js help --markdown > docs/cli.md');
+});
+
+test.run();
