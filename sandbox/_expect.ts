@@ -212,23 +212,50 @@ export function createExpect(formatter: Formatter, equality: Equality): ExpectKi
     };
   }
 
-  function assertions(actual: unknown, negated: boolean, mode: 'value' | 'resolves' | 'rejects', prefix: string): Assertions {
-    const api: Assertions = {};
+  // The matchers live on six prototypes built once per context; expect() makes one small object
+  // and a matcher is bound only when read (a getter), so `const { toBe } = expect(x)` still works.
+  // Building every matcher for every expect() call was most of a small test run's time.
+  type Mode = 'value' | 'resolves' | 'rejects';
+  const subjects = new WeakMap<object, { actual: unknown; prefix: string }>();
+
+  function subjectOf(api: object, name: string): { actual: unknown; prefix: string } {
+    const subject = subjects.get(api);
+    if (subject === undefined) usage(`${name} was used on something expect() did not return`);
+    return subject;
+  }
+
+  function assertionPrototype(negated: boolean, mode: Mode, more: Record<string, object>): object {
+    const proto: Record<string, unknown> = {};
     for (const name of Object.keys(matchers)) {
-      api[name] = (...args: unknown[]) => mode === 'value'
-        ? check(name, actual, args, negated, false, prefix)
-        : settled(actual, mode, (value, rejected) => check(name, value, args, negated, rejected, prefix));
+      Object.defineProperty(proto, name, {
+        get(this: object) {
+          const { actual, prefix } = subjectOf(this, name);
+          return (...args: unknown[]) => mode === 'value'
+            ? check(name, actual, args, negated, false, prefix)
+            : settled(actual, mode, (value, rejected) => check(name, value, args, negated, rejected, prefix));
+        },
+      });
     }
+    for (const [key, target] of Object.entries(more)) {
+      Object.defineProperty(proto, key, { get(this: object) { return assertions(subjectOf(this, key), target); } });
+    }
+    return Object.freeze(proto);
+  }
+
+  function assertions(subject: { actual: unknown; prefix: string }, proto: object): Assertions {
+    const api = Object.create(proto) as Assertions;
+    subjects.set(api, subject);
     return api;
   }
 
+  const valueNot = assertionPrototype(true, 'value', {});
+  const resolves = assertionPrototype(false, 'resolves', { not: assertionPrototype(true, 'resolves', {}) });
+  const rejects = assertionPrototype(false, 'rejects', { not: assertionPrototype(true, 'rejects', {}) });
+  const value = assertionPrototype(false, 'value', { not: valueNot, resolves, rejects });
+
   const expect = ((actual: unknown, message?: string) => {
     const prefix = typeof message === 'string' && message !== '' ? `${message}: ` : '';
-    return Object.assign(assertions(actual, false, 'value', prefix), {
-      not: assertions(actual, true, 'value', prefix),
-      resolves: Object.assign(assertions(actual, false, 'resolves', prefix), { not: assertions(actual, true, 'resolves', prefix) }),
-      rejects: Object.assign(assertions(actual, false, 'rejects', prefix), { not: assertions(actual, true, 'rejects', prefix) }),
-    });
+    return assertions({ actual, prefix }, value);
   }) as unknown as Expect;
   Object.assign(expect, {
     any: equality.any,

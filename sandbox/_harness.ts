@@ -1,7 +1,8 @@
 /**
  * The test harness that lives INSIDE each isolate: `console`, `describe`/`it`/`test`/`expect`/hooks as
  * globals and behind the virtual 'sandbox:test' module, and the runner that executes the registered
- * tests in order. `harnessSource()` is the script compiled once per isolate.
+ * tests in order. `harnessSource()` is the script (the QuickJS driver evaluates it per context);
+ * `harnessSnapshotSource()` is the same harness for isolated-vm's startup snapshot.
  *
  * `installHarness` runs inside the isolate (shipped via Function.prototype.toString): its body must
  * not reference anything outside itself; its helpers arrive as arguments. The only door back to the
@@ -212,14 +213,61 @@ export function installHarness(
   };
 }
 
-let source: string | undefined;
+let body: string | undefined;
+
+/** The harness expression: evaluating it yields `connect(emit)`. */
+function harnessExpression(): string {
+  const config: HarnessConfig = { consoleLimit: CONSOLE_LIMIT, apiKey: TEST_API_KEY, events: HarnessEvent };
+  body ??= `(${installHarness.toString()})(${createFormatter.toString()}, ${createEquality.toString()}, ${createExpect.toString()}, ${createConsole.toString()}, ${JSON.stringify(config)})`;
+  return body;
+}
 
 /** The harness script: evaluating it yields `connect(emit)`, which installs the globals and returns the control. */
 export function harnessSource(): string {
-  const config: HarnessConfig = { consoleLimit: CONSOLE_LIMIT, apiKey: TEST_API_KEY, events: HarnessEvent };
   // Strict mode keeps user code from climbing `fn.caller` into the harness's functions.
-  source ??= `'use strict';\n(${installHarness.toString()})(${createFormatter.toString()}, ${createEquality.toString()}, ${createExpect.toString()}, ${createConsole.toString()}, ${JSON.stringify(config)})`;
-  return source;
+  return `'use strict';\n${harnessExpression()}`;
+}
+
+/**
+ * Where the harness snapshot parks `connect` in every new context. The host takes it and deletes
+ * it (`TAKE_CONNECT`) before any generated code runs in that context.
+ */
+export const CONNECT_KEY = 'sandbox:connect';
+
+/**
+ * The harness as a startup-snapshot script (isolated-vm): every context made from the snapshot
+ * starts with the harness evaluated and `connect` parked under CONNECT_KEY.
+ */
+export function harnessSnapshotSource(): string {
+  return `'use strict';\nObject.defineProperty(globalThis, ${JSON.stringify(CONNECT_KEY)}, { configurable: true, value: ${harnessExpression()} });\n`;
+}
+
+/** Evaluated in a fresh context made from the snapshot: removes and yields `connect`. */
+export const TAKE_CONNECT = `(() => { const connect = globalThis[${JSON.stringify(CONNECT_KEY)}]; delete globalThis[${JSON.stringify(CONNECT_KEY)}]; return connect; })()`;
+
+/**
+ * The snapshot's warm-up: runs the harness's common paths once (registering, passing and failing
+ * assertions, console formatting, an async test) so their compiled code is in the snapshot. V8 runs
+ * it in a throwaway context: only compiled code is kept, none of its state.
+ */
+export function harnessWarmup(): string {
+  return `(() => {
+  const control = globalThis[${JSON.stringify(CONNECT_KEY)}](() => undefined);
+  control('file');
+  describe('warm-up', () => {
+    beforeEach(() => undefined);
+    it('passes', () => {
+      expect(1 + 1).toBe(2); expect({ a: [1, 'b'] }).toEqual({ a: [1, 'b'] }); expect([1]).not.toContain(2);
+      expect('abc').toMatch(/b/); expect(() => { throw new TypeError('x'); }).toThrow('x'); expect(1).toBeTruthy();
+      console.log('warm', 1, { a: [1, 2] }, new Map([[1, 2]]));
+    });
+    it('fails', () => { expect({ a: 1 }).toEqual({ a: 2 }); });
+    it('awaits', async () => { await expect(Promise.resolve(1)).resolves.toBe(1); });
+  });
+  control('run');
+  control('result');
+})();
+`;
 }
 
 /** Source of the virtual 'sandbox:test' (alias 'vitest') module. */

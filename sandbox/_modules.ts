@@ -87,7 +87,10 @@ export function compileModules(isolate: IVM.Isolate, context: IVM.Context, files
       return { ok: false, problem };
     }
   }
-  const testModule = isolate.compileModuleSync(testModuleSource(), { filename: 'sandbox:test' });
+  let testModule: IVM.Module | undefined;
+  // Without an `await` anywhere there is no top-level await: every load finishes synchronously and
+  // needs no look at its loader (`await` cannot be spelled with escapes where it is a keyword).
+  const mayAwait = Object.values(sources).some((code) => code.includes('await'));
   const loaders = new Map<IVM.Module, string>();
   const byFile = new Map<string, IVM.Module>();
   const imports: Array<{ from: string; specifier: string }> = [];
@@ -103,7 +106,10 @@ export function compileModules(isolate: IVM.Isolate, context: IVM.Context, files
     if (target !== undefined) return modules.get(target) as IVM.Module;
     const from = owner.get(referrer) ?? '(unknown module)';
     imports.push({ from, specifier });
-    if (TEST_MODULES.includes(specifier)) return testModule;
+    if (TEST_MODULES.includes(specifier)) {
+      testModule ??= isolate.compileModuleSync(testModuleSource(), { filename: 'sandbox:test' });
+      return testModule;
+    }
     const where = () => locate(files, from, specifier);
     if (!/^\.{0,2}\//.test(specifier)) {
       refuse(`${from} imports '${specifier}', which is not available: imports are limited to the generated files (relative paths such as './util.js') and 'sandbox:test'`, where());
@@ -127,7 +133,7 @@ export function compileModules(isolate: IVM.Isolate, context: IVM.Context, files
       byFile.set(file, loader);
       loader.instantiateSync(context, resolve);
       loader.evaluateSync({ timeout: timeoutMs });
-      return graph.loaded(file);
+      return !mayAwait || graph.loaded(file);
     },
     loaded(file) {
       try {

@@ -1,8 +1,12 @@
 /**
  * Validation runs inside the worker process. Each run gets a FRESH CONTEXT (its own globals,
- * intrinsics and harness) in a WARM ISOLATE: the isolate, the compiled harness and the next context
- * are prepared while the worker is idle, so a run pays only for its own modules and tests. An
- * isolate that ended a run abnormally (time or memory limit, disposal) is never reused.
+ * intrinsics and harness) in a WARM ISOLATE: the isolate and the next context are prepared while
+ * the worker is idle, so a run pays only for its own modules and tests. An isolate that ended a run
+ * abnormally (time or memory limit, disposal) is never reused.
+ *
+ * Isolates start from a V8 startup snapshot of our harness, made once in this process from our own
+ * source (never from generated output or a file): a new context already holds the evaluated
+ * harness and its compiled code, which makes a fresh isolate's first run (the cold path) cheap.
  *
  * Runs are synchronous where they can be (isolated-vm's `timeout` bounds each step, microtasks
  * included); only a run still waiting on a promise after its synchronous part goes async, where a
@@ -14,7 +18,7 @@ import type IVM from 'isolated-vm';
 import type { SandboxReport, TestResult } from './mod.ts';
 import { DeadlineError, diagnose } from './_diagnose.ts';
 import type { RunState } from './_diagnose.ts';
-import { CONSOLE_LIMIT, HarnessEvent, harnessSource } from './_harness.ts';
+import { CONSOLE_LIMIT, HarnessEvent, TAKE_CONNECT, harnessSnapshotSource, harnessWarmup } from './_harness.ts';
 import type { HarnessControl } from './_harness.ts';
 import type { RunInput } from './_input.ts';
 import { compileModules } from './_modules.ts';
@@ -44,7 +48,6 @@ export interface PreparedContext {
 interface Slot {
   isolate: IVM.Isolate;
   memoryMb: number;
-  harness: IVM.Script;
   runs: number;
   next: PreparedContext | undefined;
 }
@@ -55,6 +58,8 @@ export interface Runner {
   warm(memoryMb: number): void;
   /** How the last run started: 'warm' (prepared context), 'context' (warm isolate) or 'cold'. */
   lastStart(): 'warm' | 'context' | 'cold';
+  /** Disposes the isolates retired since the last call (off a run's critical path). */
+  tidy(): void;
 }
 
 function onCatastrophicError(message: string): void {
@@ -62,6 +67,12 @@ function onCatastrophicError(message: string): void {
   // sees the abort, reports the run and starts a fresh worker.
   process.stderr.write(`sandbox worker: catastrophic isolate error: ${message}\n`);
   process.abort();
+}
+
+/** What the isolate holds against its memory limit: its V8 heap and its external allocations. */
+function heapUsed(isolate: IVM.Isolate): number {
+  const heap = isolate.getHeapStatisticsSync();
+  return heap.used_heap_size + heap.externally_allocated_size;
 }
 
 function parseResult(value: unknown): TestResult | undefined {
@@ -120,24 +131,18 @@ function createRunLog() {
 
 export function createRunner(ivm: Ivm): Runner {
   const slots = new Map<number, Slot>();
-  let cachedData: IVM.ExternalCopy<ArrayBuffer> | undefined;
+  /** Isolates out of service, disposed by `tidy()` once the run's report is on its way. */
+  const retired: IVM.Isolate[] = [];
+  let snapshot: IVM.ExternalCopy<ArrayBuffer> | undefined;
   let started: 'warm' | 'context' | 'cold' = 'cold';
 
   function newSlot(memoryMb: number): Slot {
-    const isolate = new ivm.Isolate({ memoryLimit: memoryMb, onCatastrophicError });
-    try {
-      // The harness's code cache is produced here, from our own source, and never leaves the
-      // process: compiled code is never taken from generated output or a file (CVE-2022-39266).
-      const harness = isolate.compileScriptSync(harnessSource(), cachedData === undefined
-        ? { filename: 'sandbox:harness', produceCachedData: true }
-        : { filename: 'sandbox:harness', cachedData });
-      const produced = (harness as IVM.Script & IVM.CachedDataResult).cachedData;
-      if (cachedData === undefined && produced !== undefined) cachedData = produced;
-      return { isolate, memoryMb, harness, runs: 0, next: undefined };
-    } catch (error) {
-      if (!isolate.isDisposed) isolate.dispose();
-      throw error;
-    }
+    // The snapshot is made here, from our own harness source and warm-up, and never leaves the
+    // process: snapshot data or compiled code is never taken from generated output or a file
+    // (CVE-2022-39266).
+    snapshot ??= ivm.Isolate.createSnapshot([{ code: harnessSnapshotSource(), filename: 'sandbox:harness' }], harnessWarmup());
+    const isolate = new ivm.Isolate({ memoryLimit: memoryMb, onCatastrophicError, snapshot });
+    return { isolate, memoryMb, runs: 0, next: undefined };
   }
 
   function prepare(slot: Slot): PreparedContext {
@@ -148,7 +153,9 @@ export function createRunner(ivm: Ivm): Runner {
     const emit = new ivm.Callback((kind: unknown, text: unknown) => {
       if (typeof kind === 'string' && typeof text === 'string') sink(kind, text);
     }, { sync: true });
-    const connect = slot.harness.runSync(context, { reference: true }) as IVM.Reference<(emit: unknown) => HarnessControl>;
+    // The snapshot parked the evaluated harness's `connect` on the global: take it off before any
+    // generated code runs in this context.
+    const connect = context.evalSync(TAKE_CONNECT, { reference: true }) as IVM.Reference<(emit: unknown) => HarnessControl>;
     const control = connect.applySync(undefined, [emit], { result: { reference: true } }) as IVM.Reference<HarnessControl>;
     connect.release();
     return {
@@ -167,7 +174,19 @@ export function createRunner(ivm: Ivm): Runner {
     if (slots.get(slot.memoryMb) === slot) slots.delete(slot.memoryMb);
     slot.next?.release();
     slot.next = undefined;
-    if (!slot.isolate.isDisposed) slot.isolate.dispose();
+    // Disposing takes a fraction of a millisecond: it waits for tidy(), after the report is sent.
+    // Until then the isolate runs nothing: its run is over and it is in no slot.
+    if (!slot.isolate.isDisposed) retired.push(slot.isolate);
+  }
+
+  function tidy(): void {
+    for (const isolate of retired.splice(0)) if (!isolate.isDisposed) isolate.dispose();
+  }
+
+  /** Keeps isolates for at most two limits: the validator's and one other. */
+  function add(slot: Slot): void {
+    if (slots.size >= 2) for (const other of [...slots.values()].slice(0, slots.size - 1)) retire(other);
+    slots.set(slot.memoryMb, slot);
   }
 
   function take(memoryMb: number): { slot: Slot; prepared: PreparedContext } {
@@ -179,9 +198,7 @@ export function createRunner(ivm: Ivm): Runner {
     started = slot === undefined ? 'cold' : slot.next === undefined ? 'context' : 'warm';
     if (slot === undefined) {
       slot = newSlot(memoryMb);
-      // Keep isolates for at most two limits: the validator's and one other.
-      if (slots.size >= 2) for (const other of [...slots.values()].slice(0, slots.size - 1)) retire(other);
-      slots.set(memoryMb, slot);
+      add(slot);
     }
     const prepared = slot.next ?? prepare(slot);
     slot.next = undefined;
@@ -195,8 +212,7 @@ export function createRunner(ivm: Ivm): Runner {
       if (slot === undefined || slot.isolate.isDisposed) {
         if (slot !== undefined) retire(slot);
         slot = newSlot(memoryMb);
-        if (slots.size >= 2) for (const other of [...slots.values()].slice(0, slots.size - 1)) retire(other);
-        slots.set(memoryMb, slot);
+        add(slot);
       }
       slot.next ??= prepare(slot);
     } catch (error) {
@@ -205,10 +221,10 @@ export function createRunner(ivm: Ivm): Runner {
   }
 
   /** After a run: keep the isolate only if the run ended cleanly and the heap has room. */
-  function settle(slot: Slot, clean: boolean): void {
+  function settle(slot: Slot, clean: boolean, heapBytes: number | undefined): void {
     if (!clean || slot.isolate.isDisposed || slot.runs >= RUNS_PER_ISOLATE) return retire(slot);
-    const heap = slot.isolate.getHeapStatisticsSync();
-    if (heap.used_heap_size + heap.externally_allocated_size > (slot.memoryMb * 1024 * 1024) / 2) retire(slot);
+    heapBytes ??= heapUsed(slot.isolate);
+    if (heapBytes > (slot.memoryMb * 1024 * 1024) / 2) retire(slot);
   }
 
   async function run(input: RunInput): Promise<SandboxReport> {
@@ -228,17 +244,22 @@ export function createRunner(ivm: Ivm): Runner {
       if (log.tests.length > 0) report.tests = capResults(log.tests);
       return report;
     };
-    const checked = checkSources(input.files, [input.entry, ...input.tests]);
+    const order = [input.entry, ...input.tests];
+    // V8 compiles the modules below and reports any syntax error; acorn's diagnostics run only when
+    // something failed, so the first problem named is the same as a full check up front.
+    let checked = checkSources(input.files, order, { parse: false });
+    if (!checked.ok) checked = checkSources(input.files, order);
     if (!checked.ok) {
       return failure(checked.reason, checked.location === undefined ? { message: checked.message } : { message: checked.message, location: checked.location });
     }
 
     let taken: { slot: Slot; prepared: PreparedContext } | undefined;
     let clean = false;
+    let heapBytes: number | undefined;
     const finish = (): void => {
       if (taken === undefined) return;
       taken.prepared.release();
-      settle(taken.slot, clean && !state.watchdogFired);
+      settle(taken.slot, clean && !state.watchdogFired, heapBytes);
     };
     const caught = (error: unknown): SandboxReport => {
       const current = log.current;
@@ -255,7 +276,7 @@ export function createRunner(ivm: Ivm): Runner {
     const conclude = (json: string): SandboxReport => {
       const outcome = JSON.parse(json) as { tests: unknown[]; registered: number };
       const tests = capResults(outcome.tests.map(parseResult).filter((result) => result !== undefined));
-      const heap = (taken as { slot: Slot }).slot.isolate.getHeapStatisticsSync();
+      heapBytes = heapUsed((taken as { slot: Slot }).slot.isolate);
       const failed = tests.filter((test) => !test.ok);
       const ms = elapsed();
       clean = true;
@@ -269,7 +290,7 @@ export function createRunner(ivm: Ivm): Runner {
           : `all ${outcome.registered} registered tests were skipped or marked todo`;
         return { ok: false, reason: 'tests-failed', message: `no tests ran: ${why}`, tests, console: log.console, ms };
       }
-      return { ok: true, tests, console: log.console, ms, memoryBytes: heap.used_heap_size + heap.externally_allocated_size };
+      return { ok: true, tests, console: log.console, ms, memoryBytes: heapBytes };
     };
 
     let json: string | undefined;
@@ -278,10 +299,12 @@ export function createRunner(ivm: Ivm): Runner {
       const { isolate } = taken.slot;
       const { context, control } = taken.prepared;
       taken.prepared.attach(log.sink);
-      const compiled = compileModules(isolate, context, input.files, checked.sources, [input.entry, ...input.tests]);
+      const compiled = compileModules(isolate, context, input.files, checked.sources, order);
       if (!compiled.ok) {
         clean = true;
         finish();
+        const full = checkSources(input.files, order);
+        if (!full.ok) return failure(full.reason, full.location === undefined ? { message: full.message } : { message: full.message, location: full.location });
         return failure('syntax', compiled.problem);
       }
       state.graph = compiled.graph;
@@ -341,5 +364,5 @@ export function createRunner(ivm: Ivm): Runner {
     });
   }
 
-  return { run, warm, lastStart: () => started };
+  return { run, warm, lastStart: () => started, tidy };
 }

@@ -1,9 +1,10 @@
 /**
  * The sandbox worker process (forked by `_pool.ts`, started with --no-node-snapshot): the only file
  * that loads isolated-vm. It runs one validation per 'validate' message and answers with a
- * 'report'. Between runs it prepares the next isolate context, so a run starts warm. If V8 aborts
- * here (an isolate blowing far past its memory guideline), only this process dies; the parent
- * reports the run and forks a replacement.
+ * 'report'. Once idle it prepares the next isolate context, so a run starts warm (the first
+ * isolate also makes the harness snapshot, from our own source, that every isolate starts from).
+ * If V8 aborts here (an isolate blowing far past its memory guideline), only this process dies;
+ * the parent reports the run and forks a replacement.
  */
 import ivm from 'isolated-vm';
 import type { FromWorker, ToWorker } from './_pool.ts';
@@ -11,6 +12,13 @@ import { DEFAULT_MEMORY_MB } from './_input.ts';
 import { createRunner } from './_run.ts';
 
 const runner = createRunner(ivm);
+
+/**
+ * Preparing the next context waits until the worker has been idle this long: a run that arrives
+ * at once (a burst, a pool under load) is not kept waiting behind it and prepares its own.
+ */
+const IDLE_MS = 1;
+let idle: ReturnType<typeof setTimeout> | undefined;
 
 function send(message: FromWorker): void {
   process.send?.(message);
@@ -24,10 +32,14 @@ function internalError(error: unknown): string {
 process.on('message', (message: ToWorker) => {
   if (message === null || typeof message !== 'object' || message.type !== 'validate') return;
   const { id, input } = message;
+  clearTimeout(idle);
   const answer = (report: FromWorker & { type: 'report' }) => {
     send(report);
-    // Off the critical path: the next run with these limits finds a context ready.
-    setImmediate(() => runner.warm(input.memoryMb));
+    // Off the critical path: retired isolates (maybe bloated by a memory bomb) are disposed at
+    // once; once idle, the next run with these limits gets a context ready.
+    setImmediate(() => runner.tidy());
+    clearTimeout(idle);
+    idle = setTimeout(() => runner.warm(input.memoryMb), IDLE_MS);
   };
   try {
     const report = runner.run(input);

@@ -172,6 +172,62 @@ test('node-process: runs start warm (a prepared context) after the first', async
   assert.equal(again.ok && again.console, ['undefined undefined']);
 });
 
+test('node-process: a run never sees what an earlier run left, in the same isolate or a recycled one', async () => {
+  const sandbox = sandboxes['node-process'];
+  // Run A changes everything it can reach: globals, built-in prototypes, the test API and the
+  // harness's shared matcher prototype; it also looks for the snapshot's parked hook.
+  const tamper = [
+    "console.log(typeof globalThis['sandbox:connect'], Object.keys(globalThis).length);",
+    'globalThis.leftover = 42;',
+    'Object.prototype.polluted = 1;',
+    "String.prototype.shout = function () { return 'leaked'; };",
+    'expect.extra = 1;',
+    "try { Object.defineProperty(Object.getPrototypeOf(expect(1)), 'toBe', { get() { return () => undefined; } }); console.log('matchers replaced'); } catch { console.log('matchers frozen'); }",
+    "test('a', () => {});",
+  ].join('\n');
+  const probe = {
+    files: {
+      'b.js': 'export const seen = [typeof globalThis.leftover, typeof Object.prototype.polluted, typeof "".shout, typeof expect.extra, typeof globalThis["sandbox:connect"]];\n',
+      'b.test.js': "import { seen } from './b.js';\ntest('clean', () => expect(seen).toEqual(['undefined', 'undefined', 'undefined', 'undefined', 'undefined']));\ntest('matchers work', () => expect(1).toBe(2));\n",
+    },
+    entry: 'b.js',
+    tests: ['b.test.js'],
+  };
+  const a = await sandbox.validate({ files: { 'a.test.js': tamper }, entry: 'a.test.js', tests: ['a.test.js'] });
+  assert.ok(a.ok, JSON.stringify(a));
+  assert.equal(a.ok && a.console[0].split(' ')[0], 'undefined', 'the parked harness hook is gone before generated code runs');
+  const check = (report: SandboxReport) => {
+    const b = failed(report);
+    assert.is(b.reason, 'tests-failed');
+    assert.equal(b.tests?.map((t) => [t.name, t.ok]), [['clean', true], ['matchers work', false]], JSON.stringify(b.tests));
+  };
+  check(await sandbox.validate(probe));
+  // A time-limit hit retires the isolate; the next runs get a new one built from the snapshot.
+  await sandbox.validate({ files: { 'a.test.js': `${tamper}\nwhile (true) {}` }, entry: 'a.test.js', tests: ['a.test.js'], limits: { timeoutMs: 50 } });
+  check(await sandbox.validate(probe));
+  await sandbox.validate({ files: { 'a.test.js': tamper }, entry: 'a.test.js', tests: ['a.test.js'] });
+  check(await sandbox.validate(probe));
+});
+
+test('expect(): a destructured matcher, .not, .resolves and .rejects behave as before', async () => {
+  for (const driver of drivers) {
+    const report = await sandboxes[driver].validate({
+      files: { 't.test.js': [
+        "test('destructured', () => { const { toBe, not } = expect(2); toBe(2); not.toBe(3); });",
+        "test('async', async () => { await expect(Promise.resolve(1)).resolves.toBe(1); await expect(Promise.reject(new Error('no'))).rejects.toThrow('no'); await expect(Promise.resolve(1)).resolves.not.toBe(2); });",
+        "test('fails', () => { const { toEqual } = expect({ a: 1 }, 'config'); toEqual({ a: 2 }); });",
+        "test('misuse', () => { Object.getOwnPropertyDescriptor(Object.getPrototypeOf(expect(1)), 'toBe').get.call({})(1); });",
+      ].join('\n') },
+      entry: 't.test.js',
+      tests: ['t.test.js'],
+    });
+    const tests = failed(report).tests ?? [];
+    assert.equal(tests.map((t) => [t.name, t.ok]), [['destructured', true], ['async', true], ['fails', false], ['misuse', false]], `${driver}: ${JSON.stringify(tests)}`);
+    assert.match(tests[2].message ?? '', /^config: expected \{a: 1\} to equal \{a: 2\}/, driver);
+    assert.match(tests[3].message ?? '', /toBe was used on something expect\(\) did not return/, driver);
+  }
+});
+
 test.after(async () => {
   await Promise.all(drivers.map((driver) => sandboxes[driver].close()));
 });

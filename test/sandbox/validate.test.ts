@@ -87,6 +87,18 @@ test('a syntax error in a test file or an unimported file is still caught before
   assert.is(unimported.location?.file, 'src/extra.js');
 });
 
+test('the first problem is named in file order, whichever check finds it', async () => {
+  // The node driver lets V8 compile before acorn runs; a later file's JSON error must not hide an
+  // earlier file's syntax error, and acorn's message is the one reported.
+  const files = { ...project, 'src/math.js': 'export const a = ;\n', 'config.json': '{ "base": }' };
+  const report = failed(await sandbox.validate({ files, entry: 'src/math.js', tests: ['test/math.test.js'] }));
+  assert.is(report.reason, 'syntax');
+  assert.equal(report.location, { file: 'src/math.js', line: 1, column: 18 });
+  assert.is(report.message, "SyntaxError: Unexpected token ';' (at src/math.js:1:18)");
+  const jsonFirst = failed(await sandbox.validate({ files: { ...project, 'config.json': '{ "base": }' }, entry: 'src/math.js', tests: ['test/math.test.js'] }));
+  assert.is(jsonFirst.location?.file, 'config.json');
+});
+
 test('invalid JSON is a syntax error with its position', async () => {
   const report = failed(await sandbox.validate({ files: { ...project, 'config.json': '{\n  "base": 21,\n  "name": }' }, entry: 'src/math.js', tests: [] }));
   assert.is(report.reason, 'syntax');
