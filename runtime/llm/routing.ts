@@ -7,7 +7,7 @@
 import { readFileSync, watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { ErrorCode, RuntimeError, errorMessage, showValue, z } from '../protocol/mod.ts';
+import { ErrorCode, RuntimeError, didYouMean, errorMessage, jsonSyntaxError, showValue, z } from '../protocol/mod.ts';
 import type { Deployment, ModelParams, ProviderSpec } from './types.ts';
 
 /** The complexities a role may route by (what the analyst reports), plus a catch-all. */
@@ -74,29 +74,6 @@ function pathText(path: Path): string {
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** The closest name within two edits, for "did you mean" hints. */
-function closest(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = 3;
-  for (const candidate of candidates) {
-    const a = word.toLowerCase();
-    const b = candidate.toLowerCase();
-    let row = Array.from({ length: b.length + 1 }, (_, i) => i);
-    for (let i = 1; i <= a.length; i++) {
-      const next = [i];
-      for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-      row = next;
-    }
-    if (row[b.length] < bestDistance) [best, bestDistance] = [candidate, row[b.length]];
-  }
-  return best;
-}
-
-function didYouMean(word: string, candidates: readonly string[]): string {
-  const guess = closest(word, candidates);
-  return guess ? ` (did you mean '${guess}'?)` : '';
 }
 
 /** The provider a bare model name most likely belongs to, for the fix of an entry without '/'. */
@@ -204,88 +181,6 @@ function target(value: unknown, path: Path, known: readonly string[], issues: Is
   return Object.fromEntries(out);
 }
 
-/** Where JSON.parse gave up, found by a small scanner (V8 omits the position for some errors). */
-function syntaxErrorOffset(text: string): number {
-  const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
-  let i = 0;
-  const fail = (): never => {
-    throw i;
-  };
-  const ws = (): void => {
-    while (i < text.length && ' \t\n\r'.includes(text[i])) i++;
-  };
-  const string = (): void => {
-    for (i++; i < text.length; i++) {
-      if (text[i] === '"') return void i++;
-      if (text[i] === '\\') i++;
-      else if (text[i] < ' ') fail();
-    }
-    fail();
-  };
-  const value = (): void => {
-    ws();
-    const open = text[i];
-    if (open === '{' || open === '[') {
-      const close = open === '{' ? '}' : ']';
-      i++;
-      ws();
-      if (text[i] === close) return void i++;
-      for (;;) {
-        if (open === '{') {
-          ws();
-          if (text[i] !== '"') fail();
-          string();
-          ws();
-          if (text[i] !== ':') fail();
-          i++;
-        }
-        value();
-        ws();
-        if (text[i] === close) return void i++;
-        if (text[i] !== ',') fail();
-        i++;
-      }
-    }
-    if (open === '"') return string();
-    for (const literal of ['true', 'false', 'null']) if (text.startsWith(literal, i)) return void (i += literal.length);
-    NUMBER.lastIndex = i;
-    if (!NUMBER.test(text)) fail();
-    i = NUMBER.lastIndex;
-  };
-  try {
-    value();
-    ws();
-    if (i < text.length) fail();
-    return -1;
-  } catch (at) {
-    return at as number;
-  }
-}
-
-function jsonError(text: string, file: string, error: unknown): RuntimeError {
-  if (!text.trim()) {
-    return new RuntimeError(
-      ErrorCode.Invalid,
-      `${file}: the file is empty: write a routing such as { "routes": { "default": [${EXAMPLE}] } } (see docs/model-routing.md)`,
-      { cause: error, details: { file } },
-    );
-  }
-  const offset = syntaxErrorOffset(text);
-  let where = '';
-  if (offset >= 0) {
-    const before = text.slice(0, offset).split('\n');
-    where = ` at line ${before.length}, column ${before[before.length - 1].length + 1}`;
-  }
-  const reason = errorMessage(error)
-    .replace(/, (\.\.\.)?".*" is not valid JSON$/s, '')
-    .replace(/\s*(in JSON )?at position \d+.*$/s, '');
-  return new RuntimeError(
-    ErrorCode.Invalid,
-    `${file}: not valid JSON${where}: ${reason}: fix the syntax (a trailing comma, a missing comma or an unquoted key is the usual cause)`,
-    { cause: error, details: { file, line: where ? Number(/line (\d+)/.exec(where)![1]) : undefined } },
-  );
-}
-
 /**
  * Parses and validates a model-routing.json text. `knownProviders` are the configured provider names.
  * Throws E_INVALID naming the file, each bad JSON path, its value and the fix.
@@ -298,7 +193,7 @@ export function parseRouting(text: string, file: string, knownProviders: readonl
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw jsonError(text, file, error);
+    throw jsonSyntaxError(text, file, error, `{ "routes": { "default": [${EXAMPLE}] } } (see docs/model-routing.md)`);
   }
   const issues: Issue[] = [];
   const routes: Array<[string, RouteTarget]> = [];
@@ -374,41 +269,7 @@ export function loadRouting(file: string, knownProviders: readonly string[]): Ro
 }
 
 /** Per built-in provider: the model for routes.default and for the light roles. */
-const BUILT_IN: Record<string, { main: string; light: string }> = {
-  anthropic: { main: 'claude-sonnet-4-5', light: 'claude-haiku-4-5' },
-  openai: { main: 'gpt-5', light: 'gpt-5-mini' },
-  deepseek: { main: 'deepseek-chat', light: 'deepseek-chat' },
-};
-/** Roles that do short, cheap work and get the light model. */
-const LIGHT_ROLES = ['enhancer', 'analyst'];
-/** A local server has no catalogue we know: Ollama gets a common coding model, others their loaded one. */
-const LOCAL_MODEL: Record<string, string> = { ollama: 'qwen2.5-coder:7b' };
-
-/**
- * A sensible routing from the providers that can be called (a key, or a local server): the first of
- * anthropic, openai, deepseek, then local servers is primary, the rest are fallbacks in every list.
- * Null when none is usable (the server then runs the demo provider).
- * @example
- * defaultRouting([{ name: 'anthropic', kind: 'anthropic', baseUrl: 'https://api.anthropic.com', keySource: 'ANTHROPIC_API_KEY', apiKey: 'sk-…' }]);
- * // { routes: { default: [anthropic/claude-sonnet-4-5], enhancer: [anthropic/claude-haiku-4-5], analyst: [...] }, aliases: {}, source: 'default routing (ANTHROPIC_API_KEY)' }
- */
-export function defaultRouting(providers: readonly ProviderSpec[]): Routing | null {
-  const usable = (p: ProviderSpec): boolean => p.kind !== 'demo' && (p.name in BUILT_IN ? Boolean(p.apiKey) : true);
-  const order = [
-    ...['anthropic', 'openai', 'deepseek'].flatMap((name) => providers.filter((p) => p.name === name)),
-    ...providers.filter((p) => !(p.name in BUILT_IN)),
-  ].filter(usable);
-  if (!order.length) return null;
-  const make = (provider: string, model: string): Deployment => ({ id: `${provider}/${model}`, provider, model, params: {} });
-  const pick = (p: ProviderSpec, light: boolean): Deployment => {
-    const builtIn = BUILT_IN[p.name];
-    return make(p.name, builtIn ? (light ? builtIn.light : builtIn.main) : (LOCAL_MODEL[p.name] ?? 'default'));
-  };
-  const routes: Record<string, RouteTarget> = { default: order.map((p) => pick(p, false)) };
-  for (const role of LIGHT_ROLES) routes[role] = order.map((p) => pick(p, true));
-  const sources = order.map((p) => (p.keySource && p.keySource !== 'none' && p.keySource !== 'config' ? p.keySource : p.name));
-  return { routes, aliases: {}, source: `default routing (${sources.join(', ')})` };
-}
+export { defaultRouting } from './_default-routing.ts';
 
 function pickTarget(value: RouteTarget | undefined, complexity: string | undefined): Deployment[] | undefined {
   if (value === undefined) return undefined;

@@ -7,3 +7,4 @@ export * from './errors.ts';
 export * from './address.ts';
 export * from './messages.ts';
 export * from './schemas.ts';
+export * from './typos.ts';

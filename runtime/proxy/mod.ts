@@ -5,11 +5,9 @@
  * streamed answers are piped to the client as they arrive and cached only when complete.
  * @module
  */
-import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
-import * as zlib from 'node:zlib';
 import { ErrorCode, RuntimeError, Topics, errorMessage } from '../protocol/mod.ts';
 import type { Bus } from '../bus/mod.ts';
-import { bodyBytes, type PlainHandler, type PlainRequest, type PlainResponse } from '../adapters/types.ts';
+import type { PlainHandler, PlainRequest, PlainResponse } from '../adapters/types.ts';
 import { cacheKey, credentialNamespace } from '../llm/_canonical.ts';
 import type { LlmCache } from '../llm/cache.ts';
 import { servable } from '../llm/gateway.ts';
@@ -20,6 +18,8 @@ import { UpstreamError } from '../llm/types.ts';
 import type { CacheEntry, Deployment, Protocol, ProviderSpec } from '../llm/types.ts';
 import type { UsageLedger } from '../llm/usage.ts';
 import { emptyUsage, sseReader, usageFromJson } from './_sse.ts';
+import { HOP, PASS_BACK, clientName, credentialOf, providerError, readBody, toPlainRequest, toWebResponse } from './_http.ts';
+export { providerError } from './_http.ts';
 import { postUpstream, type UpstreamAnswer } from './_upstream.ts';
 
 export interface ProxyDeps {
@@ -38,72 +38,11 @@ export interface ProxyDeps {
 
 interface Route { method: string; path: RegExp; handle: (request: Request) => Promise<Response> | Response }
 
-/** Headers that describe one hop, or carry credentials we replace: never forwarded as they came. */
-const HOP = new Set(['host', 'connection', 'content-length', 'transfer-encoding', 'keep-alive', 'upgrade', 'te', 'trailer', 'proxy-authorization', 'proxy-connection', 'accept-encoding', 'content-encoding', 'x-api-key', 'authorization', 'cookie', 'origin', 'referer']);
-/** Upstream response headers a client may act on (retry hints, request ids, rate limits). */
-const PASS_BACK = /^(content-type|request-id|x-request-id|retry-after|retry-after-ms|x-should-retry|anthropic-|openai-|x-ratelimit-)/;
-
 const ENDPOINT: Record<Exclude<Protocol, 'agent'>, { kind: ProviderSpec['kind']; defaultProvider: string; upstreamPath: (spec: ProviderSpec) => string }> = {
   anthropic: { kind: 'anthropic', defaultProvider: 'anthropic', upstreamPath: () => '/v1/messages' },
   'openai-chat': { kind: 'openai', defaultProvider: 'openai', upstreamPath: () => '/chat/completions' },
   'openai-responses': { kind: 'openai', defaultProvider: 'openai', upstreamPath: () => '/responses' },
 };
-
-/** A provider-shaped error body, so each client's own error handling understands us. */
-export function providerError(protocol: Protocol, status: number, message: string, headers: Record<string, string> = {}): PlainResponse {
-  const type =
-    status === 400 ? 'invalid_request_error' : status === 401 ? 'authentication_error' : status === 403 ? 'permission_error' : status === 404 ? 'not_found_error' : status === 413 ? 'request_too_large' : status === 429 ? 'rate_limit_error' : status === 529 ? 'overloaded_error' : 'api_error';
-  const body = protocol === 'anthropic' ? { type: 'error', error: { type, message } } : { error: { message, type, param: null, code: type } };
-  return { status, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
-}
-
-function decode(bytes: Uint8Array, encoding: string | null): Uint8Array {
-  switch ((encoding ?? 'identity').toLowerCase().trim()) {
-    case 'identity':
-    case '':
-      return bytes;
-    case 'gzip':
-    case 'x-gzip':
-      return gunzipSync(bytes);
-    case 'br':
-      return brotliDecompressSync(bytes);
-    case 'deflate':
-      return inflateSync(bytes);
-    case 'zstd': {
-      const zstd = (zlib as unknown as { zstdDecompressSync?: (b: Uint8Array) => Uint8Array }).zstdDecompressSync;
-      if (!zstd) throw new RuntimeError(ErrorCode.Unsupported, 'content-encoding zstd is not supported on this runtime: send the body uncompressed or gzip');
-      return zstd(bytes);
-    }
-    default:
-      throw new RuntimeError(ErrorCode.Invalid, `content-encoding is ${JSON.stringify(encoding)}: use gzip, br, deflate, zstd or none`, { details: { status: 415 } });
-  }
-}
-
-function readBody(request: PlainRequest, limit: number): string {
-  const bytes = request.body;
-  if (bytes.byteLength > limit) throw new RuntimeError(ErrorCode.Invalid, `request body is ${bytes.byteLength} bytes, over the proxy's ${limit}-byte limit`, { details: { status: 413 } });
-  const decoded = decode(bytes, request.headers['content-encoding'] ?? null);
-  if (decoded.byteLength > limit * 8) throw new RuntimeError(ErrorCode.Invalid, `request body decompresses to ${decoded.byteLength} bytes: refused`, { details: { status: 413 } });
-  return new TextDecoder().decode(decoded);
-}
-
-/** The caller's credential as sent, and the header style it came in. */
-function credentialOf(request: PlainRequest): { value: string | undefined; style: 'x-api-key' | 'bearer' } {
-  const apiKey = request.headers['x-api-key'];
-  if (apiKey) return { value: apiKey, style: 'x-api-key' };
-  const auth = request.headers.authorization;
-  const bearer = auth?.match(/^Bearer\s+(.+)$/i)?.[1];
-  return { value: bearer, style: 'bearer' };
-}
-
-function clientName(request: PlainRequest): string {
-  const named = request.headers['x-orchestrator-agent'];
-  if (named && /^[\w.-]{1,40}$/.test(named)) return named;
-  const ua = request.headers['user-agent'] ?? '';
-  if (/claude-cli|claude-code/i.test(ua)) return 'claude-code';
-  if (/codex/i.test(ua)) return 'codex';
-  return 'proxy';
-}
 
 /**
  * The proxy's routes, for the server's router.
@@ -380,30 +319,4 @@ export function proxyRoutes(deps: ProxyDeps) {
     /** The same POST endpoints without web Request/Response objects, for adapters that can skip them (Node). */
     plain: (method: string, path: string): PlainHandler | undefined => (method === 'POST' ? posts.find((p) => p.path.test(path))?.run : undefined),
   };
-}
-
-async function toPlainRequest(request: Request): Promise<PlainRequest> {
-  const url = new URL(request.url);
-  const headers: Record<string, string> = {};
-  request.headers.forEach((value, name) => (headers[name] = value));
-  return { method: request.method, url: url.pathname + url.search, headers, body: await bodyBytes(request) };
-}
-
-function toWebResponse(response: PlainResponse): Response {
-  const body = typeof response.body === 'string' || response.body instanceof Uint8Array ? response.body : streamOf(response.body);
-  return new Response(body as BodyInit, { status: response.status, headers: response.headers });
-}
-
-function streamOf(chunks: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {
-  const it = chunks[Symbol.asyncIterator]();
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      const next = await it.next();
-      if (next.done) controller.close();
-      else controller.enqueue(new Uint8Array(next.value));
-    },
-    async cancel() {
-      await it.return?.();
-    },
-  });
 }

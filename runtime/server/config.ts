@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ErrorCode, LogLevel, RuntimeError, errorMessage, parse, z } from '../protocol/mod.ts';
+import { ErrorCode, LogLevel, RuntimeError, errorMessage, jsonSyntaxError, parse, z } from '../protocol/mod.ts';
 import { ProvidersConfig, resolveProviders } from '../llm/providers.ts';
 import { BudgetsConfig, PricesConfig } from '../llm/usage.ts';
 import type { Budgets, Price } from '../llm/usage.ts';
@@ -77,11 +77,12 @@ type ConfigFile = z.infer<typeof ConfigFile>;
 /** Reads orchestrator.config.json (or ORCHESTRATOR_CONFIG); errors name the file, the field and the fix. */
 export function readConfigFile(path: string): ConfigFile {
   if (!existsSync(path)) return {};
+  const text = readFileSync(path, 'utf8');
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
+    raw = JSON.parse(text);
   } catch (error) {
-    throw new RuntimeError(ErrorCode.Invalid, `${path} is not valid JSON (${errorMessage(error)}): fix the file or remove it`);
+    throw jsonSyntaxError(text, path, error, '{ "port": 8100, "workers": 2 } (or remove the file)');
   }
   try {
     return parse(ConfigFile, raw, path);

@@ -82,7 +82,7 @@ test('a plugin with invalid config is reported with its name and field; the rest
   }
   writeFileSync(configPath, '{ "workers": ');
   const refused = await startServer({ env: { ORCHESTRATOR_CONFIG: configPath } }).then(() => null, (error) => String(error));
-  assert.match(refused ?? '', /orchestrator\.config\.json is not valid JSON/);
+  assert.match(refused ?? "", /orchestrator\.config\.json: not valid JSON at line 1, column 14: Unexpected end of JSON input/);
 });
 
 test('code that never passes its tests fails the task with the sandbox reason, never completed', async () => {
