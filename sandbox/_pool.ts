@@ -8,6 +8,7 @@
  * ('ipc', the isolated-vm worker) or JSON lines on stdin/stdout ('lines', the QuickJS worker,
  * which also runs under Deno).
  */
+import { onJsonLines } from './_lines.ts';
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { SandboxReport } from './mod.ts';
@@ -39,25 +40,7 @@ export interface Pool {
 
 /** Line-delimited JSON on a child's stdin/stdout, presented like Node's IPC channel. */
 function lineChannel(child: ChildProcess): void {
-  let buffer = '';
-  child.stdout?.setEncoding('utf8');
-  child.stdout?.on('data', (chunk: string) => {
-    buffer += chunk;
-    let end = buffer.indexOf('\n');
-    while (end >= 0) {
-      const line = buffer.slice(0, end);
-      buffer = buffer.slice(end + 1);
-      end = buffer.indexOf('\n');
-      if (!line.startsWith('{')) continue;
-      let message: unknown;
-      try {
-        message = JSON.parse(line);
-      } catch {
-        continue;
-      }
-      child.emit('message', message);
-    }
-  });
+  if (child.stdout) onJsonLines(child.stdout, (message) => child.emit('message', message));
   child.send = ((message: unknown, callback?: (error: Error | null) => void) => {
     const stdin = child.stdin;
     if (stdin === null || stdin.destroyed) {

@@ -5,6 +5,7 @@
  * 'report' per line on stdout. Generated code never sees this process's globals: it lives in the
  * WebAssembly memory of a fresh QuickJS runtime per run.
  */
+import { onJsonLines } from './_lines.ts';
 import process from 'node:process';
 import { RELEASE_SYNC, newQuickJSWASMModule } from 'quickjs-emscripten';
 import type { FromWorker, ToWorker } from './_pool.ts';
@@ -21,27 +22,13 @@ function internalError(error: unknown): string {
   return `internal sandbox error (this is a bug in the sandbox, not in the code under test): ${text.split('\n').slice(0, 3).join(' | ')}`;
 }
 
-let buffer = '';
-process.stdin.setEncoding('utf8');
-process.stdin.on('data', (chunk: string) => {
-  buffer += chunk;
-  let end = buffer.indexOf('\n');
-  while (end >= 0) {
-    const line = buffer.slice(0, end);
-    buffer = buffer.slice(end + 1);
-    end = buffer.indexOf('\n');
-    let message: ToWorker;
-    try {
-      message = JSON.parse(line) as ToWorker;
-    } catch {
-      continue;
-    }
-    if (message === null || typeof message !== 'object' || message.type !== 'validate') continue;
-    try {
-      send({ type: 'report', id: message.id, report: runQuickJS(engine, message.input), start: 'cold' });
-    } catch (error) {
-      send({ type: 'report', id: message.id, report: { ok: false, reason: 'threw', message: internalError(error) } });
-    }
+onJsonLines(process.stdin, (value) => {
+  const message = value as ToWorker;
+  if (message === null || typeof message !== 'object' || message.type !== 'validate') return;
+  try {
+    send({ type: 'report', id: message.id, report: runQuickJS(engine, message.input), start: 'cold' });
+  } catch (error) {
+    send({ type: 'report', id: message.id, report: { ok: false, reason: 'threw', message: internalError(error) } });
   }
 });
 // Without a parent there is nobody to answer: leave instead of lingering as an orphan.
