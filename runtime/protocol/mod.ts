@@ -6,5 +6,6 @@
 export * from './errors.ts';
 export * from './address.ts';
 export * from './messages.ts';
+export * from './frames.ts';
 export * from './schemas.ts';
 export * from './typos.ts';

@@ -101,12 +101,41 @@ export async function startApp(config: ServerConfig, log: LogSink = defaultLog):
   tasks.onChange((task) => hub.push({ kind: 'task', task }));
   // One log line per stage a task enters, so `runtime logs --task <id>` can follow it.
   const stages = new Map<string, string>();
+  const consoleStages = new Map<string, string>();
   tasks.onChange((task) => {
     if (stages.get(task.id) === task.stage) return;
     if (task.status === 'running' || task.status === 'queued') stages.set(task.id, task.stage);
     else stages.delete(task.id);
     const why = task.error ? `: ${task.error.reason} at ${task.error.stage}: ${task.error.message}` : '';
     log(task.status === 'failed' ? 'warn' : 'info', `task ${task.id} ${task.status} (${task.stage})${why}`, { taskId: task.id });
+  });
+  // The dashboard console: bus log entries, every message an agent sends or receives for a task, and
+  // the stage lines above, as `log` events on /ws (a stream, like tokens: not in the snapshot).
+  bus.subscribe(Topics.Logs, (message) => {
+    const entry = message.payload as { level: LogLevel; source: string; text: string };
+    hub.push({ kind: 'log', taskId: message.taskId, log: { ts: message.ts, level: entry.level, source: entry.source, text: entry.text } });
+  });
+  bus.intercept({
+    name: 'console',
+    onSend(message: Message) {
+      if (!message.taskId) return;
+      const agentOf = (address: string) => (/^(agent|role):/.test(address) ? address.slice(address.indexOf(':') + 1) : null);
+      const source = agentOf(message.from) ?? agentOf(message.to) ?? message.from;
+      hub.push({ kind: 'log', taskId: message.taskId, log: { ts: message.ts, level: 'info', source, text: `${message.from} → ${message.to}: ${summarize(message)}` } });
+    },
+    onReply(request: Message, outcome) {
+      if (!request.taskId) return;
+      const source = /^(agent|role):/.test(request.to) ? request.to.slice(request.to.indexOf(':') + 1) : request.to;
+      const text = outcome.ok ? `${request.to} answered ${request.type.replace(/\.request$/, '.result')}` : `${request.to} failed ${request.type}: ${outcome.error.message}`;
+      hub.push({ kind: 'log', taskId: request.taskId, log: { ts: Date.now(), level: outcome.ok ? 'info' : 'error', source, text } });
+    },
+  });
+  tasks.onChange((task) => {
+    if (consoleStages.get(task.id) === `${task.stage}/${task.iteration}`) return;
+    consoleStages.set(task.id, `${task.stage}/${task.iteration}`);
+    if (task.status !== 'running' && task.status !== 'queued') consoleStages.delete(task.id);
+    const why = task.error ? `: ${task.error.reason}: ${task.error.message}` : '';
+    hub.push({ kind: 'log', taskId: task.id, log: { ts: task.updatedAt, level: task.status === 'failed' ? 'warn' : 'info', source: 'tasks', text: `${task.id} ${task.status} (${task.stage}, attempt ${task.iteration}/${task.maxIterations})${why}` } });
   });
   bus.subscribe(Topics.Tokens, (message) => {
     if (message.type === 'llm.token') hub.push({ kind: 'token', taskId: message.taskId, token: message.payload as MessageMap['llm.token'] });
@@ -129,7 +158,21 @@ export async function startApp(config: ServerConfig, log: LogSink = defaultLog):
     hub,
     llm,
   });
-  const fetch = (request: Request): Promise<Response> => {
+  // Pages on other origins that embed the component library (docs/ui.md): only the origins listed in
+  // ORCHESTRATOR_UI_ORIGINS (comma-separated, exact) may call /api/*; none by default.
+  const uiOrigins = new Set((process.env.ORCHESTRATOR_UI_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean));
+  const withCors = async (request: Request, respond: () => Promise<Response>): Promise<Response> => {
+    const origin = request.headers.get('origin');
+    if (!origin || !uiOrigins.has(origin) || !new URL(request.url).pathname.startsWith('/api/')) return respond();
+    const cors = { 'access-control-allow-origin': origin, vary: 'origin', 'access-control-allow-methods': 'GET, POST', 'access-control-allow-headers': 'content-type', 'access-control-max-age': '600' };
+    if (request.method === 'OPTIONS') return new Response(null, { status: 204, headers: cors });
+    const response = await respond();
+    const headers = new Headers(response.headers);
+    for (const [name, value] of Object.entries(cors)) headers.set(name, value);
+    return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+  };
+  const fetch = (request: Request): Promise<Response> => withCors(request, () => serveRequest(request));
+  const serveRequest = (request: Request): Promise<Response> => {
     if (draining && request.method === 'POST' && /^\/api\/(requirements|tasks\/[^/]+\/retry)$/.test(new URL(request.url).pathname)) {
       return Promise.resolve(errorResponse(new RuntimeError(ErrorCode.Stopped, 'the server is shutting down: submit again once it is back (runtime start)')));
     }

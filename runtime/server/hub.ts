@@ -1,29 +1,8 @@
 import { ClientFrame, errorMessage, parse } from '../protocol/mod.ts';
-import type { AgentState, LlmUsageEvent, MessageMap, TaskView } from '../protocol/mod.ts';
+import type { HubEvent, HubState, ServerFrame } from '../protocol/mod.ts';
 import type { WsHandlers, WsPeer } from '../adapters/mod.ts';
 
-/** What a dashboard holds: the whole picture, then every change in order. */
-export interface HubState {
-  demo: boolean;
-  agents: Record<string, AgentState>;
-  tasks: Record<string, TaskView>;
-}
-
-/**
- * State changes (agent, task) and live model output (token, usage). Tokens and usage are a stream for
- * the console and charts, not state: a snapshot does not carry them.
- */
-export type HubEvent =
-  | { kind: 'agent'; agent: AgentState }
-  | { kind: 'task'; task: TaskView }
-  | { kind: 'token'; taskId?: string; token: MessageMap['llm.token'] }
-  | { kind: 'usage'; taskId?: string; usage: LlmUsageEvent };
-
-export type ServerFrame =
-  | { type: 'snapshot'; seq: number; state: HubState }
-  | { type: 'update'; seq: number; events: HubEvent[] }
-  | { type: 'error'; message: string }
-  | { type: 'pong'; id?: string };
+export type { HubEvent, HubLogLine, HubState, ServerFrame } from '../protocol/mod.ts';
 
 const FLUSH_MS = 16;
 const MAX_EVENTS_PER_FRAME = 500;

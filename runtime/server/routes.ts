@@ -23,6 +23,32 @@ export interface RouteDeps {
 }
 
 const DASHBOARD = new URL('../../ui/index.html', import.meta.url);
+const UI_DIST = new URL('../../ui/dist/', import.meta.url);
+/** The dashboard page's policy: its own scripts and styles, its own server (fetch and /ws), no plugins. */
+const DASHBOARD_CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'";
+const UI_TYPES: Record<string, string> = {
+  js: 'text/javascript; charset=utf-8',
+  map: 'application/json; charset=utf-8',
+  json: 'application/json; charset=utf-8',
+  css: 'text/css; charset=utf-8',
+  svg: 'image/svg+xml',
+  png: 'image/png',
+};
+
+/** GET /ui/<file>: the built component library (ui/dist), nothing else of the checkout. */
+function uiAsset(name: string): Response {
+  const ext = /\.([a-z]+)$/.exec(name)?.[1] ?? '';
+  if (!/^[\w.-]+$/.test(name) || name.startsWith('.') || !UI_TYPES[ext]) {
+    throw new RuntimeError(ErrorCode.NotFound, `no UI asset "${name}": the library is /ui/orchestrator-ui.js`);
+  }
+  let body: Buffer;
+  try {
+    body = readFileSync(new URL(name, UI_DIST));
+  } catch {
+    throw new RuntimeError(ErrorCode.NotFound, `UI asset "${name}" is not built: run npm run build:ui`);
+  }
+  return new Response(new Uint8Array(body), { headers: { 'content-type': UI_TYPES[ext], 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff', 'cross-origin-resource-policy': 'cross-origin' } });
+}
 
 function limitParam(url: URL, name: string, fallback: number, max: number): number {
   const raw = url.searchParams.get(name);
@@ -71,7 +97,8 @@ export function createRoutes(deps: RouteDeps): (request: Request) => Promise<Res
     );
   };
   return router([
-    { method: 'GET', path: /^\/$/, handle: () => new Response(readFileSync(DASHBOARD), { headers: { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; connect-src 'self'" } }) },
+    { method: 'GET', path: /^\/$/, handle: () => new Response(readFileSync(DASHBOARD), { headers: { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': DASHBOARD_CSP } }) },
+    { method: 'GET', path: /^\/ui\/([^/]+)$/, handle: (_, m) => uiAsset(decodeURIComponent(m[1])) },
     { method: 'GET', path: /^\/(api\/)?health$/, handle: health },
     { method: 'GET', path: /^\/api\/demo$/, handle: () => json({ demo: deps.provider.demo, samples: deps.samples }) },
     {

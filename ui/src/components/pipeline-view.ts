@@ -1,0 +1,90 @@
+import { LitElement, css, html } from 'lit';
+import type { TaskView } from '../frames.ts';
+import type { StageStep } from '../client.ts';
+import { ClientController } from '../controller.ts';
+import { theme } from '../theme.ts';
+
+/** The pipeline's stages in order (runtime/tasks/pipeline.ts); reasoning and reviewing are optional. */
+export const STAGES = ['queued', 'enhancing', 'analyzing', 'reasoning', 'implementing', 'validating', 'reviewing', 'integrating', 'completed'] as const;
+const OPTIONAL = new Set(['reasoning', 'reviewing']);
+
+/**
+ * Every task's stage, live, with the stages it went through (its trail as seen on /ws) and the fix-loop
+ * iteration. `task` shows one task; otherwise the `limit` newest. Each task row reflects `data-stage`.
+ */
+export class PipelineView extends LitElement {
+  static override properties = { server: { type: String }, task: { type: String }, limit: { type: Number } };
+  static override styles = [
+    theme,
+    css`
+      :host { display: block; }
+      ol.tasks { list-style: none; margin: 0; padding: 0; display: grid; gap: 0.6rem; }
+      li.task { background: var(--_card); border: 1px solid var(--_border); border-radius: var(--_radius); padding: 0.5rem 0.7rem; }
+      .head { display: flex; gap: 0.6rem; align-items: baseline; flex-wrap: wrap; }
+      .req { flex: 1; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; min-width: 8rem; }
+      ol.stages { list-style: none; display: flex; flex-wrap: wrap; gap: 0.25rem; margin: 0.4rem 0 0; padding: 0; }
+      ol.stages li { font-size: 0.78rem; padding: 0.05rem 0.45rem; border-radius: 1rem; border: 1px solid var(--_border); color: var(--_muted); }
+      ol.stages li.visited { color: var(--_fg); border-color: var(--_ok); }
+      ol.stages li[aria-current='step'] { background: var(--_work); color: #000; border-color: var(--_work); font-weight: 600; }
+      ol.stages li.completed[aria-current='step'] { background: var(--_ok); }
+      ol.stages li.skipped { opacity: 0.45; text-decoration: line-through; }
+      .trail { font-size: 0.75rem; margin-top: 0.3rem; }
+      .failedat { background: var(--_bad) !important; color: #000 !important; }
+    `,
+  ];
+  declare server: string | null;
+  declare task: string | null;
+  declare limit: number;
+  readonly stores = new ClientController(this, (c) => [c.$tasks, c.$trails]);
+
+  constructor() {
+    super();
+    this.server = null;
+    this.task = null;
+    this.limit = 8;
+  }
+
+  override willUpdate(changed: Map<string, unknown>): void {
+    if (changed.has('server')) this.stores.rebind();
+  }
+
+  private row(task: TaskView, trail: StageStep[]) {
+    const seen = new Set(trail.map((s) => s.stage));
+    const finished = task.status !== 'running' && task.status !== 'queued';
+    const errorStage = task.error?.stage;
+    const stages = STAGES.filter((s) => !OPTIONAL.has(s) || seen.has(s) || task.stage === s);
+    const currentIndex = stages.indexOf(task.stage as (typeof STAGES)[number]);
+    const loops = trail.filter((s) => s.stage === 'implementing').length;
+    return html`
+      <li class="task" data-task=${task.id} data-stage=${task.stage} data-status=${task.status} data-iteration=${task.iteration}>
+        <div class="head">
+          <strong>${task.id}</strong>
+          <span class="req" title=${task.requirement}>${task.requirement}</span>
+          <span class="status ${task.status}">${task.status}</span>
+          <span class="iteration" title="implementer attempts (fix loop)">attempt ${task.iteration}/${task.maxIterations}${loops > 1 ? ` · ${loops - 1} fix loop${loops > 2 ? 's' : ''}` : ''}</span>
+        </div>
+        <ol class="stages" aria-label="stages of ${task.id}">
+          ${stages.map((stage, i) => {
+            const current = stage === task.stage;
+            const visited = seen.has(stage) || (currentIndex >= 0 && i < currentIndex && task.status !== 'failed' && task.status !== 'cancelled');
+            const cls = `${stage} ${visited && !current ? 'visited' : ''} ${errorStage === stage && task.status === 'failed' ? 'failedat' : ''} ${finished && !visited && !current ? 'skipped' : ''}`;
+            return html`<li class=${cls} aria-current=${current ? 'step' : 'false'}>${stage}</li>`;
+          })}
+          ${task.status === 'failed' || task.status === 'cancelled' ? html`<li class="failedat" aria-current="step">${task.status}</li>` : ''}
+        </ol>
+        <div class="trail muted" aria-label="stage history">${trail.map((s) => `${s.stage}${s.stage === 'implementing' ? ` #${s.iteration + 1}` : ''}`).join(' → ')}</div>
+      </li>
+    `;
+  }
+
+  override render() {
+    const tasks = this.stores.client.$tasks.get();
+    const trails = this.stores.client.$trails.get();
+    const list = this.task ? [tasks[this.task]].filter(Boolean) : Object.values(tasks).sort((a, b) => b.createdAt - a.createdAt).slice(0, this.limit);
+    const active = list.filter((t) => t.status === 'running');
+    return html`
+      <p class="sr-only" aria-live="polite">${active.map((t) => `${t.id} ${t.stage}`).join('; ')}</p>
+      ${list.length ? html`<ol class="tasks">${list.map((t) => this.row(t, trails[t.id] ?? []))}</ol>` : html`<p class="muted">No tasks yet: submit a requirement.</p>`}
+    `;
+  }
+}
