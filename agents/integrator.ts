@@ -1,5 +1,5 @@
 import { defineAgent } from '../runtime/plugin/mod.ts';
-import { ErrorCode, RuntimeError } from '../runtime/protocol/mod.ts';
+import { ErrorCode, RuntimeError, errorMessage } from '../runtime/protocol/mod.ts';
 
 /**
  * Writes validated files into the task's workspace folder and archives them with a manifest.
@@ -27,13 +27,25 @@ export const integrator = defineAgent({
     }
     const extra = message.payload as { requirement?: unknown };
     const requirement = typeof extra.requirement === 'string' ? extra.requirement : undefined;
-    const written = await caps.workspace.writeFiles(taskId, implementation.files);
-    await caps.workspace.archive(taskId, {
-      ...(requirement === undefined ? {} : { requirement }),
-      files: written,
-      tests: report.tests,
-      ms: report.ms,
-    });
-    return { dir: caps.workspace.taskDir(taskId), written };
+    try {
+      const written = await caps.workspace.writeFiles(taskId, implementation.files);
+      await caps.workspace.archive(taskId, {
+        ...(requirement === undefined ? {} : { requirement }),
+        files: written,
+        tests: report.tests,
+        ms: report.ms,
+      });
+      return { dir: caps.workspace.taskDir(taskId), written };
+    } catch (error) {
+      if (error instanceof RuntimeError) throw error;
+      // A full disk or a read-only folder is the task's failure, not a defect of this agent: crashing
+      // would restart it and, repeated, take the integrator down for every task.
+      const code = (error as { code?: string }).code;
+      throw new RuntimeError(
+        ErrorCode.Io,
+        `integrator: could not write task ${taskId}'s files: ${errorMessage(error)}; ${code === 'ENOSPC' ? 'free disk space' : code === 'EACCES' || code === 'EPERM' || code === 'EROFS' ? "make the data dir's workspace/ and completed_archive/ writable" : 'check the data dir'} (--data-dir), then retry the task`,
+        { cause: error },
+      );
+    }
   },
 });

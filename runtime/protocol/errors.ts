@@ -24,6 +24,8 @@ export const ErrorCode = {
   /** A per-task cap on tokens, cost or turns was reached. */
   Budget: 'E_BUDGET',
   Path: 'E_PATH',
+  /** A filesystem operation failed (permissions, disk full, …): the task fails, the agent does not crash. */
+  Io: 'E_IO',
   Conflict: 'E_CONFLICT',
   Unsupported: 'E_UNSUPPORTED',
   Stopped: 'E_STOPPED',

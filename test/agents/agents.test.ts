@@ -210,6 +210,28 @@ test('integrator refuses a failed report and a missing task id, and writes and a
   assert.equal(archived.manifest, { files: result.written, tests: ok.tests, ms: 12 });
 });
 
+test('integrator: a filesystem error fails the task with E_IO and the fix; the agent is not crashed', async () => {
+  // The workspace turns path problems into E_PATH itself; what reaches the integrator raw is a failing
+  // write (a full disk), which a test running as root cannot cause for real: the workspace's write
+  // throws what node:fs throws then. The integrator is what is under test here.
+  const real = createWorkspace({ root: join(base, 'workspace-io'), archiveRoot: join(base, 'archive-io') });
+  const broken = { ...real, writeFiles: async () => Promise.reject(Object.assign(new Error("ENOSPC: no space left on device, write"), { code: 'ENOSPC', syscall: 'write' })) };
+  const ioBus = createBus();
+  const integrator = builtinAgents.find((p) => p.role === 'integrator')!;
+  const io = startSupervisor({ bus: ioBus, plugins: [{ plugin: integrator, source: 'agents', builtin: true, config: {} }], capabilities: { llm, sandbox, workspace: broken, log: () => {} } });
+  try {
+    const impl = implementation(`${ADD}\n${ADD_TEST(5)}`);
+    const ok = { ok: true as const, tests: [{ name: 'add > adds', ok: true, ms: 1 }], console: [], ms: 12, memoryBytes: 1 };
+    await rejects(ioBus.send('role:integrator', 'integration.request', { implementation: impl, report: ok }, { taskId: 't-io' }), ErrorCode.Io, "could not write task t-io's files", 'ENOSPC', 'free disk space', 'retry the task');
+    const state = io.agents().find((a) => a.name === 'integrator')!;
+    assert.is(state.status, 'ready');
+    assert.is(state.restarts, 0, 'no crash, no restart');
+  } finally {
+    io.stop();
+    ioBus.close();
+  }
+});
+
 test.after(async () => {
   supervisor.stop();
   bus.close();
