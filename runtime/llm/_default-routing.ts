@@ -4,8 +4,10 @@ import type { Routing, RouteTarget } from './routing.ts';
 import type { Deployment, ProviderSpec } from './types.ts';
 
 const BUILT_IN: Record<string, { main: string; light: string }> = {
-  anthropic: { main: 'claude-sonnet-4-5', light: 'claude-haiku-4-5' },
-  openai: { main: 'gpt-5', light: 'gpt-5-mini' },
+  // The newest general models the official SDKs list (2026-11); claude-sonnet-4-5 reaches end of life
+  // on 2026-11-30. Route to anything else in model-routing.json.
+  anthropic: { main: 'claude-sonnet-5-5', light: 'claude-haiku-5-5' },
+  openai: { main: 'gpt-5.5', light: 'gpt-5.4-mini' },
   deepseek: { main: 'deepseek-chat', light: 'deepseek-chat' },
 };
 /** Roles that do short, cheap work and get the light model. */
@@ -19,7 +21,7 @@ const LOCAL_MODEL: Record<string, string> = { ollama: 'qwen2.5-coder:7b' };
  * Null when none is usable (the server then runs the demo provider).
  * @example
  * defaultRouting([{ name: 'anthropic', kind: 'anthropic', baseUrl: 'https://api.anthropic.com', keySource: 'ANTHROPIC_API_KEY', apiKey: 'sk-…' }]);
- * // { routes: { default: [anthropic/claude-sonnet-4-5], enhancer: [anthropic/claude-haiku-4-5], analyst: [...] }, aliases: {}, source: 'default routing (ANTHROPIC_API_KEY)' }
+ * // { routes: { default: [anthropic/claude-sonnet-5-5], enhancer: [anthropic/claude-haiku-5-5], analyst: [...] }, aliases: {}, source: 'default routing (ANTHROPIC_API_KEY)' }
  */
 export function defaultRouting(providers: readonly ProviderSpec[]): Routing | null {
   const order = [

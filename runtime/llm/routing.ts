@@ -28,7 +28,7 @@ export interface Routing {
 const ROLE = /^[a-z][a-z0-9-]*$/;
 const TOP_LEVEL = ['routes', 'aliases', '$schema'];
 const PARAM_KEYS = ['model', 'maxTokens', 'temperature', 'topP', 'timeoutMs'];
-const EXAMPLE = '"anthropic/claude-sonnet-4-5"';
+const EXAMPLE = '"anthropic/claude-sonnet-5-5"';
 
 const EntryObject = z.strictObject({
   model: z.string({ error: `must be a string "provider/model", e.g. ${EXAMPLE}` }),

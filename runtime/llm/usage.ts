@@ -31,8 +31,9 @@ export type Budgets = z.infer<typeof BudgetsConfig>;
 
 /**
  * List prices (USD per million tokens) as published by the providers in late 2025; override or
- * extend them under "prices" in orchestrator.config.json. An unknown model costs 0 and says so in
- * /api/usage (`unpriced`).
+ * extend them under "prices" in orchestrator.config.json. Newer models (the default routes'
+ * claude-sonnet-5-5, gpt-5.5, …) are not here: we have no published figure to copy. An unknown model
+ * costs 0 and says so in /api/usage (`unpriced`).
  */
 export const DEFAULT_PRICES: Readonly<Record<string, Price>> = {
   'claude-opus-4-5': { input: 5, output: 25, cacheRead: 0.5, cacheWrite: 6.25 },

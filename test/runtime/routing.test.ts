@@ -157,14 +157,14 @@ const routeIds = (routing: Routing | null, role: string) => ids(routing ? resolv
 test('defaultRouting for each single key', () => {
   const anthropic = defaultRouting([provider('anthropic', 'sk-a'), provider('openai'), provider('deepseek')]);
   assert.is(anthropic?.source, 'default routing (ANTHROPIC_API_KEY)');
-  assert.equal(routeIds(anthropic, 'default'), ['anthropic/claude-sonnet-4-5']);
-  assert.equal(routeIds(anthropic, 'enhancer'), ['anthropic/claude-haiku-4-5']);
-  assert.equal(routeIds(anthropic, 'analyst'), ['anthropic/claude-haiku-4-5']);
-  assert.equal(routeIds(anthropic, 'implementer'), ['anthropic/claude-sonnet-4-5']);
+  assert.equal(routeIds(anthropic, 'default'), ['anthropic/claude-sonnet-5-5']);
+  assert.equal(routeIds(anthropic, 'enhancer'), ['anthropic/claude-haiku-5-5']);
+  assert.equal(routeIds(anthropic, 'analyst'), ['anthropic/claude-haiku-5-5']);
+  assert.equal(routeIds(anthropic, 'implementer'), ['anthropic/claude-sonnet-5-5']);
 
   const openai = defaultRouting([provider('anthropic'), provider('openai', 'sk-o')]);
-  assert.equal(routeIds(openai, 'default'), ['openai/gpt-5']);
-  assert.equal(routeIds(openai, 'enhancer'), ['openai/gpt-5-mini']);
+  assert.equal(routeIds(openai, 'default'), ['openai/gpt-5.5']);
+  assert.equal(routeIds(openai, 'enhancer'), ['openai/gpt-5.4-mini']);
 
   const deepseek = defaultRouting([provider('deepseek', 'sk-d')]);
   assert.equal(routeIds(deepseek, 'default'), ['deepseek/deepseek-chat']);
@@ -182,8 +182,8 @@ test('defaultRouting with several keys: anthropic, openai, deepseek, then locals
     provider('openai', 'sk-o'),
     provider('anthropic', 'sk-a'),
   ]);
-  assert.equal(routeIds(routing, 'default'), ['anthropic/claude-sonnet-4-5', 'openai/gpt-5', 'deepseek/deepseek-chat', 'lmstudio/default']);
-  assert.equal(routeIds(routing, 'enhancer'), ['anthropic/claude-haiku-4-5', 'openai/gpt-5-mini', 'deepseek/deepseek-chat', 'lmstudio/default']);
+  assert.equal(routeIds(routing, 'default'), ['anthropic/claude-sonnet-5-5', 'openai/gpt-5.5', 'deepseek/deepseek-chat', 'lmstudio/default']);
+  assert.equal(routeIds(routing, 'enhancer'), ['anthropic/claude-haiku-5-5', 'openai/gpt-5.4-mini', 'deepseek/deepseek-chat', 'lmstudio/default']);
   assert.is(routing?.source, 'default routing (ANTHROPIC_API_KEY, OPENAI_API_KEY, DEEPSEEK_API_KEY, lmstudio)');
 });
 
