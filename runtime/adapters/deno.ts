@@ -1,3 +1,4 @@
+import { wsHandlersFor } from './types.ts';
 import type { RunningServer, ServeOptions, WsPeer } from './types.ts';
 
 // The few Deno APIs used, declared here so the project typechecks with Node's types only.
@@ -21,7 +22,8 @@ export function serveDeno(options: ServeOptions): Promise<RunningServer> {
       (req) => {
         const path = new URL(req.url).pathname;
         if (req.headers.get('upgrade')?.toLowerCase() === 'websocket') {
-          if (!options.wsPaths.includes(path)) return new Response('not found', { status: 404 });
+          const handlers = options.wsPaths.includes(path) ? wsHandlersFor(options.ws, path) : undefined;
+          if (!handlers) return new Response('not found', { status: 404 });
           const { socket, response } = deno.upgradeWebSocket(req);
           const peer: WsPeer = {
             send: (text) => socket.readyState === WebSocket.OPEN && socket.send(text),
@@ -32,16 +34,16 @@ export function serveDeno(options: ServeOptions): Promise<RunningServer> {
           };
           socket.onopen = () => {
             sockets.add(socket);
-            options.ws.open(peer);
+            handlers.open(peer);
           };
           socket.onmessage = (event) => {
             const text = typeof event.data === 'string' ? event.data : '';
             if (text.length > options.wsMaxPayload) return socket.close(1009, 'message too big');
-            options.ws.message(peer, text);
+            handlers.message(peer, text);
           };
           socket.onclose = () => {
             sockets.delete(socket);
-            options.ws.close(peer);
+            handlers.close(peer);
           };
           return response;
         }

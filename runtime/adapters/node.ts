@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
 import { bufferedBodies } from './types.ts';
+import { wsHandlersFor } from './types.ts';
 import type { PlainHandler, RunningServer, ServeOptions, WsPeer } from './types.ts';
 
 // Bodies up to this size are read into memory before the Request is made: a web stream over the
@@ -129,17 +130,18 @@ export function serveNode(options: ServeOptions): Promise<RunningServer> {
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.wsMaxPayload });
   server.on('upgrade', (req, socket, head) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
-    if (!options.wsPaths.includes(path)) {
+    const handlers = options.wsPaths.includes(path) ? wsHandlersFor(options.ws, path) : undefined;
+    if (!handlers) {
       // e.g. Codex tries a WebSocket on /v1/responses first: say plainly that this path is HTTP only.
       socket.end('HTTP/1.1 426 Upgrade Required\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 70\r\n\r\n{"error":{"code":"E_UPGRADE","message":"no WebSocket here: use HTTP"}}');
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
       const peer = peerOf(ws);
-      ws.on('message', (data) => options.ws.message(peer, data.toString()));
-      ws.on('close', () => options.ws.close(peer));
+      ws.on('message', (data) => handlers.message(peer, data.toString()));
+      ws.on('close', () => handlers.close(peer));
       ws.on('error', () => ws.terminate());
-      options.ws.open(peer);
+      handlers.open(peer);
     });
   });
   return new Promise((resolve, reject) => {

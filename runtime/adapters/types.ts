@@ -43,7 +43,17 @@ export interface ServeOptions {
    * undefined to use `fetch`. Adapters that cannot skip them simply ignore it.
    */
   plain?: (method: string, path: string) => PlainHandler | undefined;
-  ws: WsHandlers;
+  /** One set of handlers for every ws path, or one per path (a path without handlers is refused). */
+  ws: WsHandlers | Record<string, WsHandlers>;
+}
+
+/**
+ * The handlers serving a ws path: the single set, or the path's own; undefined when none serves it.
+ * @example const handlers = wsHandlersFor(options.ws, '/ws/inspect');
+ */
+export function wsHandlersFor(ws: ServeOptions['ws'], path: string): WsHandlers | undefined {
+  if (typeof (ws as WsHandlers).open === 'function') return ws as WsHandlers;
+  return Object.hasOwn(ws, path) ? (ws as Record<string, WsHandlers>)[path] : undefined;
 }
 
 export interface RunningServer {

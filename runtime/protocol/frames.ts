@@ -1,5 +1,6 @@
 // The /ws wire format: what the server's hub sends and what a dashboard reads. Shared by
 // runtime/server/hub.ts and ui/ (which imports only types from runtime/protocol).
+import { z } from 'zod';
 import type { AgentState, LlmUsageEvent, LogLevel, MessageMap, TaskView } from './messages.ts';
 
 /** What a dashboard holds: the whole picture, then every change in order. */
@@ -34,3 +35,66 @@ export type ServerFrame =
   | { type: 'update'; seq: number; events: HubEvent[] }
   | { type: 'error'; message: string }
   | { type: 'pong'; id?: string };
+
+// ---- /ws/inspect: the inspection channel (runtime/server/inspect.ts, ui/src/components/actor-inspector.ts)
+
+/** An actor the inspector can show: the root supervisor, one agent, or one task's pipeline. */
+export type InspectActorId = 'supervisor' | `agent:${string}` | `task:${string}`;
+
+/** One state node of a machine definition, flattened: `parent` is the id of the enclosing node. */
+export interface InspectStateNode {
+  id: string;
+  key: string;
+  parent: string | null;
+  type: 'atomic' | 'compound' | 'parallel' | 'final' | 'history';
+  /** The id of the initial child (compound nodes). */
+  initial?: string;
+  /** The `src` of each invoked actor. */
+  invoke?: string[];
+}
+
+/** One transition: `event` is the event type, or `done: <src>` / `error: <src>` / `always` / `after: <ms>`. */
+export interface InspectEdge {
+  source: string;
+  target: string[];
+  event: string;
+  kind: 'on' | 'done' | 'error' | 'always' | 'after';
+  /** The guard's name; 'inline' for an anonymous guard function. */
+  guard?: string;
+}
+
+/** A machine definition as JSON, derived from the XState machine object. */
+export interface InspectMachine {
+  id: string;
+  /** The machine version the runtime persists (PIPELINE_MACHINE_VERSION, …) when there is one. */
+  version?: string;
+  root: string;
+  nodes: InspectStateNode[];
+  edges: InspectEdge[];
+}
+
+/** One entry of a task's persisted event log (runtime/store events). */
+export interface InspectHistoryEntry {
+  seq: number;
+  at: number;
+  type: string;
+  data: unknown;
+}
+
+export type InspectServerFrame =
+  | { type: 'actors'; actors: InspectActorId[] }
+  | { type: 'machine'; actor: InspectActorId; definition: InspectMachine }
+  | { type: 'state'; actor: InspectActorId; value: unknown; context: unknown; at: number; event?: { type: string; payload: unknown } }
+  | { type: 'history'; actor: InspectActorId; entries: InspectHistoryEntry[] }
+  | { type: 'error'; message: string };
+
+/** Frames an inspection client may send on /ws/inspect. */
+export const InspectClientFrame = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('subscribe'),
+    actor: z.string().regex(/^(supervisor|agent:[\w.-]{1,64}|task:[\w.-]{1,128})$/, { error: "must be 'supervisor', 'agent:<name>' or 'task:<id>'" }),
+  }),
+  z.strictObject({ type: z.literal('unsubscribe') }),
+  z.strictObject({ type: z.literal('actors') }),
+]);
+export type InspectClientFrame = z.infer<typeof InspectClientFrame>;

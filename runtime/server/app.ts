@@ -17,6 +17,7 @@ import { createSandbox } from '../../sandbox/mod.ts';
 import { runtimeVersion, sandboxDriver, serve } from '../adapters/mod.ts';
 import type { RunningServer } from '../adapters/mod.ts';
 import { createHub } from './hub.ts';
+import { createInspector } from './inspect.ts';
 import type { Hub } from './hub.ts';
 import { dataPaths } from './config.ts';
 import type { ServerConfig } from './config.ts';
@@ -145,8 +146,13 @@ export async function startApp(config: ServerConfig, log: LogSink = defaultLog):
   const resumed = tasks.resume();
   if (resumed.resumed || resumed.failed) log('info', `resumed ${resumed.resumed} unfinished task(s); ${resumed.failed} could not be restored`);
 
+  // The /ws/inspect channel (docs/ui.md): machine definitions, live states and a task's persisted history.
+  const inspector = createInspector({ supervisor, tasks, store });
+
   let draining = false;
   const routes = createRoutes({
+    inspector,
+    bus,
     version: VERSION,
     startedAt,
     provider,
@@ -180,8 +186,9 @@ export async function startApp(config: ServerConfig, log: LogSink = defaultLog):
   };
   let server: RunningServer;
   try {
-    server = await serve({ port: config.port, host: config.host, wsPaths: ['/ws'], wsMaxPayload: 64 * 1024, fetch, plain: llm.proxy.plain, ws: hub.ws });
+    server = await serve({ port: config.port, host: config.host, wsPaths: ['/ws', '/ws/inspect'], wsMaxPayload: 64 * 1024, fetch, plain: llm.proxy.plain, ws: { '/ws': hub.ws, '/ws/inspect': inspector.ws } });
   } catch (error) {
+    inspector.close();
     tasks.stop();
     supervisor.stop();
     llm.stop();
@@ -230,6 +237,7 @@ export async function startApp(config: ServerConfig, log: LogSink = defaultLog):
     async stop() {
       tasks.stop();
       hub.close();
+      inspector.close();
       await server.close();
       llm.stop();
       supervisor.stop();

@@ -1,5 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { ErrorCode, RuntimeError } from '../protocol/mod.ts';
+import { cpus, freemem, loadavg, totalmem } from 'node:os';
+import type { Bus } from '../bus/mod.ts';
+import type { InspectActorId } from '../protocol/mod.ts';
+import type { Inspector } from './inspect.ts';
+import { ErrorCode, RuntimeError, Topics } from '../protocol/mod.ts';
 import type { Supervisor } from '../supervisor/mod.ts';
 import type { TaskManager } from '../tasks/mod.ts';
 import type { Workspace } from '../workspace/mod.ts';
@@ -7,7 +11,7 @@ import type { Store } from '../store/mod.ts';
 import type { LlmProvider } from '../llm/mod.ts';
 import type { Hub } from './hub.ts';
 import type { Llm } from './llm.ts';
-import { json, readSubmission, router } from './http.ts';
+import { json, readJson, readSubmission, router } from './http.ts';
 
 export interface RouteDeps {
   version: string;
@@ -20,6 +24,52 @@ export interface RouteDeps {
   store: Store;
   hub: Hub;
   llm: Llm;
+  inspector?: Inspector;
+  bus?: Bus;
+}
+
+/** GET /api/machine: this server process's CPU % since the previous call (or its start), memory and load. */
+function machineStats() {
+  let last = { at: performance.now(), cpu: process.cpuUsage() };
+  return () => {
+    const at = performance.now();
+    const cpu = process.cpuUsage();
+    const wallMs = Math.max(1, at - last.at);
+    const usedMs = (cpu.user - last.cpu.user + cpu.system - last.cpu.system) / 1000;
+    last = { at, cpu };
+    const memory = process.memoryUsage();
+    return {
+      ts: Date.now(),
+      cpuPercent: Math.round((usedMs / wallMs) * 1000) / 10,
+      cpus: cpus().length,
+      memory: { rss: memory.rss, heapUsed: memory.heapUsed, heapTotal: memory.heapTotal, external: memory.external },
+      system: { loadavg: loadavg(), freemem: freemem(), totalmem: totalmem() },
+      uptimeSec: Math.round(process.uptime()),
+    };
+  };
+}
+
+/**
+ * POST /api/test/flood {perSecond, seconds}: publishes log entries on the bus at that rate (the
+ * dashboard's 1,000 events/s responsiveness test). Served only with ORCHESTRATOR_TEST_ROUTES=1.
+ */
+function flood(bus: Bus, perSecond: number, seconds: number): { published: Promise<number> } {
+  const tickMs = 10;
+  const perTick = perSecond / (1000 / tickMs);
+  const started = performance.now();
+  let sent = 0;
+  const published = new Promise<number>((resolve) => {
+    const timer = setInterval(() => {
+      const elapsed = performance.now() - started;
+      const due = Math.min(perSecond * seconds, Math.floor((elapsed / 1000) * perSecond + perTick));
+      for (; sent < due; sent++) void bus.publish(Topics.Logs, 'log.entry', { level: 'debug', source: 'flood', text: `flood event ${sent}` }, { from: 'supervisor:root' });
+      if (elapsed >= seconds * 1000) {
+        clearInterval(timer);
+        resolve(sent);
+      }
+    }, tickMs);
+  });
+  return { published };
 }
 
 const DASHBOARD = new URL('../../ui/index.html', import.meta.url);
@@ -157,6 +207,32 @@ export function createRoutes(deps: RouteDeps): (request: Request) => Promise<Res
           routing: deps.llm.routing().source,
         }),
     },
+    { method: 'GET', path: /^\/api\/machine$/, handle: (() => { const stats = machineStats(); return () => json(stats()); })() },
+    {
+      method: 'GET',
+      path: /^\/api\/inspect\/([^/]+)$/,
+      handle: (_, m) => {
+        if (!deps.inspector) throw new RuntimeError(ErrorCode.NotFound, 'the inspector is not running');
+        const actor = decodeURIComponent(m[1]);
+        if (!/^(supervisor|agent:[\w.-]{1,64}|task:[\w.-]{1,128})$/.test(actor)) throw new RuntimeError(ErrorCode.Invalid, `actor ${JSON.stringify(actor)} must be 'supervisor', 'agent:<name>' or 'task:<id>'`);
+        return json(deps.inspector.view(actor as InspectActorId));
+      },
+    },
+    ...(process.env.ORCHESTRATOR_TEST_ROUTES === '1' && deps.bus
+      ? [
+          {
+            method: 'POST',
+            path: /^\/api\/test\/flood$/,
+            handle: async (request: Request) => {
+              const body = (await readJson(request)) as { perSecond?: number; seconds?: number };
+              const perSecond = Math.min(10_000, Math.max(1, Number(body.perSecond) || 1000));
+              const seconds = Math.min(30, Math.max(0.1, Number(body.seconds) || 3));
+              void flood(deps.bus!, perSecond, seconds);
+              return json({ status: 'flooding', perSecond, seconds }, 202);
+            },
+          },
+        ]
+      : []),
     ...deps.llm.proxy.routes,
   ]);
 }

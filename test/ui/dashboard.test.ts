@@ -149,6 +149,64 @@ test('a demo requirement submitted through the form runs live to its files and t
   await shot(page.locator('agent-console'), 'console');
 });
 
+test('the inspector shows the task machine with the current state highlighted and steps back through its history', async () => {
+  await page.locator(`task-detail[task-id="${taskId}"] button.inspect`).click();
+  const inspector = page.locator(`actor-inspector[actor="task:${taskId}"]`);
+  await inspector.locator('svg g.node[data-state="completed"][data-active="true"]').waitFor(WAIT);
+  // The graph is the pipeline machine's own definition, laid out: every state, one highlighted.
+  const states = await inspector.locator('svg g.node').evaluateAll((els) => els.map((e) => e.getAttribute('data-state')));
+  for (const state of ['queued', 'enhancing', 'analyzing', 'reasoning', 'implementing', 'validating', 'reviewing', 'integrating', 'completed', 'failed', 'cancelled']) assert.ok(states.includes(state), `graph lacks ${state}: ${states.join(',')}`);
+  assert.ok((await inspector.locator('svg g.edge').count()) >= 10, 'transitions drawn');
+  assert.equal(await inspector.locator('svg g.node[data-active="true"]').evaluateAll((els) => els.map((e) => e.getAttribute('data-state'))), ['completed']);
+  assert.is(await inspector.getAttribute('shown-state'), 'completed');
+
+  // The event log is the task's persisted history (the store's events), with payloads.
+  const { body } = await api(server, `/api/inspect/task:${encodeURIComponent(taskId)}`);
+  const history = body.history as Array<{ seq: number; type: string; data: { to?: string } }>;
+  assert.is(body.state.value, 'completed');
+  assert.is(await inspector.locator('ol.log li').count(), history.length);
+  assert.equal(await inspector.locator('ol.log li').evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-seq')))), history.map((e) => e.seq));
+  assert.match(await inspector.locator('ol.log li[data-type="task.submitted"] .payload').innerText(), /fizzbuzz/);
+  assert.match(await inspector.locator('pre.context').innerText(), new RegExp(`"taskId": "${taskId}"`));
+
+  // Time travel: step back one entry at a time; the highlighted state walks the persisted stages backwards.
+  const persisted = ['queued', ...history.filter((e) => e.type === 'task.stage').map((e) => e.data.to!)];
+  const walked = ['completed'];
+  const back = inspector.locator('button.back');
+  for (let i = history.length - 1; i > 0; i--) {
+    await back.click();
+    const shown = await inspector.getAttribute('shown-state');
+    const active = await inspector.locator('svg g.node[data-active="true"]').evaluateAll((els) => els.map((e) => e.getAttribute('data-state')));
+    assert.equal(active, [shown], `step ${i}: one highlighted node, the shown state`);
+    assert.is(await inspector.locator('ol.log li[aria-current="step"]').getAttribute('data-seq'), String(history[i - 1].seq));
+    if (shown !== walked[walked.length - 1]) walked.push(shown!);
+  }
+  assert.ok(await back.isDisabled(), 'at the first entry');
+  assert.equal(walked, [...persisted].reverse(), `stepped back through ${walked.join(' ← ')}`);
+  assert.ok(walked.indexOf('integrating') < walked.indexOf('validating'), 'integrating, then validating, going back');
+  // The screenshot at a past step: validating highlighted, its entry current in the log.
+  const validatingAt = history.findIndex((e) => e.type === 'task.stage' && e.data.to === 'validating');
+  await inspector.locator('input[type="range"]').fill(String(validatingAt));
+  assert.is(await inspector.getAttribute('shown-state'), 'validating');
+  await shot(inspector, 'inspector');
+  // Keyboard: End on the range returns to the live state; ArrowLeft steps back again.
+  await inspector.locator('input[type="range"]').focus();
+  await page.keyboard.press('End');
+  assert.is(await inspector.getAttribute('shown-state'), 'completed');
+  await page.keyboard.press('ArrowLeft');
+  assert.is(await inspector.getAttribute('shown-state'), persisted[persisted.length - 2]);
+  await page.keyboard.press('End');
+
+  // Any actor: the supervisor and an agent from the picker.
+  await inspector.locator('select.actor').selectOption('agent:implementer');
+  await page.locator('actor-inspector svg g.node[data-state="ready"][data-active="true"]').waitFor(WAIT);
+  assert.ok(await page.locator('actor-inspector svg g.node[data-state="working"]').count());
+  await page.locator('actor-inspector select.actor').selectOption('supervisor');
+  await page.locator('actor-inspector svg g.node[data-state="running"][data-active="true"]').waitFor(WAIT);
+  assert.match(await page.locator('actor-inspector pre.context').innerText(), /"implementer"/);
+  assert.is(await page.evaluate(() => (window as unknown as { __mark: number }).__mark), 42, 'no reload');
+});
+
 test('console filters by agent, level and task', async () => {
   const consoleEl = page.locator('agent-console');
   await consoleEl.locator('select.agent').selectOption('implementer');

@@ -30,6 +30,7 @@ function page_(serverUrl: string): string {
 <pipeline-view server="${serverUrl}"></pipeline-view>
 <task-detail server="${serverUrl}"></task-detail>
 <agent-console server="${serverUrl}"></agent-console>
+<actor-inspector server="${serverUrl}"></actor-inspector>
 <script type="module">
   import { getClient } from './orchestrator-ui.js';
   const server = ${JSON.stringify(serverUrl)};
@@ -41,6 +42,7 @@ function page_(serverUrl: string): string {
     }
   });
   document.addEventListener('task-submitted', (e) => document.querySelector('task-detail').setAttribute('task-id', e.detail.taskId));
+  document.addEventListener('inspect-actor', (e) => document.querySelector('actor-inspector').setAttribute('actor', e.detail.actor));
 </script></body></html>`;
 }
 
@@ -100,6 +102,25 @@ test('components embedded in a static page on another origin work against the se
   assert.is(await page.locator('task-detail ul.tests li[data-ok="true"]').count(), detail.report.tests.length);
   const sources = await page.locator(`agent-console .line[data-task="${id}"]`).evaluateAll((els) => els.map((e) => e.getAttribute('data-source')));
   for (const name of ['enhancer', 'analyst', 'implementer', 'validator', 'integrator']) assert.ok(sources.includes(name), `console has ${name}`);
+
+  // The inspector on the same page (its own /ws/inspect socket to the other origin), without a reload.
+  await page.evaluate(() => ((window as unknown as { __mark: number }).__mark = 7));
+  await page.locator('task-detail button.inspect').click();
+  const inspector = page.locator(`actor-inspector[actor="task:${id}"]`);
+  await inspector.locator('svg g.node[data-state="completed"][data-active="true"]').waitFor(WAIT);
+  const history = (await api(server, `/api/inspect/task:${encodeURIComponent(id!)}`)).body.history as Array<{ type: string; data: { to?: string } }>;
+  const persisted = ['queued', ...history.filter((e) => e.type === 'task.stage').map((e) => e.data.to!)];
+  assert.is(await inspector.locator('ol.log li').count(), history.length);
+  const walked = ['completed'];
+  for (let i = history.length - 1; i > 0; i--) {
+    await inspector.locator('button.back').click();
+    const shown = (await inspector.getAttribute('shown-state'))!;
+    assert.equal(await inspector.locator('svg g.node[data-active="true"]').evaluateAll((els) => els.map((e) => e.getAttribute('data-state'))), [shown]);
+    if (shown !== walked[walked.length - 1]) walked.push(shown);
+  }
+  assert.equal(walked, [...persisted].reverse());
+  assert.is(await page.evaluate(() => (window as unknown as { __mark: number }).__mark), 7, 'no reload');
+  await inspector.locator('button.live').click();
   await shot(page, 'embedded');
   assert.equal(errors, []);
 });

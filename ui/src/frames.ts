@@ -7,6 +7,7 @@ import type { AgentState, LlmUsageEvent, LogLevel, MessageMap, TaskView } from '
 export type { AgentState, LlmUsageEvent, LogLevel, TaskView };
 
 export type { HubEvent, HubLogLine, HubState, ServerFrame } from '../../runtime/protocol/mod.ts';
+export type { InspectActorId, InspectEdge, InspectHistoryEntry, InspectMachine, InspectServerFrame, InspectStateNode } from '../../runtime/protocol/mod.ts';
 
 /** GET /api/tasks/:id */
 export interface TaskDetail extends TaskView {

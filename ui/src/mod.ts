@@ -6,6 +6,8 @@
  * <orchestrator-dashboard server="http://127.0.0.1:8100"></orchestrator-dashboard>
  * @module
  */
+import { ActorInspector } from './components/actor-inspector.ts';
+import { CachePanel, MachineStats, OutputPreview, UsageChart } from './components/panels.ts';
 import { AgentCard } from './components/agent-card.ts';
 import { AgentConsole } from './components/agent-console.ts';
 import { ConnectionStatusElement, DemoBadge } from './components/connection-status.ts';
@@ -18,7 +20,7 @@ import { TaskList } from './components/task-list.ts';
 export { createClient, getClient, ConnectionStatus } from './client.ts';
 export type { Client, ClientOptions, ConsoleLine, StageStep, UsagePoint } from './client.ts';
 export { ClientController } from './controller.ts';
-export { AgentCard, AgentConsole, ConnectionStatusElement, DemoBadge, OrchestratorDashboard, PipelineView, SubmitForm, TaskDetailElement, TaskList };
+export { ActorInspector, CachePanel, MachineStats, OutputPreview, UsageChart, AgentCard, AgentConsole, ConnectionStatusElement, DemoBadge, OrchestratorDashboard, PipelineView, SubmitForm, TaskDetailElement, TaskList };
 
 export const elements = {
   'orchestrator-dashboard': OrchestratorDashboard,
@@ -30,6 +32,11 @@ export const elements = {
   'submit-form': SubmitForm,
   'connection-status': ConnectionStatusElement,
   'demo-badge': DemoBadge,
+  'actor-inspector': ActorInspector,
+  'output-preview': OutputPreview,
+  'cache-panel': CachePanel,
+  'usage-chart': UsageChart,
+  'machine-stats': MachineStats,
 } as const;
 
 for (const [tag, element] of Object.entries(elements)) {

@@ -112,6 +112,7 @@ export class TaskDetailElement extends LitElement {
           <span class="muted">${live.stage} · attempt ${live.iteration}/${live.maxIterations} · priority ${d.priority}</span>
           <span class="actions">
             <button class="cancel" ?disabled=${!running || this.busy} @click=${() => this.act('cancel')}>Cancel</button>
+            <button class="inspect" @click=${() => this.dispatchEvent(new CustomEvent('inspect-actor', { detail: { actor: `task:${d.id}` }, bubbles: true, composed: true }))}>Inspect</button>
             <button class="retry" ?disabled=${running || live.status === 'completed' || this.busy} @click=${() => this.act('retry')}>Retry</button>
           </span>
         </header>
@@ -135,6 +136,7 @@ export class TaskDetailElement extends LitElement {
           ${d.generated.length
             ? d.generated.map((f) => html`<details open data-path=${f.path}><summary>${f.path}${d.files.includes(f.path) ? html` <span class="ok">(written)</span>` : ''}</summary><pre><code>${highlight(f.content)}</code></pre></details>`)
             : html`<p class="muted">No files yet.</p>`}
+          <output-preview .files=${d.generated}></output-preview>
           <slot name="preview"></slot>
         </section>
         <section aria-label="stage history">
