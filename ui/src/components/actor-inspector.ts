@@ -144,6 +144,11 @@ export class ActorInspector extends LitElement {
     this.actor = null;
     this.shownState = null;
     this.actors = [];
+    this.forget();
+  }
+
+  /** Forgets what was shown of the previous actor. */
+  private forget(): void {
     this.definition = null;
     this.live = null;
     this.entries = [];
@@ -209,12 +214,7 @@ export class ActorInspector extends LitElement {
       }
     }
     if (changed.has('actor')) {
-      this.definition = null;
-      this.live = null;
-      this.entries = [];
-      this.step = null;
-      this.log = [];
-      this.error = null;
+      this.forget();
       this.sync();
     }
     this.shownState = this.highlighted();
