@@ -29,8 +29,11 @@ export function watchErrors(page: Page): string[] {
   return errors;
 }
 
-/** A screenshot into test/ui/screenshots (gitignored), copied to docs/screenshots for the README. */
-export async function shot(target: Page | { screenshot(o: { path: string }): Promise<unknown> }, name: string, docs = true): Promise<void> {
+/**
+ * A screenshot into test/ui/screenshots (gitignored). With UPDATE_SCREENSHOTS=1 it is also copied to
+ * docs/screenshots for the README (a test run never dirties the tracked copies by itself).
+ */
+export async function shot(target: Page | { screenshot(o: { path: string }): Promise<unknown> }, name: string, docs = process.env.UPDATE_SCREENSHOTS === '1'): Promise<void> {
   mkdirSync(SHOTS, { recursive: true });
   const path = join(SHOTS, `${name}.png`);
   await target.screenshot({ path, ...('goto' in target ? { fullPage: true } : {}) } as { path: string });
