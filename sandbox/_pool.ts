@@ -172,8 +172,12 @@ export function createPool(options: PoolOptions): Pool {
     // What the worker writes from now on is about this run.
     worker.stderr = '';
     worker.deadline = setTimeout(() => {
-      // A worker stuck in V8's last-resort garbage collections is out of memory, not slow.
-      const memory = MEMORY_ABORT.test(worker.stderr) || /last resort|Mark-Compact/.test(worker.stderr);
+      // A worker stuck in V8's last-resort garbage collections is out of memory, not slow; so is one
+      // that reached the deadline still holding far more than its limit (a bomb that grows slower than
+      // the sampler's cap on a loaded machine).
+      const rss = residentMb(worker.child.pid);
+      const hoarding = rss !== undefined && rss > RSS_BASE_MB + 2 * job.input.memoryMb;
+      const memory = hoarding || MEMORY_ABORT.test(worker.stderr) || /last resort|Mark-Compact/.test(worker.stderr);
       retire(worker, (late) => failure(late, memory ? 'memory' : 'timeout',
         `the sandbox worker did not answer within ${late.input.timeoutMs + GRACE_MS} ms (the run's limit is ${late.input.timeoutMs} ms)${memory ? ', out of memory' : ''}; it was killed and a fresh one will take the next run`));
     }, job.input.timeoutMs + GRACE_MS);

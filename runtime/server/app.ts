@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { ErrorCode, RuntimeError, Topics } from '../protocol/mod.ts';
-import type { LlmUsageEvent, LogLevel, Message, MessageMap } from '../protocol/mod.ts';
+import type { LogLevel, Message } from '../protocol/mod.ts';
 import { createBus } from '../bus/mod.ts';
 import type { Bus } from '../bus/mod.ts';
 import { openStore } from '../store/mod.ts';
@@ -24,6 +24,8 @@ import type { ServerConfig } from './config.ts';
 import { createRoutes } from './routes.ts';
 import { errorResponse } from './http.ts';
 import { startLlm } from './llm.ts';
+import { wireConsole } from './console.ts';
+import { corsFor } from './http.ts';
 import type { Llm } from './llm.ts';
 
 export const VERSION = '0.1.0';
@@ -81,10 +83,6 @@ export async function startApp(config: ServerConfig, log: LogSink = defaultLog):
       if (message.taskId) store.appendEvent({ taskId: message.taskId, ts: message.ts, type: 'message', data: { type: message.type, from: message.from, to: message.to, at: message.ts, summary: summarize(message) } });
     },
   });
-  bus.subscribe(Topics.Logs, (message) => {
-    const entry = message.payload as { level: LogLevel; source: string; text: string };
-    log(entry.level, `${entry.source}: ${entry.text}`, message.taskId ? { taskId: message.taskId } : undefined);
-  });
   const agentLog = (level: LogLevel, text: string, taskId?: string) =>
     void bus.publish(Topics.Logs, 'log.entry', { level, source: 'agents', text }, { from: 'supervisor:root', taskId });
 
@@ -100,48 +98,7 @@ export async function startApp(config: ServerConfig, log: LogSink = defaultLog):
   });
   supervisor.onAgentChange((agent) => hub.push({ kind: 'agent', agent }));
   tasks.onChange((task) => hub.push({ kind: 'task', task }));
-  // One log line per stage a task enters, so `runtime logs --task <id>` can follow it.
-  const stages = new Map<string, string>();
-  const consoleStages = new Map<string, string>();
-  tasks.onChange((task) => {
-    if (stages.get(task.id) === task.stage) return;
-    if (task.status === 'running' || task.status === 'queued') stages.set(task.id, task.stage);
-    else stages.delete(task.id);
-    const why = task.error ? `: ${task.error.reason} at ${task.error.stage}: ${task.error.message}` : '';
-    log(task.status === 'failed' ? 'warn' : 'info', `task ${task.id} ${task.status} (${task.stage})${why}`, { taskId: task.id });
-  });
-  // The dashboard console: bus log entries, every message an agent sends or receives for a task, and
-  // the stage lines above, as `log` events on /ws (a stream, like tokens: not in the snapshot).
-  bus.subscribe(Topics.Logs, (message) => {
-    const entry = message.payload as { level: LogLevel; source: string; text: string };
-    hub.push({ kind: 'log', taskId: message.taskId, log: { ts: message.ts, level: entry.level, source: entry.source, text: entry.text } });
-  });
-  bus.intercept({
-    name: 'console',
-    onSend(message: Message) {
-      if (!message.taskId) return;
-      const agentOf = (address: string) => (/^(agent|role):/.test(address) ? address.slice(address.indexOf(':') + 1) : null);
-      const source = agentOf(message.from) ?? agentOf(message.to) ?? message.from;
-      hub.push({ kind: 'log', taskId: message.taskId, log: { ts: message.ts, level: 'info', source, text: `${message.from} → ${message.to}: ${summarize(message)}` } });
-    },
-    onReply(request: Message, outcome) {
-      if (!request.taskId) return;
-      const source = /^(agent|role):/.test(request.to) ? request.to.slice(request.to.indexOf(':') + 1) : request.to;
-      const text = outcome.ok ? `${request.to} answered ${request.type.replace(/\.request$/, '.result')}` : `${request.to} failed ${request.type}: ${outcome.error.message}`;
-      hub.push({ kind: 'log', taskId: request.taskId, log: { ts: Date.now(), level: outcome.ok ? 'info' : 'error', source, text } });
-    },
-  });
-  tasks.onChange((task) => {
-    if (consoleStages.get(task.id) === `${task.stage}/${task.iteration}`) return;
-    consoleStages.set(task.id, `${task.stage}/${task.iteration}`);
-    if (task.status !== 'running' && task.status !== 'queued') consoleStages.delete(task.id);
-    const why = task.error ? `: ${task.error.reason}: ${task.error.message}` : '';
-    hub.push({ kind: 'log', taskId: task.id, log: { ts: task.updatedAt, level: task.status === 'failed' ? 'warn' : 'info', source: 'tasks', text: `${task.id} ${task.status} (${task.stage}, attempt ${task.iteration}/${task.maxIterations})${why}` } });
-  });
-  bus.subscribe(Topics.Tokens, (message) => {
-    if (message.type === 'llm.token') hub.push({ kind: 'token', taskId: message.taskId, token: message.payload as MessageMap['llm.token'] });
-    else if (message.type === 'llm.usage') hub.push({ kind: 'usage', taskId: message.taskId, usage: message.payload as LlmUsageEvent });
-  });
+  wireConsole({ bus, tasks, hub, log });
 
   const resumed = tasks.resume();
   if (resumed.resumed || resumed.failed) log('info', `resumed ${resumed.resumed} unfinished task(s); ${resumed.failed} could not be restored`);
@@ -164,19 +121,7 @@ export async function startApp(config: ServerConfig, log: LogSink = defaultLog):
     hub,
     llm,
   });
-  // Pages on other origins that embed the component library (docs/ui.md): only the origins listed in
-  // ORCHESTRATOR_UI_ORIGINS (comma-separated, exact) may call /api/*; none by default.
-  const uiOrigins = new Set((process.env.ORCHESTRATOR_UI_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean));
-  const withCors = async (request: Request, respond: () => Promise<Response>): Promise<Response> => {
-    const origin = request.headers.get('origin');
-    if (!origin || !uiOrigins.has(origin) || !new URL(request.url).pathname.startsWith('/api/')) return respond();
-    const cors = { 'access-control-allow-origin': origin, vary: 'origin', 'access-control-allow-methods': 'GET, POST', 'access-control-allow-headers': 'content-type', 'access-control-max-age': '600' };
-    if (request.method === 'OPTIONS') return new Response(null, { status: 204, headers: cors });
-    const response = await respond();
-    const headers = new Headers(response.headers);
-    for (const [name, value] of Object.entries(cors)) headers.set(name, value);
-    return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
-  };
+  const withCors = corsFor(config.uiOrigins);
   const fetch = (request: Request): Promise<Response> => withCors(request, () => serveRequest(request));
   const serveRequest = (request: Request): Promise<Response> => {
     if (draining && request.method === 'POST' && /^\/api\/(requirements|tasks\/[^/]+\/retry)$/.test(new URL(request.url).pathname)) {

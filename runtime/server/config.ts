@@ -36,6 +36,8 @@ export interface ServerConfig {
   drainTimeoutSeconds: number;
   pluginDirs: string[];
   plugins: Record<string, unknown>;
+  /** Origins whose pages may call /api/* (CORS) to embed the dashboard components (ORCHESTRATOR_UI_ORIGINS, comma-separated). */
+  uiOrigins: string[];
 }
 
 function int(name: string, raw: string | number | undefined, fallback: number, min: number, max: number, flag: string, from?: string): number {
@@ -164,6 +166,7 @@ export function resolveConfigWithSources(flags: Flags, realEnv: Record<string, s
     drainTimeoutSeconds: int('drain timeout', pick('drainTimeoutSeconds', flags.drainTimeoutSeconds, 'ORCHESTRATOR_DRAIN_TIMEOUT', file.drainTimeoutSeconds), 25, 0, 3600, 'ORCHESTRATOR_DRAIN_TIMEOUT (seconds)', origin('drainTimeoutSeconds')),
     pluginDirs: [resolve(String(pick('pluginDirs', undefined, 'ORCHESTRATOR_PLUGIN_DIR', undefined) ?? new URL('../../plugins', import.meta.url).pathname))],
     plugins: file.plugins ?? {},
+    uiOrigins: String(pick('uiOrigins', undefined, 'ORCHESTRATOR_UI_ORIGINS', undefined) ?? '').split(',').map((o) => o.trim()).filter(Boolean),
   };
   return { config, sources, files: { config: configPath, env: envFilePath(realEnv), routing: config.routingFile } };
 }

@@ -91,3 +91,22 @@ export function router(routes: Array<{ method: string; path: RegExp; handle: (re
     return json({ error: { code: ErrorCode.NotFound, message: `no route for ${request.method} ${url.pathname}: see README.md for the API` } }, 404);
   };
 }
+
+/**
+ * CORS for pages on other origins that embed the component library (docs/ui.md): only the listed
+ * origins (exact) may call /api/*; with none listed, nothing changes.
+ * @example const withCors = corsFor(['http://localhost:5173']); await withCors(request, () => routes(request));
+ */
+export function corsFor(origins: readonly string[]) {
+  const allowed = new Set(origins);
+  return async (request: Request, respond: () => Promise<Response>): Promise<Response> => {
+    const origin = request.headers.get('origin');
+    if (!origin || !allowed.has(origin) || !new URL(request.url).pathname.startsWith('/api/')) return respond();
+    const cors = { 'access-control-allow-origin': origin, vary: 'origin', 'access-control-allow-methods': 'GET, POST', 'access-control-allow-headers': 'content-type', 'access-control-max-age': '600' };
+    if (request.method === 'OPTIONS') return new Response(null, { status: 204, headers: cors });
+    const response = await respond();
+    const headers = new Headers(response.headers);
+    for (const [name, value] of Object.entries(cors)) headers.set(name, value);
+    return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+  };
+}
