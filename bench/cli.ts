@@ -47,6 +47,29 @@ async function coldStart(): Promise<number> {
   return ms;
 }
 
+/** RSS of a freshly started server after a second with no work, as its own GET /api/machine reports it. */
+async function idleRss(): Promise<number> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'orch-bench-cli-rss-'));
+  const child = spawn(process.execPath, [BIN, 'start', '--port', '0', '--data-dir', dataDir], { cwd: ROOT, env: ENV, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      const match = /"msg":"listening","url":"[^"]+","port":(\d+)/.exec(out);
+      if (match) resolve(Number(match[1]));
+    });
+    child.on('exit', (code) => reject(new Error(`runtime start exited ${code}: ${out}`)));
+  });
+  while (!(await healthy(port))) await new Promise((r) => setTimeout(r, 2));
+  await new Promise((r) => setTimeout(r, 1000));
+  const machine = (await (await fetch(`http://127.0.0.1:${port}/api/machine`)).json()) as { memory: { rss: number } };
+  const exited = new Promise((r) => child.on('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+  rmSync(dataDir, { recursive: true, force: true });
+  return machine.memory.rss / 1024 / 1024;
+}
+
 function timed(args: string[], env: Record<string, string | undefined> = ENV): number {
   const started = performance.now();
   const run = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -58,6 +81,7 @@ function timed(args: string[], env: Record<string, string | undefined> = ENV): n
 export async function cliBench(): Promise<Section> {
   const figures: Figure[] = [];
   figures.push(await measure('cold start: spawn `runtime start` → 200 from /api/health', 'ms', coldStart));
+  figures.push(await measure('idle RSS: server 1 s after start, no work (GET /api/machine)', 'MB', idleRss, 3));
   const dataDir = mkdtempSync(join(tmpdir(), 'orch-bench-cli-daemon-'));
   try {
     timed(['start', '--daemon', '--port', '0', '--data-dir', dataDir]);
@@ -68,13 +92,13 @@ export async function cliBench(): Promise<Section> {
     spawnSync(process.execPath, [BIN, 'stop', '--data-dir', dataDir, '--timeout', '10'], { cwd: ROOT, env: ENV });
     rmSync(dataDir, { recursive: true, force: true });
   }
-  const [cold, status, uncached, floor] = figures.map((f) => f.median);
+  const [cold, rss, status, uncached, floor] = figures.map((f) => f.median);
   return {
     title: 'CLI (`runtime` command)',
     figures,
-    ratios: { coldStartMs: +cold.toFixed(1), statusMs: +status.toFixed(1), statusUncachedMs: +uncached.toFixed(1), versionMs: +floor.toFixed(1) },
+    ratios: { coldStartMs: +cold.toFixed(1), idleRssMb: +rss.toFixed(1), statusMs: +status.toFixed(1), statusUncachedMs: +uncached.toFixed(1), versionMs: +floor.toFixed(1) },
     notes: [
-      `Cold start to a healthy /api/health: **${cold.toFixed(0)} ms** median (goal ≤ 500 ms). \`runtime status\` against a running daemon: **${status.toFixed(0)} ms** median (goal ≤ 150 ms), of which ${floor.toFixed(0)} ms is starting Node and the launcher; without Node's compile cache (enabled by bin.js) status takes ${uncached.toFixed(0)} ms. Wall time of real subprocesses, first run of each discarded.`,
+      `Cold start to a healthy /api/health: **${cold.toFixed(0)} ms** median (goal ≤ 500 ms); idle RSS **${rss.toFixed(0)} MB** (a server 1 s after start, no work). \`runtime status\` against a running daemon: **${status.toFixed(0)} ms** median (goal ≤ 150 ms), of which ${floor.toFixed(0)} ms is starting Node and the launcher; without Node's compile cache (enabled by bin.js) status takes ${uncached.toFixed(0)} ms. Wall time of real subprocesses, first run of each discarded.`,
     ],
   };
 }

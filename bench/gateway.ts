@@ -7,7 +7,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { quantile, ratio, type Figure, type Section } from './lib.ts';
+import { createServer } from 'node:net';
+import { ensurePeers, peerFile } from './peers.ts';
+import { notMeasured, quantile, ratio, type Figure, type Section } from './lib.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const ROUNDS = 7;
@@ -44,12 +46,12 @@ function stop(proc: ChildProcess): Promise<void> {
 const agent = new Agent({ keepAlive: true, maxSockets: 1 });
 
 /** One POST; resolves with the milliseconds from write to the last byte. */
-function post(base: string, path: string, body: string): Promise<number> {
+function post(base: string, path: string, body: string, extra: Record<string, string> = {}): Promise<number> {
   const url = new URL(path, base);
   return new Promise((resolve, reject) => {
     const t = performance.now();
     const req = request(
-      { host: url.hostname, port: url.port, path: url.pathname, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-api-key': 'bench-client', 'anthropic-version': '2023-06-01' } },
+      { host: url.hostname, port: url.port, path: url.pathname, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-api-key': 'bench-client', 'anthropic-version': '2023-06-01', ...extra } },
       (res) => {
         res.on('data', () => {});
         res.on('end', () => (res.statusCode === 200 ? resolve(performance.now() - t) : reject(new Error(`${path}: status ${res.statusCode}`))));
@@ -72,23 +74,50 @@ function figure(name: string, samples: number[]): Figure[] {
   ];
 }
 
-/** Latency samples for the three paths with a system prompt of `padBytes` bytes. */
-async function measurePaths(fake: string, server: string, padBytes: number) {
+/** A free local port for Portkey, which takes `--port=N` and has no port-0 mode. */
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Portkey's open-source gateway in its own process; it is told the upstream per request by headers. */
+async function startPortkey(fake: string): Promise<{ proc: ChildProcess; url: string; headers: Record<string, string> } | { reason: string }> {
+  const ready = ensurePeers();
+  if (!ready.ok) return { reason: ready.reason };
+  const port = await freePort();
+  try {
+    const started = await startChild([peerFile('@portkey-ai/gateway/build/start-server.js'), `--port=${port}`, '--headless'], {}, /(Ready for connections)/);
+    // Routed as Anthropic to a custom host; Portkey's cache is off unless a config asks for it.
+    return { proc: started.proc, url: `http://127.0.0.1:${port}`, headers: { 'x-portkey-provider': 'anthropic', 'x-portkey-custom-host': `${fake}/v1` } };
+  } catch (error) {
+    return { reason: `Portkey gateway did not start: ${(error as Error).message.split('\n')[0]}` };
+  }
+}
+
+/** Latency samples for each path with a system prompt of `padBytes` bytes, interleaved in rounds. */
+async function measurePaths(fake: string, server: string, portkey: { url: string; headers: Record<string, string> } | null, padBytes: number) {
   const padding = 'x'.repeat(padBytes);
   const direct: number[] = [];
   const miss: number[] = [];
   const hit: number[] = [];
+  const peer: number[] = [];
   for (let i = 0; i < WARMUP; i++) {
     await post(fake, '/v1/messages', body(true, padding));
     await post(server, '/v1/messages', body(true, padding));
     await post(server, '/v1/messages', body(false, padding));
+    if (portkey) await post(portkey.url, '/v1/messages', body(true, padding), portkey.headers);
   }
   for (let round = 0; round < ROUNDS; round++) {
     for (let i = 0; i < PER_ROUND; i++) direct.push(await post(fake, '/v1/messages', body(true, padding)));
     for (let i = 0; i < PER_ROUND; i++) miss.push(await post(server, '/v1/messages', body(true, padding)));
     for (let i = 0; i < PER_ROUND; i++) hit.push(await post(server, '/v1/messages', body(false, padding)));
+    if (portkey) for (let i = 0; i < PER_ROUND; i++) peer.push(await post(portkey.url, '/v1/messages', body(true, padding), portkey.headers));
   }
-  return { direct, miss, hit };
+  return { direct, miss, hit, peer };
 }
 
 export async function gatewayBench(): Promise<Section> {
@@ -99,10 +128,13 @@ export async function gatewayBench(): Promise<Section> {
     { ANTHROPIC_API_KEY: 'sk-ant-bench', ANTHROPIC_BASE_URL: fake.url, OPENAI_API_KEY: '', DEEPSEEK_API_KEY: '', ORCHESTRATOR_ROUTING: join(dataDir, 'none.json') },
     /"msg":"listening","url":"([^"]+)"/,
   );
+  const portkey = await startPortkey(fake.url);
+  const peer = 'proc' in portkey ? portkey : null;
   try {
-    const small = await measurePaths(fake.url, server.url, 200);
-    const large = await measurePaths(fake.url, server.url, 100_000);
+    const small = await measurePaths(fake.url, server.url, peer, 200);
+    const large = await measurePaths(fake.url, server.url, peer, 100_000);
     const figures: Figure[] = [];
+    if (!peer) figures.push(notMeasured('Portkey gateway (@portkey-ai/gateway)', 'reason' in portkey ? portkey.reason : 'unknown'));
     const ratios: Record<string, number> = {};
     const notes: string[] = [];
     for (const [label, run] of [['1 KB request', small], ['100 KB request (Claude Code size)', large]] as const) {
@@ -114,14 +146,24 @@ export async function gatewayBench(): Promise<Section> {
       ratios[`${key}MissAddedP99Ms`] = +added99.toFixed(4);
       ratios[`${key}HitP50Ms`] = +quantile(run.hit, 0.5).toFixed(4);
       ratios[`${key}HitVsDirect`] = ratio(quantile(run.hit, 0.5), quantile(run.direct, 0.5));
+      if (peer) {
+        figures.push(...figure(`Portkey gateway 1.15.2 (no cache), ${label}`, run.peer));
+        const peer50 = quantile(run.peer, 0.5) - quantile(run.direct, 0.5);
+        const peer99 = quantile(run.peer, 0.99) - quantile(run.direct, 0.99);
+        ratios[`${key}PortkeyAddedP50Ms`] = +peer50.toFixed(4);
+        ratios[`${key}MissAddedVsPortkeyP50`] = ratio(added50, peer50);
+        ratios[`${key}MissAddedVsPortkeyP99`] = ratio(added99, peer99);
+        notes.push(`${label}: Portkey adds **${peer50.toFixed(3)} ms** at p50 and ${peer99.toFixed(3)} ms at p99; our miss overhead / Portkey's = **${ratios[`${key}MissAddedVsPortkeyP50`]}×** at p50 and ${ratios[`${key}MissAddedVsPortkeyP99`]}× at p99 (goal ≤ 0.5×).`);
+      }
       notes.push(
         `${label}: the proxy adds **${added50.toFixed(3)} ms** at p50 and ${added99.toFixed(3)} ms at p99 on a cache miss (goal ≤ 0.25 ms p50); a cache hit takes **${quantile(run.hit, 0.5).toFixed(3)} ms** p50 end to end (goal ≤ 0.2 ms), ${ratios[`${key}HitVsDirect`]}× the direct call.`,
       );
     }
-    notes.push(`Each path: ${ROUNDS} interleaved rounds of ${PER_ROUND} sequential requests over one keep-alive connection after ${WARMUP} warm-up requests; fake upstream and server in their own processes. For p50 rows min–max is p0–p99; for p99 rows it is p90–p100.`);
-    return { title: 'LLM gateway (proxy vs direct)', figures, ratios, notes };
+    notes.push(`Each path: ${ROUNDS} interleaved rounds of ${PER_ROUND} sequential requests over one keep-alive connection after ${WARMUP} warm-up requests; fake upstream, our server and Portkey (started with \`--headless\`, routed by \`x-portkey-provider: anthropic\` + \`x-portkey-custom-host\`) each in their own process. For p50 rows min–max is p0–p99; for p99 rows it is p90–p100.`);
+    return { title: 'LLM gateway (proxy vs direct vs Portkey)', figures, ratios, notes };
   } finally {
     agent.destroy();
+    if (peer) await stop(peer.proc);
     await stop(server.proc);
     await stop(fake.proc);
     rmSync(dataDir, { recursive: true, force: true });

@@ -35,3 +35,8 @@ export function perSecond(count: number, ms: number): number {
 }
 
 export const ratio = (a: number, b: number): number => +(a / b).toFixed(2);
+
+/** A row for a figure we could not take: results.md shows the reason instead of a number, never a guess. */
+export function notMeasured(name: string, reason: string): Figure {
+  return { name, unit: `not measured: ${reason}`, median: Number.NaN, min: Number.NaN, max: Number.NaN };
+}

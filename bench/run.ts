@@ -9,8 +9,10 @@ import { coreBench } from './core.ts';
 import { sandboxBench } from './sandbox.ts';
 import { gatewayBench } from './gateway.ts';
 import { cliBench } from './cli.ts';
+import { orchestrationBench } from './orchestration.ts';
+import { dashboardBench } from './dashboard.ts';
 
-const sections: Record<string, () => Promise<Section>> = { core: coreBench, gateway: gatewayBench, sandbox: sandboxBench, cli: cliBench };
+const sections: Record<string, () => Promise<Section>> = { core: coreBench, orchestration: orchestrationBench, gateway: gatewayBench, sandbox: sandboxBench, dashboard: dashboardBench, cli: cliBench };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 for (const name of wanted) if (!sections[name]) throw new Error(`unknown bench section '${name}'; choose from: ${Object.keys(sections).join(', ')}`);
@@ -31,11 +33,12 @@ for (const [name, run] of Object.entries(sections)) {
 const machine = `${cpus()[0]?.model ?? 'unknown cpu'} × ${cpus().length}, node ${process.versions.node}`;
 const date = new Date().toISOString();
 writeFileSync(join(dir, 'results.json'), JSON.stringify({ date, machine, sections: results }, null, 2) + '\n');
-const fmt = (n: number) => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(3));
+// A figure we could not take is stored as null (NaN in JSON) and shown as a dash with its reason.
+const fmt = (n: number | null) => (n === null || Number.isNaN(n) ? '—' : n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(3));
 const md = [`# Benchmarks`, ``, `${date} · ${machine} · medians (min–max) · \`npm run bench\``, ``];
 for (const s of results) {
   md.push(`## ${s.title}`, ``, `measured ${s.date}`, ``, `| what | median | min–max | unit |`, `|---|---:|---:|---|`);
-  md.push(...s.figures.map((f) => `| ${f.name} | ${fmt(f.median)} | ${fmt(f.min)}–${fmt(f.max)} | ${f.unit} |`), ``);
+  md.push(...s.figures.map((f) => `| ${f.name} | ${fmt(f.median)} | ${f.min === null || Number.isNaN(f.min) ? '—' : `${fmt(f.min)}–${fmt(f.max)}`} | ${f.unit} |`), ``);
   md.push(...s.notes.flatMap((n) => [n, ``]));
 }
 writeFileSync(join(dir, 'results.md'), md.join('\n'));

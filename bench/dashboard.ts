@@ -1,0 +1,116 @@
+// Dashboard push: 100 ws clients on /ws while the server publishes log events steadily (the test-only
+// POST /api/test/flood), so the hub flushes an update frame about every 16 ms (~60 Hz). Measured in
+// the same run: the server's CPU share over the window with 100 clients and with none (GET
+// /api/machine reports CPU since its previous call), and delivery latency from an event's bus
+// timestamp to its arrival at a client — which includes the hub's batching wait of up to 16 ms by
+// design — and from the newest event in a frame (closer to the send cost, still including up to one flood tick of waiting). Server in its own process.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import WebSocket from 'ws';
+import { quantile, stats, type Figure, type Section } from './lib.ts';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+const CLIENTS = 100;
+const ROUNDS = 3;
+const SECONDS = 3;
+const EVENTS_PER_SECOND = 1000;
+
+function startServer(dataDir: string): Promise<{ proc: ChildProcess; url: string }> {
+  const env = { ...process.env, ORCHESTRATOR_TEST_ROUTES: '1', ORCHESTRATOR_DEMO_DELAY_MS: '0', ANTHROPIC_API_KEY: '', OPENAI_API_KEY: '', DEEPSEEK_API_KEY: '' };
+  const proc = spawn(process.execPath, ['--no-node-snapshot', 'runtime/cli/bin.js', 'start', '--port', '0', '--data-dir', dataDir], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  return new Promise((resolve, reject) => {
+    proc.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk;
+      const match = /"msg":"listening","url":"([^"]+)"/.exec(out);
+      if (match) resolve({ proc, url: match[1] });
+    });
+    proc.on('exit', (code) => reject(new Error(`runtime start exited ${code}: ${out}`)));
+  });
+}
+
+const now = () => performance.timeOrigin + performance.now();
+
+interface Client { ws: WebSocket; frames: number; eventLatency: number[]; frameLatency: number[] }
+
+async function connect(url: string): Promise<Client> {
+  const ws = new WebSocket(url.replace(/^http/, 'ws') + '/ws');
+  const client: Client = { ws, frames: 0, eventLatency: [], frameLatency: [] };
+  ws.on('message', (data) => {
+    const at = now();
+    const frame = JSON.parse(String(data)) as { type: string; events?: Array<{ kind: string; log?: { ts: number; source: string } }> };
+    if (frame.type !== 'update') return;
+    client.frames++;
+    let newest = 0;
+    for (const e of frame.events ?? []) {
+      if (e.kind !== 'log' || e.log?.source !== 'flood') continue;
+      client.eventLatency.push(at - e.log.ts);
+      newest = Math.max(newest, e.log.ts);
+    }
+    if (newest) client.frameLatency.push(at - newest);
+  });
+  await new Promise((resolve, reject) => (ws.once('open', resolve), ws.once('error', reject)));
+  return client;
+}
+
+async function cpuPercent(url: string): Promise<number> {
+  return ((await (await fetch(`${url}/api/machine`)).json()) as { cpuPercent: number }).cpuPercent;
+}
+
+/** Floods for SECONDS and returns the server's CPU % over that window. */
+async function window(url: string): Promise<number> {
+  await cpuPercent(url);
+  const res = await fetch(`${url}/api/test/flood`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ perSecond: EVENTS_PER_SECOND, seconds: SECONDS }) });
+  if (res.status !== 202) throw new Error(`flood: status ${res.status} (is ORCHESTRATOR_TEST_ROUTES=1 honoured?)`);
+  await new Promise((r) => setTimeout(r, SECONDS * 1000 + 100));
+  return cpuPercent(url);
+}
+
+export async function dashboardBench(): Promise<Section> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'orch-bench-dash-'));
+  const server = await startServer(dataDir);
+  const idle: number[] = [];
+  const loaded: number[] = [];
+  const fps: number[] = [];
+  const eventLatency: number[] = [];
+  const frameLatency: number[] = [];
+  try {
+    for (let round = 0; round < ROUNDS; round++) {
+      idle.push(await window(server.url));
+      const clients = await Promise.all(Array.from({ length: CLIENTS }, () => connect(server.url)));
+      loaded.push(await window(server.url));
+      for (const c of clients) {
+        fps.push(c.frames / SECONDS);
+        eventLatency.push(...c.eventLatency);
+        frameLatency.push(...c.frameLatency);
+        c.ws.close();
+      }
+    }
+  } finally {
+    const exited = new Promise((r) => server.proc.once('exit', r));
+    server.proc.kill('SIGTERM');
+    await exited;
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  const q = (values: number[], p: number) => +quantile(values, p).toFixed(3);
+  const figures: Figure[] = [
+    stats(`server CPU, ${CLIENTS} ws clients, ${EVENTS_PER_SECOND} events/s`, '% of one core', loaded),
+    stats(`server CPU, no ws clients, ${EVENTS_PER_SECOND} events/s`, '% of one core', idle),
+    stats('update frames per client', 'frames/s', fps.map((f) => +f.toFixed(1))),
+    { name: 'event → client latency p50 (includes ≤ 16 ms batching)', unit: 'ms', median: q(eventLatency, 0.5), min: q(eventLatency, 0), max: q(eventLatency, 0.99) },
+    { name: 'event → client latency p99', unit: 'ms', median: q(eventLatency, 0.99), min: q(eventLatency, 0.9), max: q(eventLatency, 1) },
+    { name: 'newest event in frame → client p50', unit: 'ms', median: q(frameLatency, 0.5), min: q(frameLatency, 0), max: q(frameLatency, 0.99) },
+    { name: 'newest event in frame → client p99', unit: 'ms', median: q(frameLatency, 0.99), min: q(frameLatency, 0.9), max: q(frameLatency, 1) },
+  ];
+  const [cpu, cpuIdle, frames, e50, e99, f50, f99] = figures.map((f) => f.median);
+  return {
+    title: 'Dashboard push (/ws, 100 clients)',
+    figures,
+    ratios: { cpuPercent100Clients: cpu, cpuPercentNoClients: cpuIdle, framesPerSecond: frames, eventP50Ms: e50, eventP99Ms: e99, fanoutP50Ms: f50, fanoutP99Ms: f99 },
+    notes: [
+      `${CLIENTS} ws clients, ${EVENTS_PER_SECOND} log events/s for ${SECONDS} s, ${ROUNDS} rounds: the server spends **${cpu}%** of one core (${cpuIdle}% for the same events with no client), each client gets **${frames}** update frames/s; an event reaches a client in **${e50} ms** p50 / **${e99} ms** p99 (batching included), a frame's newest event in ${f50} ms p50 / ${f99} ms p99. The flood publishes every 10 ms and the hub flushes 16 ms after a frame's first event, so frames come about every 20 ms (~50/s) rather than 60/s. Latency: client clock (sub-ms) minus the bus timestamp (whole ms, same machine), so figures carry up to +1 ms of rounding; all 100 clients run in the bench process, so client-side parsing is in the tail. CPU rows: median over rounds, min–max across rounds; latency rows: p50 rows show p0–p99, p99 rows p90–p100.`,
+    ],
+  };
+}
