@@ -1,12 +1,13 @@
 // The `runtime` command: cold start (spawn `runtime start` → first 200 from /api/health) and
 // `runtime status` against a running daemon, each a real subprocess, wall time. `runtime --version`
 // is the floor (Node start + our launcher); status is also measured without the compile cache.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { measure } from './lib.ts';
+import { startOrchestrator, stop } from './_procs.ts';
 import type { Figure, Section } from './lib.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -24,49 +25,36 @@ function healthy(port: number): Promise<boolean> {
   });
 }
 
-/** ms from spawning `runtime start` to a 200 from /api/health (the port read from its "listening" line). */
-async function coldStart(): Promise<number> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'orch-bench-cli-'));
-  const started = performance.now();
-  const child = spawn(process.execPath, [BIN, 'start', '--port', '0', '--data-dir', dataDir], { cwd: ROOT, env: ENV, stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-      const match = /"msg":"listening","url":"[^"]+","port":(\d+)/.exec(out);
-      if (match) resolve(Number(match[1]));
-    });
-    child.on('exit', (code) => reject(new Error(`runtime start exited ${code}: ${out}`)));
-  });
+/** `runtime start` as a user runs it (bin.js, no extra Node flags), resolved once /api/health answers 200. */
+async function healthyServer(prefix: string): Promise<{ port: number; stop(): Promise<void> }> {
+  const dataDir = mkdtempSync(join(tmpdir(), prefix));
+  const { proc, url } = await startOrchestrator(dataDir, ENV, [], []);
+  const port = Number(new URL(url).port);
   while (!(await healthy(port))) await new Promise((r) => setTimeout(r, 2));
+  return {
+    port,
+    async stop() {
+      await stop(proc);
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Spawn `runtime start` to a 200 from /api/health. */
+async function coldStart(): Promise<number> {
+  const started = performance.now();
+  const server = await healthyServer('orch-bench-cli-');
   const ms = performance.now() - started;
-  const exited = new Promise((r) => child.on('exit', r));
-  child.kill('SIGTERM');
-  await exited;
-  rmSync(dataDir, { recursive: true, force: true });
+  await server.stop();
   return ms;
 }
 
 /** RSS of a freshly started server after a second with no work, as its own GET /api/machine reports it. */
 async function idleRss(): Promise<number> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'orch-bench-cli-rss-'));
-  const child = spawn(process.execPath, [BIN, 'start', '--port', '0', '--data-dir', dataDir], { cwd: ROOT, env: ENV, stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-      const match = /"msg":"listening","url":"[^"]+","port":(\d+)/.exec(out);
-      if (match) resolve(Number(match[1]));
-    });
-    child.on('exit', (code) => reject(new Error(`runtime start exited ${code}: ${out}`)));
-  });
-  while (!(await healthy(port))) await new Promise((r) => setTimeout(r, 2));
+  const server = await healthyServer('orch-bench-cli-rss-');
   await new Promise((r) => setTimeout(r, 1000));
-  const machine = (await (await fetch(`http://127.0.0.1:${port}/api/machine`)).json()) as { memory: { rss: number } };
-  const exited = new Promise((r) => child.on('exit', r));
-  child.kill('SIGTERM');
-  await exited;
-  rmSync(dataDir, { recursive: true, force: true });
+  const machine = (await (await fetch(`http://127.0.0.1:${server.port}/api/machine`)).json()) as { memory: { rss: number } };
+  await server.stop();
   return machine.memory.rss / 1024 / 1024;
 }
 

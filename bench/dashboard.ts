@@ -4,31 +4,21 @@
 // /api/machine reports CPU since its previous call), and delivery latency from an event's bus
 // timestamp to its arrival at a client — which includes the hub's batching wait of up to 16 ms by
 // design — and from the newest event in a frame (closer to the send cost, still including up to one flood tick of waiting). Server in its own process.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { startOrchestrator } from './_procs.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { quantile, stats, type Figure, type Section } from './lib.ts';
 
-const ROOT = new URL('..', import.meta.url).pathname;
 const CLIENTS = 100;
 const ROUNDS = 3;
 const SECONDS = 3;
 const EVENTS_PER_SECOND = 1000;
 
 function startServer(dataDir: string): Promise<{ proc: ChildProcess; url: string }> {
-  const env = { ...process.env, ORCHESTRATOR_TEST_ROUTES: '1', ORCHESTRATOR_DEMO_DELAY_MS: '0', ANTHROPIC_API_KEY: '', OPENAI_API_KEY: '', DEEPSEEK_API_KEY: '' };
-  const proc = spawn(process.execPath, ['--no-node-snapshot', 'runtime/cli/bin.js', 'start', '--port', '0', '--data-dir', dataDir], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  return new Promise((resolve, reject) => {
-    proc.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk;
-      const match = /"msg":"listening","url":"([^"]+)"/.exec(out);
-      if (match) resolve({ proc, url: match[1] });
-    });
-    proc.on('exit', (code) => reject(new Error(`runtime start exited ${code}: ${out}`)));
-  });
+  return startOrchestrator(dataDir, { ORCHESTRATOR_TEST_ROUTES: '1', ORCHESTRATOR_DEMO_DELAY_MS: '0', ANTHROPIC_API_KEY: '', OPENAI_API_KEY: '', DEEPSEEK_API_KEY: '' });
 }
 
 const now = () => performance.timeOrigin + performance.now();

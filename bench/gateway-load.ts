@@ -2,12 +2,12 @@
 // upstream directly, our proxy (cache miss: every body unique; cache hit: one body repeated) and
 // Portkey's gateway (no cache) with 1 and 16 connections, interleaved in rounds so machine noise hits
 // every target alike. The fake upstream, our server, Portkey and each autocannon run are separate processes.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
-import { ensurePeers, peerFile, PEERS } from './peers.ts';
+import { ensurePeers, PEERS } from './peers.ts';
+import { startFake, startGatewayServer, startPortkey, stop } from './_procs.ts';
 import { notMeasured, ratio, stats, type Figure, type Section } from './lib.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -15,54 +15,6 @@ const ROUNDS = 3;
 const DURATION = 3;
 const WARMUP = 1;
 const CONNECTIONS = [1, 16] as const;
-
-function startChild(args: string[], env: Record<string, string>, pattern: RegExp): Promise<{ proc: ChildProcess; url: string }> {
-  const proc = spawn(process.execPath, ['--no-node-snapshot', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${args[0]} did not start:\n${output}`)), 20_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk;
-      const match = pattern.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ proc, url: match[1] });
-      }
-    };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', (chunk: Buffer) => (output += chunk));
-    proc.on('exit', (code) => reject(new Error(`${args[0]} exited with ${code}:\n${output}`)));
-  });
-}
-
-function stop(proc: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (proc.exitCode !== null) return resolve();
-    proc.once('exit', () => resolve());
-    proc.kill('SIGTERM');
-  });
-}
-
-/** A free local port for Portkey, which takes `--port=N` and has no port-0 mode. */
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function startPortkey(fake: string): Promise<{ proc: ChildProcess; url: string; headers: Record<string, string> } | { reason: string }> {
-  const port = await freePort();
-  try {
-    const started = await startChild([peerFile('@portkey-ai/gateway/build/start-server.js'), `--port=${port}`, '--headless'], {}, /(Ready for connections)/);
-    // Routed as Anthropic to a custom host; Portkey's cache is off unless a config asks for it.
-    return { proc: started.proc, url: `http://127.0.0.1:${port}`, headers: { 'x-portkey-provider': 'anthropic', 'x-portkey-custom-host': `${fake}/v1` } };
-  } catch (error) {
-    return { reason: `Portkey gateway did not start: ${(error as Error).message.split('\n')[0]}` };
-  }
-}
 
 interface Target { label: string; key: string; url: string; headers: Record<string, string>; unique: boolean }
 interface Run { rps: number; p50: number; p99: number }
@@ -90,13 +42,9 @@ function load(target: Target, connections: number, duration: number): Promise<Ru
 export async function gatewayLoadBench(): Promise<Section> {
   const ready = ensurePeers();
   if (!ready.ok) return { title: 'LLM gateway under load (autocannon)', figures: [notMeasured('gateway under load', ready.reason)], ratios: {}, notes: [] };
-  const fake = await startChild(['test/fakes/upstream.ts', '--port', '0', '--no-record'], {}, /"url":"([^"]+)"/);
+  const fake = await startFake();
   const dataDir = mkdtempSync(join(tmpdir(), 'orch-bench-gwl-'));
-  const server = await startChild(
-    ['runtime/cli/bin.js', 'start', '--port', '0', '--data-dir', dataDir, '--cache-size', '100000'],
-    { ANTHROPIC_API_KEY: 'sk-ant-bench', ANTHROPIC_BASE_URL: fake.url, OPENAI_API_KEY: '', DEEPSEEK_API_KEY: '', ORCHESTRATOR_ROUTING: join(dataDir, 'none.json') },
-    /"msg":"listening","url":"([^"]+)"/,
-  );
+  const server = await startGatewayServer(fake.url, dataDir);
   const portkey = await startPortkey(fake.url);
   const peer = 'proc' in portkey ? portkey : null;
   try {

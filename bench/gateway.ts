@@ -2,46 +2,17 @@
 // through our proxy (cache miss: every request unique; cache hit: one request repeated), measured in
 // the same run, interleaved in rounds so machine noise hits all three alike. The fake upstream and the
 // server each run in their own process; the client here is node:http with one keep-alive socket.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
-import { ensurePeers, peerFile } from './peers.ts';
+import { ensurePeers } from './peers.ts';
+import { startFake, startGatewayServer, startPortkey, stop } from './_procs.ts';
 import { notMeasured, quantile, ratio, type Figure, type Section } from './lib.ts';
 
-const ROOT = new URL('..', import.meta.url).pathname;
 const ROUNDS = 7;
 const PER_ROUND = 300;
 const WARMUP = 300;
-
-function startChild(args: string[], env: Record<string, string>, pattern: RegExp): Promise<{ proc: ChildProcess; url: string }> {
-  const proc = spawn(process.execPath, ['--no-node-snapshot', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${args[0]} did not start:\n${output}`)), 20_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk;
-      const match = pattern.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ proc, url: match[1] });
-      }
-    };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', (chunk: Buffer) => (output += chunk));
-    proc.on('exit', (code) => reject(new Error(`${args[0]} exited with ${code}:\n${output}`)));
-  });
-}
-
-function stop(proc: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (proc.exitCode !== null) return resolve();
-    proc.once('exit', () => resolve());
-    proc.kill('SIGTERM');
-  });
-}
 
 const agent = new Agent({ keepAlive: true, maxSockets: 1 });
 
@@ -74,30 +45,6 @@ function figure(name: string, samples: number[]): Figure[] {
   ];
 }
 
-/** A free local port for Portkey, which takes `--port=N` and has no port-0 mode. */
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** Portkey's open-source gateway in its own process; it is told the upstream per request by headers. */
-async function startPortkey(fake: string): Promise<{ proc: ChildProcess; url: string; headers: Record<string, string> } | { reason: string }> {
-  const ready = ensurePeers();
-  if (!ready.ok) return { reason: ready.reason };
-  const port = await freePort();
-  try {
-    const started = await startChild([peerFile('@portkey-ai/gateway/build/start-server.js'), `--port=${port}`, '--headless'], {}, /(Ready for connections)/);
-    // Routed as Anthropic to a custom host; Portkey's cache is off unless a config asks for it.
-    return { proc: started.proc, url: `http://127.0.0.1:${port}`, headers: { 'x-portkey-provider': 'anthropic', 'x-portkey-custom-host': `${fake}/v1` } };
-  } catch (error) {
-    return { reason: `Portkey gateway did not start: ${(error as Error).message.split('\n')[0]}` };
-  }
-}
-
 /** Latency samples for each path with a system prompt of `padBytes` bytes, interleaved in rounds. */
 async function measurePaths(fake: string, server: string, portkey: { url: string; headers: Record<string, string> } | null, padBytes: number) {
   const padding = 'x'.repeat(padBytes);
@@ -121,13 +68,9 @@ async function measurePaths(fake: string, server: string, portkey: { url: string
 }
 
 export async function gatewayBench(): Promise<Section> {
-  const fake = await startChild(['test/fakes/upstream.ts', '--port', '0', '--no-record'], {}, /"url":"([^"]+)"/);
+  const fake = await startFake();
   const dataDir = mkdtempSync(join(tmpdir(), 'orch-bench-gw-'));
-  const server = await startChild(
-    ['runtime/cli/bin.js', 'start', '--port', '0', '--data-dir', dataDir, '--cache-size', '100000'],
-    { ANTHROPIC_API_KEY: 'sk-ant-bench', ANTHROPIC_BASE_URL: fake.url, OPENAI_API_KEY: '', DEEPSEEK_API_KEY: '', ORCHESTRATOR_ROUTING: join(dataDir, 'none.json') },
-    /"msg":"listening","url":"([^"]+)"/,
-  );
+  const server = await startGatewayServer(fake.url, dataDir);
   const portkey = await startPortkey(fake.url);
   const peer = 'proc' in portkey ? portkey : null;
   try {

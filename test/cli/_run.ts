@@ -25,11 +25,15 @@ export function cleanEnv(extra: Record<string, string> = {}): Record<string, str
   return { ...env, ORCHESTRATOR_DEMO_DELAY_MS: '0', ...extra };
 }
 
-/** `runtime ...args`; resolves when it exits (killed after `timeoutMs`). */
-export function runtime(args: string[], options: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<Run> {
+/**
+ * `runtime ...args`; resolves when it exits (killed after `timeoutMs`). `bareEnv` gives the child only
+ * `env` (nothing of this process's environment), for clients that must run as on a bare machine.
+ */
+export function runtime(args: string[], options: { cwd?: string; env?: Record<string, string>; timeoutMs?: number; bareEnv?: boolean } = {}): Promise<Run> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: options.cwd ?? ROOT, env: cleanEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const env = options.bareEnv ? (options.env ?? {}) : cleanEnv(options.env);
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: options.cwd ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

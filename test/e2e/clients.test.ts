@@ -9,17 +9,16 @@
 // a server, reusing it, env, args, exit codes) with stand-in clients.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
 import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startFakeUpstream, type FakeUpstream, type RecordedRequest } from '../fakes/upstream.ts';
 import { ROOT, api, startServer, tempDir, waitFor, type StartedServer } from '../helpers/server.ts';
 import { installClients, type InstalledClients } from '../clients/install.ts';
+import { runtime, type Run } from '../cli/_run.ts';
 
 const ANTHROPIC_KEY = 'sk-ant-server-key-test';
 const OPENAI_KEY = 'sk-server-openai-key-test';
 const CLIENT_TIMEOUT_MS = 60_000;
-const BIN = join(ROOT, 'runtime/cli/bin.js');
 
 let fake: FakeUpstream;
 let server: StartedServer;
@@ -50,35 +49,9 @@ test.after(async () => {
   for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-/** `runtime launch …` in a clean environment (no provider keys of the developer's shell), stdin closed. */
+/** `runtime launch …` in a bare environment (no provider keys of the developer's shell), stdin closed. */
 function launch(args: string[], options: { cwd: string; env: Record<string, string> }): Promise<Run> {
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'launch', ...args], {
-      cwd: options.cwd,
-      env: { PATH: '/usr/bin:/bin', TERM: 'dumb', LANG: 'C.UTF-8', ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`runtime launch ${args.join(' ')} did not finish within ${CLIENT_TIMEOUT_MS / 1000} s\nstdout: ${stdout}\nstderr: ${stderr}`));
-    }, CLIENT_TIMEOUT_MS);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, ms: Date.now() - started });
-    });
-  });
+  return runtime(['launch', ...args], { cwd: options.cwd, env: { PATH: '/usr/bin:/bin', TERM: 'dumb', LANG: 'C.UTF-8', ...options.env }, bareEnv: true, timeoutMs: CLIENT_TIMEOUT_MS });
 }
 
 const posts = (path: RegExp) => fake.requests.filter((r) => r.method === 'POST' && path.test(r.path));
