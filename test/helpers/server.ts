@@ -1,7 +1,7 @@
 // Starts the real `runtime start` in a child process on an ephemeral port with its own data dir.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -12,6 +12,10 @@ export interface StartedServer {
   port: number;
   dataDir: string;
   proc: ChildProcess;
+  /** The per-launch token the server wrote to `<dataDir>/token` (null if it wrote none). */
+  token: string | null;
+  /** `ws://127.0.0.1:<port><path>` carrying the launch token, as the dashboard connects. */
+  wsUrl(path?: string): string;
   output: () => string;
   /** SIGTERM and wait for exit. */
   stop(): Promise<void>;
@@ -51,11 +55,14 @@ export async function startServer(options: { dataDir?: string; env?: Record<stri
       reject(new Error(`server exited with ${code} before listening:\n${output}`));
     });
   });
+  const token = launchToken(dataDir);
   return {
     url: `http://127.0.0.1:${port}`,
     port,
     dataDir,
     proc,
+    token,
+    wsUrl: (path = '/ws') => wsUrlFor({ port, token }, path),
     output: () => output,
     async stop() {
       proc.kill('SIGTERM');
@@ -66,6 +73,21 @@ export async function startServer(options: { dataDir?: string; env?: Record<stri
       await exited;
     },
   };
+}
+
+/** The launch token in a data dir, or null. */
+export function launchToken(dataDir: string): string | null {
+  try {
+    return readFileSync(join(dataDir, 'token'), 'utf8').trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+function wsUrlFor(server: { port: number; token?: string | null }, path: string): string {
+  const url = new URL(`ws://127.0.0.1:${server.port}${path}`);
+  if (server.token) url.searchParams.set('token', server.token);
+  return url.href;
 }
 
 export async function api(server: { url: string }, path: string, init?: { method?: string; body?: unknown; raw?: string; headers?: Record<string, string> }): Promise<{ status: number; body: any }> {
@@ -96,8 +118,8 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
 }
 
 /** Collects every /ws frame; `frames` grows as they arrive. */
-export function watch(server: { port: number }): Promise<{ frames: any[]; close(): void }> {
-  const socket = new WebSocket(`ws://127.0.0.1:${server.port}/ws`);
+export function watch(server: { port: number; token?: string | null }): Promise<{ frames: any[]; close(): void }> {
+  const socket = new WebSocket(wsUrlFor(server, '/ws'));
   const frames: any[] = [];
   socket.onmessage = (event) => frames.push(JSON.parse(String(event.data)));
   return new Promise((resolve, reject) => {
