@@ -1,4 +1,4 @@
-import { wsHandlersFor } from './types.ts';
+import { refusalBody, wsHandlersFor } from './types.ts';
 import type { RunningServer, ServeOptions, WsPeer } from './types.ts';
 
 // The few Deno APIs used, declared here so the project typechecks with Node's types only.
@@ -20,8 +20,12 @@ export function serveDeno(options: ServeOptions): Promise<RunningServer> {
     const server = deno.serve(
       { port: options.port, hostname: options.host, onListen: () => undefined },
       (req) => {
-        const path = new URL(req.url).pathname;
-        if (req.headers.get('upgrade')?.toLowerCase() === 'websocket') {
+        const url = new URL(req.url);
+        const path = url.pathname;
+        const upgrade = req.headers.get('upgrade')?.toLowerCase() === 'websocket';
+        const refusal = options.guard?.({ method: req.method, url: path + url.search, header: (name) => req.headers.get(name), upgrade });
+        if (refusal) return new Response(refusalBody(refusal), { status: refusal.status, headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' } });
+        if (upgrade) {
           const handlers = options.wsPaths.includes(path) ? wsHandlersFor(options.ws, path) : undefined;
           if (!handlers) return new Response('not found', { status: 404 });
           const { socket, response } = deno.upgradeWebSocket(req);

@@ -3,9 +3,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
-import { bufferedBodies } from './types.ts';
-import { wsHandlersFor } from './types.ts';
-import type { PlainHandler, RunningServer, ServeOptions, WsPeer } from './types.ts';
+import { bufferedBodies, refusalBody, wsHandlersFor } from './types.ts';
+import type { GuardInput, PlainHandler, RunningServer, ServeOptions, WsPeer } from './types.ts';
 
 // Bodies up to this size are read into memory before the Request is made: a web stream over the
 // socket costs more per request than the whole of a small proxied call. Larger ones stream.
@@ -104,9 +103,28 @@ function peerOf(socket: WebSocket): WsPeer {
   };
 }
 
+function guardInput(req: IncomingMessage, upgrade: boolean): GuardInput {
+  return {
+    method: req.method ?? 'GET',
+    url: req.url ?? '/',
+    header: (name) => {
+      const value = req.headers[name];
+      return Array.isArray(value) ? value[0] : value;
+    },
+    upgrade,
+  };
+}
+
 /** Serves `options.fetch` and the ws paths on Node with node:http and ws. */
 export function serveNode(options: ServeOptions): Promise<RunningServer> {
   const server = createServer((req, res) => {
+    const refusal = options.guard?.(guardInput(req, false));
+    if (refusal) {
+      const body = refusalBody(refusal);
+      res.writeHead(refusal.status, { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), 'cache-control': 'no-store' });
+      res.end(body);
+      return;
+    }
     const url = req.url ?? '/';
     const query = url.indexOf('?');
     const plain = options.plain?.(req.method ?? 'GET', query < 0 ? url : url.slice(0, query));
@@ -129,6 +147,13 @@ export function serveNode(options: ServeOptions): Promise<RunningServer> {
   server.headersTimeout = 15_000;
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.wsMaxPayload });
   server.on('upgrade', (req, socket, head) => {
+    socket.on('error', () => socket.destroy());
+    const refusal = options.guard?.(guardInput(req, true));
+    if (refusal) {
+      const body = refusalBody(refusal);
+      socket.end(`HTTP/1.1 ${refusal.status} ${refusal.status === 401 ? 'Unauthorized' : 'Forbidden'}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      return;
+    }
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     const handlers = options.wsPaths.includes(path) ? wsHandlersFor(options.ws, path) : undefined;
     if (!handlers) {

@@ -30,6 +30,34 @@ export interface PlainResponse {
 
 export type PlainHandler = (request: PlainRequest) => Promise<PlainResponse>;
 
+/** What a request guard sees: the same on every runtime and on the plain and web paths. */
+export interface GuardInput {
+  method: string;
+  /** Path and query, e.g. '/ws?token=…'. */
+  url: string;
+  /** A header by lower-case name. */
+  header(name: string): string | undefined | null;
+  /** A WebSocket upgrade. */
+  upgrade: boolean;
+}
+
+/** A refused request: the status and a JSON error naming what was wrong and the fix. */
+export interface Refusal {
+  status: number;
+  code: string;
+  message: string;
+}
+
+/**
+ * The body of a refusal: readable as our own error shape ({ error: { code, message } }), as an
+ * Anthropic error ({ type: 'error', error: { type, message } }) and as an OpenAI one (error.type, code).
+ * @example refusalBody({ status: 403, code: 'E_HOST', message: '…' })
+ */
+export function refusalBody(refusal: Refusal): string {
+  const type = refusal.status === 401 ? 'authentication_error' : refusal.status === 415 ? 'invalid_request_error' : 'permission_error';
+  return JSON.stringify({ type: 'error', error: { type, code: refusal.code, message: refusal.message } });
+}
+
 export interface ServeOptions {
   port: number;
   host: string;
@@ -43,6 +71,8 @@ export interface ServeOptions {
    * undefined to use `fetch`. Adapters that cannot skip them simply ignore it.
    */
   plain?: (method: string, path: string) => PlainHandler | undefined;
+  /** Runs before anything else for every request and upgrade; a refusal is answered as is. */
+  guard?: (request: GuardInput) => Refusal | null;
   /** One set of handlers for every ws path, or one per path (a path without handlers is refused). */
   ws: WsHandlers | Record<string, WsHandlers>;
 }

@@ -18,6 +18,8 @@ export interface ServerInfo {
   port: number;
   version?: string;
   startedAt?: number;
+  /** The launch token from `<dataDir>/token`, sent with every call (runtime/server/guard.ts). */
+  token?: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -28,7 +30,17 @@ const START_TIMEOUT_MS = 20_000;
 export function readServerInfo(dataDir: string): ServerInfo | undefined {
   try {
     const info = JSON.parse(readFileSync(dataPaths(dataDir).server, 'utf8'));
-    return Number.isInteger(info?.pid) && typeof info?.url === 'string' ? info : undefined;
+    if (!Number.isInteger(info?.pid) || typeof info?.url !== 'string') return undefined;
+    return { ...info, token: readToken(dataDir) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The running server's launch token, or undefined when it wrote none (older servers) or it is unreadable. */
+export function readToken(dataDir: string): string | undefined {
+  try {
+    return readFileSync(dataPaths(dataDir).token, 'utf8').trim() || undefined;
   } catch {
     return undefined;
   }
@@ -55,9 +67,11 @@ export function alive(pid: number): boolean {
  * One HTTP exchange with node:http (not fetch: undici's first call costs ~35 ms, a third of the
  * `runtime status` budget). Rejects on connection errors and after `timeoutMs`.
  */
-export function request(url: string, init: { method?: string; body?: string; timeoutMs?: number } = {}): Promise<{ status: number; text: string }> {
+export function request(url: string, init: { method?: string; body?: string; timeoutMs?: number; token?: string } = {}): Promise<{ status: number; text: string }> {
+  const headers: Record<string, string | number> = init.body !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(init.body) } : {};
+  if (init.token) headers['x-orchestrator-token'] = init.token;
   return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { method: init.method ?? 'GET', headers: init.body !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(init.body) } : {}, timeout: init.timeoutMs ?? 10_000 }, (res) => {
+    const req = httpRequest(url, { method: init.method ?? 'GET', headers, timeout: init.timeoutMs ?? 10_000 }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
@@ -67,6 +81,14 @@ export function request(url: string, init: { method?: string; body?: string; tim
     req.on('error', reject);
     req.end(init.body);
   });
+}
+
+/**
+ * The ws address of `path` on the server, carrying its launch token.
+ * @example new WebSocket(wsUrl(server, '/ws'))
+ */
+export function wsUrl(server: { url: string; token?: string }, path: string): string {
+  return `${server.url.replace(/^http/, 'ws')}${path}${server.token ? `?token=${encodeURIComponent(server.token)}` : ''}`;
 }
 
 /** Whether `url` is an Orchestrator server: GET /api/hello answers `{ ok: true }`. */
@@ -162,13 +184,14 @@ function printedSince(outFile: string, offset: number, logFile: string): string 
  * with the server's message; a connection failure says the server stopped answering.
  * @example const health = await call(server, '/api/health', { allowStatus: [503] });
  */
-export async function call<T = any>(server: { url: string }, path: string, init: { method?: string; body?: unknown; allowStatus?: number[]; timeoutMs?: number } = {}): Promise<T> {
+export async function call<T = any>(server: { url: string; token?: string }, path: string, init: { method?: string; body?: unknown; allowStatus?: number[]; timeoutMs?: number } = {}): Promise<T> {
   let response: { status: number; text: string };
   try {
     response = await request(server.url + path, {
       method: init.method ?? (init.body !== undefined ? 'POST' : 'GET'),
       body: init.body !== undefined ? JSON.stringify(init.body) : undefined,
       timeoutMs: init.timeoutMs,
+      token: server.token,
     });
   } catch (error) {
     throw new CliError(`the server at ${server.url} did not answer ${path} (${(error as Error).message}): check it with "runtime status"`);

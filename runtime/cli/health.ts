@@ -10,7 +10,7 @@ import type { AgentState } from '../protocol/messages.ts';
 import { dataPaths, resolveDataDir } from '../server/env.ts';
 import { COMMON, Exit, painter, parseCommand, printJson } from './_output.ts';
 import type { Command } from './_output.ts';
-import { call, findServer } from './_server.ts';
+import { call, findServer, wsUrl } from './_server.ts';
 import type { ServerInfo } from './_server.ts';
 
 const HELP = `runtime health — check everything a task needs, one line each, with the fix
@@ -92,7 +92,7 @@ async function wsCheck(server: ServerInfo): Promise<Check> {
   const result = await new Promise<string | true>((resolve) => {
     let socket: WebSocket;
     try {
-      socket = new WebSocket(`${server.url.replace(/^http/, 'ws')}/ws`);
+      socket = new WebSocket(wsUrl(server, '/ws'));
     } catch (error) {
       return resolve((error as Error).message);
     }

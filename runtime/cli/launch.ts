@@ -28,6 +28,8 @@ export const PLACEHOLDER_KEY = 'orchestrator-gateway';
 /** The Codex model provider that `runtime launch codex` defines on the command line. */
 export const CODEX_PROVIDER = 'orchestrator';
 const CODEX_KEY_ENV = 'ORCHESTRATOR_GATEWAY_KEY';
+/** Codex reads the launch token from this variable (env_http_headers), so it never shows in `ps`. */
+const CODEX_TOKEN_ENV = 'ORCHESTRATOR_TOKEN';
 
 const CLIENTS: Record<LaunchTarget, { binEnv: string; install: string; name: string }> = {
   claude: { binEnv: 'ORCHESTRATOR_CLAUDE_BIN', install: 'npm install -g @anthropic-ai/claude-code', name: 'Claude Code' },
@@ -74,9 +76,13 @@ export function clientEnv(target: LaunchTarget, server: ServerInfo, dataDir: str
       // ANTHROPIC_AUTH_TOKEN (sent as a Bearer token) rather than ANTHROPIC_API_KEY: interactive Claude
       // Code asks before it uses a custom API key, with "No (recommended)" preselected; a token it uses as is.
       if (!env.ANTHROPIC_API_KEY && !env.ANTHROPIC_AUTH_TOKEN) out.ANTHROPIC_AUTH_TOKEN = PLACEHOLDER_KEY;
+      // The launch token rides in its own header (a server started with --remote demands it); the
+      // proxy never forwards x-orchestrator-* headers upstream.
+      if (server.token) out.ANTHROPIC_CUSTOM_HEADERS = [env.ANTHROPIC_CUSTOM_HEADERS, `x-orchestrator-token: ${server.token}`].filter(Boolean).join('\n');
       return out;
     case 'codex':
       out[CODEX_KEY_ENV] = env.OPENAI_API_KEY || PLACEHOLDER_KEY;
+      if (server.token) out[CODEX_TOKEN_ENV] = server.token;
       return out;
     default:
       throw new Error(`unknown target ${JSON.stringify(target satisfies never)}`);
@@ -92,7 +98,8 @@ export function clientEnv(target: LaunchTarget, server: ServerInfo, dataDir: str
  */
 export function clientArgs(target: LaunchTarget, server: ServerInfo, args: string[]): string[] {
   if (target === 'claude') return args;
-  const provider = `{name="Orchestrator",base_url="${server.url}/v1",env_key="${CODEX_KEY_ENV}",wire_api="responses"}`;
+  const headers = server.token ? `,env_http_headers={"x-orchestrator-token"="${CODEX_TOKEN_ENV}"}` : '';
+  const provider = `{name="Orchestrator",base_url="${server.url}/v1",env_key="${CODEX_KEY_ENV}",wire_api="responses"${headers}}`;
   return ['-c', `model_provider=${CODEX_PROVIDER}`, '-c', `model_providers.${CODEX_PROVIDER}=${provider}`, ...args];
 }
 

@@ -16,7 +16,7 @@ import { findServer, spawnDaemon } from './_server.ts';
 const HELP = `runtime start — serve the HTTP API, the dashboard, /ws and the LLM gateway
 
 Usage:
-  runtime start [--port N] [--host H] [--workers N] [--cache-size N] [--cache-ttl S] [--log-level L] [--data-dir D] [--daemon] [--json]
+  runtime start [--port N] [--host H [--remote]] [--allow-host NAMES] [--workers N] [--cache-size N] [--cache-ttl S] [--log-level L] [--data-dir D] [--daemon] [--json]
 
 Foreground by default: the log (JSON lines) goes to stdout and stderr; Ctrl-C stops it. With --daemon
 it detaches, writes server.pid, server.port and server.json in the data dir, and logs to
@@ -27,7 +27,12 @@ cut short resumes from the task's last snapshot at the next start.
 
 Options:
   --port N        port (default 8100, env ORCHESTRATOR_PORT; 0 picks a free one)
-  --host H        address to bind (default 127.0.0.1, env ORCHESTRATOR_HOST)
+  --host H        address to bind (default 127.0.0.1, env ORCHESTRATOR_HOST); an address other
+                  machines can reach (0.0.0.0, a LAN address) also needs --remote
+  --remote        confirm listening beyond loopback: every request then needs the launch token
+                  (<data-dir>/token; open the dashboard as http://<host>:<port>/?token=…; docs/security.md)
+  --allow-host N  host names accepted in the Host header besides localhost, 127.0.0.1 and ::1,
+                  comma-separated (env ORCHESTRATOR_ALLOWED_HOSTS); other names get 403 (DNS rebinding)
   --workers N     tasks that run at once (default 2, env ORCHESTRATOR_WORKERS)
   --cache-size N  entries in the gateway's in-memory cache (default 1000, env ORCHESTRATOR_CACHE_SIZE)
   --cache-ttl S   seconds a cached answer lives (default 3600, 0 turns the cache off, env ORCHESTRATOR_CACHE_TTL)
@@ -47,6 +52,8 @@ Examples:
 const OPTIONS = {
   port: { type: 'string' },
   host: { type: 'string' },
+  remote: { type: 'boolean' },
+  'allow-host': { type: 'string' },
   workers: { type: 'string' },
   'cache-size': { type: 'string' },
   'cache-ttl': { type: 'string' },
@@ -67,14 +74,15 @@ export const startCommand: Command = {
     if (!args) return Exit.Ok;
     const v = args.values;
     const { resolveConfig } = await import('../server/config.ts');
-    const config = resolveConfig({ port: v.port, host: v.host, dataDir: v['data-dir'], workers: v.workers, cacheSize: v['cache-size'], cacheTtl: v['cache-ttl'], logLevel: v['log-level'] }, env);
+    const config = resolveConfig({ port: v.port, host: v.host, remote: v.remote ? '1' : undefined, allowedHosts: v['allow-host'], dataDir: v['data-dir'], workers: v.workers, cacheSize: v['cache-size'], cacheTtl: v['cache-ttl'], logLevel: v['log-level'] }, env);
     const running = await findServer(config.dataDir);
     if (running) {
       throw new CliError(`a server already runs for ${config.dataDir} (pid ${running.pid}, ${running.url}): use it, stop it with "runtime stop --data-dir ${config.dataDir}", or start another with its own --data-dir`);
     }
     if (v.daemon) {
       // The child re-resolves the same settings; only what the user passed is forwarded.
-      const forward = (['port', 'host', 'workers', 'cache-size', 'cache-ttl', 'log-level'] as const).flatMap((name) => (v[name] !== undefined ? [`--${name}`, v[name]!] : []));
+      const forward = (['port', 'host', 'allow-host', 'workers', 'cache-size', 'cache-ttl', 'log-level'] as const).flatMap((name) => (v[name] !== undefined ? [`--${name}`, v[name]!] : []));
+      if (v.remote) forward.push('--remote');
       const server = await spawnDaemon(config.dataDir, forward, { env });
       const log = dataPaths(config.dataDir).log;
       if (v.json) printJson({ ...server, dataDir: config.dataDir, log });

@@ -10,7 +10,7 @@ import { dataPaths, resolveDataDir } from '../server/env.ts';
 import { CliError, COMMON, Exit, duration, intFlag, painter, parseCommand, printJson } from './_output.ts';
 import type { Command } from './_output.ts';
 import { createProgress } from './_progress.ts';
-import { call, ensureServer } from './_server.ts';
+import { call, ensureServer, wsUrl } from './_server.ts';
 import type { ServerInfo } from './_server.ts';
 
 const HELP = `runtime submit — submit a requirement; with --wait, follow it live to the end
@@ -145,7 +145,7 @@ function openSocket(server: ServerInfo): Promise<WebSocket | undefined> {
   return new Promise((resolve) => {
     let socket: WebSocket;
     try {
-      socket = new WebSocket(`${server.url.replace(/^http/, 'ws')}/ws`);
+      socket = new WebSocket(wsUrl(server, '/ws'));
     } catch {
       return resolve(undefined);
     }

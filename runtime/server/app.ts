@@ -1,4 +1,5 @@
-import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { ErrorCode, RuntimeError, Topics } from '../protocol/mod.ts';
 import type { LogLevel, Message } from '../protocol/mod.ts';
 import { createBus } from '../bus/mod.ts';
@@ -26,6 +27,7 @@ import { errorResponse } from './http.ts';
 import { startLlm } from './llm.ts';
 import { wireConsole } from './console.ts';
 import { corsFor } from './http.ts';
+import { createGuard } from './guard.ts';
 import type { Llm } from './llm.ts';
 
 export const VERSION = '0.1.0';
@@ -106,8 +108,13 @@ export async function startApp(config: ServerConfig, log: LogSink = defaultLog):
   // The /ws/inspect channel (docs/ui.md): machine definitions, live states and a task's persisted history.
   const inspector = createInspector({ supervisor, tasks, store });
 
+  // A new token at every start: a page that learned an old one (or a stale CLI) cannot use it again.
+  const token = randomBytes(32).toString('base64url');
+  const guard = createGuard({ token, allowedHosts: config.allowedHosts, uiOrigins: config.uiOrigins, remote: config.remote });
+
   let draining = false;
   const routes = createRoutes({
+    session: { token, remote: config.remote },
     inspector,
     bus,
     version: VERSION,
@@ -131,7 +138,7 @@ export async function startApp(config: ServerConfig, log: LogSink = defaultLog):
   };
   let server: RunningServer;
   try {
-    server = await serve({ port: config.port, host: config.host, wsPaths: ['/ws', '/ws/inspect'], wsMaxPayload: 64 * 1024, fetch, plain: llm.proxy.plain, ws: { '/ws': hub.ws, '/ws/inspect': inspector.ws } });
+    server = await serve({ port: config.port, host: config.host, guard, wsPaths: ['/ws', '/ws/inspect'], wsMaxPayload: 64 * 1024, fetch, plain: llm.proxy.plain, ws: { '/ws': hub.ws, '/ws/inspect': inspector.ws } });
   } catch (error) {
     inspector.close();
     tasks.stop();
@@ -144,6 +151,9 @@ export async function startApp(config: ServerConfig, log: LogSink = defaultLog):
     }
     throw error;
   }
+  // Written once listening: a second server that fails to bind must not replace the running one's token.
+  writeFileSync(paths.token, `${token}\n`, { mode: 0o600 });
+  chmodSync(paths.token, 0o600);
   writeFileSync(paths.pid, `${process.pid}\n`);
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${server.port}`;
   writeFileSync(paths.port, `${server.port}\n`);
@@ -192,6 +202,7 @@ export async function startApp(config: ServerConfig, log: LogSink = defaultLog):
       rmSync(paths.pid, { force: true });
       rmSync(paths.port, { force: true });
       rmSync(paths.server, { force: true });
+      rmSync(paths.token, { force: true });
     },
   };
 }

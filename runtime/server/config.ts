@@ -6,6 +6,7 @@ import { BudgetsConfig, PricesConfig } from '../llm/usage.ts';
 import type { Budgets, Price } from '../llm/usage.ts';
 import type { ProviderSpec, RetryPolicy } from '../llm/types.ts';
 import { effectiveEnv, envFilePath } from './env.ts';
+import { isLoopback } from './guard.ts';
 
 export { dataPaths, effectiveEnv, envFilePath, parseDotenv, resolveDataDir } from './env.ts';
 
@@ -38,6 +39,13 @@ export interface ServerConfig {
   plugins: Record<string, unknown>;
   /** Origins whose pages may call /api/* (CORS) to embed the dashboard components (ORCHESTRATOR_UI_ORIGINS, comma-separated). */
   uiOrigins: string[];
+  /**
+   * Listening beyond loopback was asked for explicitly (`--remote`, ORCHESTRATOR_REMOTE=1): every
+   * request then needs the launch token. A non-loopback `host` without it is refused.
+   */
+  remote: boolean;
+  /** Host names accepted in the Host header besides localhost, 127.0.0.1 and ::1 (`--allow-host`, ORCHESTRATOR_ALLOWED_HOSTS). */
+  allowedHosts: string[];
 }
 
 function int(name: string, raw: string | number | undefined, fallback: number, min: number, max: number, flag: string, from?: string): number {
@@ -57,6 +65,8 @@ const ConfigFile = z.strictObject({
   maxIterations: z.number().int().min(1).max(20).optional(),
   logLevel: z.enum(['debug', 'info', 'warn', 'error']).optional(),
   drainTimeoutSeconds: z.number().int().min(0).max(3600).optional(),
+  remote: z.boolean().optional(),
+  allowedHosts: z.array(z.string().regex(/^[A-Za-z0-9.-]+$/, 'a host name such as "orchestrator.local"')).optional(),
   plugins: z.record(z.string(), z.unknown()).optional(),
   providers: ProvidersConfig.optional(),
   prices: PricesConfig.optional(),
@@ -105,6 +115,22 @@ function level(raw: string | undefined, fallback: LogLevel): LogLevel {
 }
 
 type Flags = Partial<Record<keyof ServerConfig | 'cacheSize' | 'cacheTtl', string | number | undefined>>;
+
+function bool(name: string, raw: string | number | undefined, how: string): boolean {
+  if (raw === undefined || raw === '') return false;
+  const text = String(raw).toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(text)) return true;
+  if (['0', 'false', 'no', 'off'].includes(text)) return false;
+  throw new RuntimeError(ErrorCode.Invalid, `${name} is ${JSON.stringify(raw)}: use 1 or 0 (${how})`);
+}
+
+function hostList(raw: string | number | undefined, how: string): string[] {
+  const list = String(raw ?? '').split(',').map((n) => n.trim().toLowerCase()).filter(Boolean);
+  for (const name of list) {
+    if (!/^[a-z0-9.-]+$/.test(name)) throw new RuntimeError(ErrorCode.Invalid, `allowed host ${JSON.stringify(name)} is not a host name: use names such as orchestrator.local, comma-separated (${how})`);
+  }
+  return list;
+}
 
 /**
  * The effective config: flags over the real environment over `.env` over orchestrator.config.json over
@@ -167,6 +193,15 @@ export function resolveConfigWithSources(flags: Flags, realEnv: Record<string, s
     pluginDirs: [resolve(String(pick('pluginDirs', undefined, 'ORCHESTRATOR_PLUGIN_DIR', undefined) ?? new URL('../../plugins', import.meta.url).pathname))],
     plugins: file.plugins ?? {},
     uiOrigins: String(pick('uiOrigins', undefined, 'ORCHESTRATOR_UI_ORIGINS', undefined) ?? '').split(',').map((o) => o.trim()).filter(Boolean),
+    remote: bool('remote', pick('remote', flags.remote, 'ORCHESTRATOR_REMOTE', file.remote === undefined ? undefined : String(file.remote)), '--remote or ORCHESTRATOR_REMOTE'),
+    allowedHosts: hostList(pick('allowedHosts', flags.allowedHosts, 'ORCHESTRATOR_ALLOWED_HOSTS', file.allowedHosts?.join(',')), '--allow-host, ORCHESTRATOR_ALLOWED_HOSTS or "allowedHosts" in the config file'),
   };
+  if (!isLoopback(host) && !config.remote) {
+    throw new RuntimeError(
+      ErrorCode.Invalid,
+      `host is ${JSON.stringify(host)}, which other machines can reach: the API runs agents and spends your model keys, so listening there must be asked for explicitly. Add --remote (or ORCHESTRATOR_REMOTE=1): every request then needs the launch token from <data dir>/token (docs/security.md). Or keep the default --host 127.0.0.1`,
+      { details: { field: 'host', value: host } },
+    );
+  }
   return { config, sources, files: { config: configPath, env: envFilePath(realEnv), routing: config.routingFile } };
 }

@@ -29,6 +29,8 @@ export function dataPaths(dataDir: string) {
     /** Written by `runtime stop`: how long the server may drain before it stops. */
     stopRequest: join(dataDir, 'stop-request.json'),
     backups: join(dataDir, 'backups'),
+    /** The per-launch token (mode 0600): the CLI sends it, the dashboard gets it in its page (runtime/server/guard.ts). */
+    token: join(dataDir, 'token'),
   };
 }
 

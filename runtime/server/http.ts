@@ -102,7 +102,7 @@ export function corsFor(origins: readonly string[]) {
   return async (request: Request, respond: () => Promise<Response>): Promise<Response> => {
     const origin = request.headers.get('origin');
     if (!origin || !allowed.has(origin) || !new URL(request.url).pathname.startsWith('/api/')) return respond();
-    const cors = { 'access-control-allow-origin': origin, vary: 'origin', 'access-control-allow-methods': 'GET, POST', 'access-control-allow-headers': 'content-type', 'access-control-max-age': '600' };
+    const cors = { 'access-control-allow-origin': origin, vary: 'origin', 'access-control-allow-methods': 'GET, POST', 'access-control-allow-headers': 'content-type, x-orchestrator-token', 'access-control-max-age': '600' };
     if (request.method === 'OPTIONS') return new Response(null, { status: 204, headers: cors });
     const response = await respond();
     const headers = new Headers(response.headers);

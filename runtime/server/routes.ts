@@ -26,6 +26,19 @@ export interface RouteDeps {
   llm: Llm;
   inspector?: Inspector;
   bus?: Bus;
+  /** The launch token and whether the server listens beyond loopback (runtime/server/guard.ts). */
+  session?: { token: string; remote: boolean };
+}
+
+/**
+ * The dashboard page. On loopback it carries the launch token in a meta tag (only pages of this
+ * origin can read it: the Host check stops rebinding, the browser stops other sites); in remote mode
+ * it carries none and the user opens it with ?token=.
+ */
+function dashboardPage(session: RouteDeps['session']): Response {
+  let page = readFileSync(DASHBOARD, 'utf8');
+  if (session && !session.remote) page = page.replace('<meta charset="utf-8">', `<meta charset="utf-8">\n<meta name="orchestrator-token" content="${session.token}">`);
+  return new Response(page, { headers: { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': DASHBOARD_CSP, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' } });
 }
 
 /** GET /api/machine: this server process's CPU % since the previous call (or its start), memory and load. */
@@ -147,7 +160,10 @@ export function createRoutes(deps: RouteDeps): (request: Request) => Promise<Res
     );
   };
   return router([
-    { method: 'GET', path: /^\/$/, handle: () => new Response(readFileSync(DASHBOARD), { headers: { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': DASHBOARD_CSP } }) },
+    { method: 'GET', path: /^\/$/, handle: () => dashboardPage(deps.session) },
+    // The dashboard asks again after a restart (a new token). Same rule as the page: readable by this
+    // origin only; in remote mode the guard already demanded the old token to get here.
+    { method: 'GET', path: /^\/api\/session$/, handle: () => json({ token: deps.session?.token ?? null, remote: deps.session?.remote ?? false }) },
     { method: 'GET', path: /^\/ui\/([^/]+)$/, handle: (_, m) => uiAsset(decodeURIComponent(m[1])) },
     { method: 'GET', path: /^\/(api\/)?health$/, handle: health },
     { method: 'GET', path: /^\/api\/demo$/, handle: () => json({ demo: deps.provider.demo, samples: deps.samples }) },

@@ -251,8 +251,10 @@ test('launch codex puts the gateway provider before the user args and the user k
   const run = await launch(['codex', '--data-dir', server.dataDir, '--', 'exec', 'hi'], { cwd: dir, env: { HOME: dir, ORCHESTRATOR_CODEX_BIN: codex, OPENAI_API_KEY: 'sk-users-own' } });
   assert.is(run.code, 0, show(run));
   const args = [...run.stdout.matchAll(/^ARG=(.*)$/gm)].map((m) => m[1]);
-  assert.equal(args, ['-c', 'model_provider=orchestrator', '-c', `model_providers.orchestrator={name="Orchestrator",base_url="${server.url}/v1",env_key="ORCHESTRATOR_GATEWAY_KEY",wire_api="responses"}`, 'exec', 'hi']);
+  assert.equal(args, ['-c', 'model_provider=orchestrator', '-c', `model_providers.orchestrator={name="Orchestrator",base_url="${server.url}/v1",env_key="ORCHESTRATOR_GATEWAY_KEY",wire_api="responses",env_http_headers={"x-orchestrator-token"="ORCHESTRATOR_TOKEN"}}`, 'exec', 'hi']);
   assert.match(run.stdout, 'GATEWAY_KEY=sk-users-own\n');
+  // The launch token travels in the environment, never on the command line (`ps` shows that).
+  assert.ok(server.token && !args.join(' ').includes(server.token), 'token not in the arguments');
 });
 
 test('launch: an unknown client is exit 2 naming claude and codex; a missing binary says how to install it', async () => {

@@ -19,7 +19,7 @@ test.after(async () => {
 
 /** Opens a ws to `path` and collects its frames. */
 async function connect(path: string): Promise<{ ws: WebSocket; frames: Array<Record<string, any>>; next(type: string): Promise<Record<string, any>> }> {
-  const ws = new WebSocket(server.url.replace(/^http/, 'ws') + path);
+  const ws = new WebSocket(server.wsUrl(path));
   const frames: Array<Record<string, any>> = [];
   const waiters: Array<() => void> = [];
   ws.onmessage = (event) => {

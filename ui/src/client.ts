@@ -38,6 +38,39 @@ export interface ClientOptions {
   /** Reconnect backoff: first delay, cap, and how many failed attempts before the state says "disconnected". */
   backoff?: { initialMs: number; maxMs: number; reconnectingAttempts: number };
   schedule?: (flush: () => void) => void;
+  /** The server's launch token (default: `launchToken()`); WebSockets need it, see docs/security.md. */
+  token?: string | null;
+}
+
+const TOKEN_KEY = 'orchestrator-token';
+
+/**
+ * The launch token the page was given: the `<meta name="orchestrator-token">` the server puts in the
+ * dashboard page, else `?token=` in the page's address (remote mode; kept for the tab's session and
+ * removed from the address bar), else what this tab kept earlier.
+ * @example new WebSocket(`ws://127.0.0.1:8100/ws?token=${launchToken()}`)
+ */
+export function launchToken(): string | null {
+  if (typeof document === 'undefined') return null;
+  const meta = document.querySelector<HTMLMetaElement>(`meta[name="${TOKEN_KEY}"]`)?.content;
+  if (meta) return meta;
+  const params = new URLSearchParams(location.search);
+  const fromUrl = params.get('token');
+  if (fromUrl) {
+    try {
+      sessionStorage.setItem(TOKEN_KEY, fromUrl);
+      params.delete('token');
+      history.replaceState(history.state, '', location.pathname + (params.size ? `?${params}` : '') + location.hash);
+    } catch {
+      // Storage or history may be unavailable (sandboxed frames); the token still works for this load.
+    }
+    return fromUrl;
+  }
+  try {
+    return sessionStorage.getItem(TOKEN_KEY);
+  } catch {
+    return null;
+  }
 }
 
 const PING_MS = 15_000;
@@ -65,6 +98,8 @@ export function createClient(options: ClientOptions = {}) {
   const maxLines = options.maxLines ?? 2_000;
   const backoff = options.backoff ?? { initialMs: 250, maxMs: 5_000, reconnectingAttempts: 12 };
   const schedule = options.schedule ?? frameScheduler;
+  let token = options.token === undefined ? launchToken() : options.token;
+  let askedSession = false;
 
   const $status = atom<ConnectionStatus>(ConnectionStatus.Connecting);
   const $demo = atom(false);
@@ -93,15 +128,35 @@ export function createClient(options: ClientOptions = {}) {
     return base + path;
   }
 
-  function wsUrl(): string {
-    const u = new URL('/ws', base || location.href);
+  /** The ws address of `path` on the server, carrying the launch token. */
+  function wsUrl(path = '/ws'): string {
+    const u = new URL(path, base || location.href);
     u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
+    if (token) u.searchParams.set('token', token);
     return u.href;
+  }
+
+  // After a server restart the token is new: a page served by the server (or a listed UI origin)
+  // may ask for it again; other pages cannot read the answer.
+  async function refreshToken(): Promise<void> {
+    try {
+      const response = await fetch(url('/api/session'), { headers: token ? { 'x-orchestrator-token': token } : {} });
+      if (response.ok) token = ((await response.json()) as { token?: string }).token ?? token;
+    } catch {
+      // The server is still down: the next attempt tries again.
+    }
   }
 
   function connect(): void {
     retryTimer = null;
     if (!listeners) return;
+    // A page on a listed UI origin has no token in its markup: it asks the server first.
+    if (!token && !askedSession) {
+      askedSession = true;
+      retryTimer = setTimeout(() => undefined, 0); // marks a connect in progress for acquire()
+      void refreshToken().then(connect);
+      return;
+    }
     let ws: WebSocket;
     try {
       ws = new WebSocket(wsUrl());
@@ -110,6 +165,8 @@ export function createClient(options: ClientOptions = {}) {
     }
     socket = ws;
     awaitingSnapshot = true;
+    let opened = false;
+    ws.addEventListener('open', () => (opened = true));
     ws.onmessage = (event) => {
       try {
         inbox.push(JSON.parse(String(event.data)) as ServerFrame);
@@ -126,19 +183,20 @@ export function createClient(options: ClientOptions = {}) {
       socket = null;
       if (pingTimer) clearInterval(pingTimer);
       pingTimer = null;
-      retry();
+      retry(!opened);
     };
     ws.onopen = () => {
       pingTimer = setInterval(() => send({ type: 'ping' }), PING_MS);
     };
   }
 
-  function retry(): void {
+  /** `refused`: the socket closed before it opened (server down, or a token from before a restart). */
+  function retry(refused = false): void {
     if (!listeners) return void $status.set(ConnectionStatus.Disconnected);
     attempts++;
     $status.set(attempts > backoff.reconnectingAttempts ? ConnectionStatus.Disconnected : ConnectionStatus.Reconnecting);
     const delay = Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(attempts - 1, 10));
-    retryTimer = setTimeout(connect, delay * (0.75 + Math.random() * 0.5));
+    retryTimer = setTimeout(() => (refused ? void refreshToken().then(connect) : connect()), delay * (0.75 + Math.random() * 0.5));
   }
 
   function send(frame: unknown): void {
@@ -271,7 +329,7 @@ export function createClient(options: ClientOptions = {}) {
   async function request<T>(path: string, init?: { method?: string; body?: unknown }): Promise<T> {
     const response = await fetch(url(path), {
       method: init?.method ?? (init?.body === undefined ? 'GET' : 'POST'),
-      headers: init?.body === undefined ? {} : { 'content-type': 'application/json' },
+      headers: { ...(init?.body === undefined ? {} : { 'content-type': 'application/json' }), ...(token ? { 'x-orchestrator-token': token } : {}) },
       body: init?.body === undefined ? undefined : JSON.stringify(init.body),
     });
     const body = await response.json().catch(() => null);
@@ -282,6 +340,10 @@ export function createClient(options: ClientOptions = {}) {
   return {
     server: base,
     url,
+    wsUrl,
+    /** Asks the server for its current launch token (after a restart, or on a listed UI origin). */
+    refreshToken,
+    hasToken: () => !!token,
     $status: $status as ReadableAtom<ConnectionStatus>,
     $demo: $demo as ReadableAtom<boolean>,
     $agents: $agents as ReadableAtom<Record<string, AgentState>>,

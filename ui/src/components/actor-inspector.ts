@@ -170,10 +170,14 @@ export class ActorInspector extends LitElement {
     this.socket = null;
   }
 
-  private open(): void {
-    const u = new URL('/ws/inspect', this.stores.client.server || location.href);
-    u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
-    const socket = new WebSocket(u.href);
+  private open(refresh = !this.stores.client.hasToken()): void {
+    if (refresh) {
+      void this.stores.client.refreshToken().then(() => this.isConnected && this.open(false));
+      return;
+    }
+    const socket = new WebSocket(this.stores.client.wsUrl('/ws/inspect'));
+    let opened = false;
+    socket.addEventListener('open', () => (opened = true));
     this.socket = socket;
     this.subscribed = null;
     socket.onopen = () => this.sync();
@@ -181,7 +185,8 @@ export class ActorInspector extends LitElement {
     socket.onclose = () => {
       if (this.socket !== socket) return;
       this.socket = null;
-      if (this.isConnected) this.retry = setTimeout(() => this.open(), 1000);
+      // Refused before it opened: perhaps a token from before a server restart.
+      if (this.isConnected) this.retry = setTimeout(() => this.open(!opened), 1000);
     };
   }
 
