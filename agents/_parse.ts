@@ -97,16 +97,22 @@ function pathOf(block: Block): { path: string; skipFirstLine: boolean } | null {
   return null;
 }
 
+/** The most files one answer may hold (ImplementationSchema allows as many). */
+export const MAX_FILES = 50;
+
 /**
  * The files of an implementer answer (one fenced block per file, the path in the info string) and
  * the notes (the text outside the file blocks, trimmed, at most 2000 characters).
- * Throws E_LLM_OUTPUT for no files, an unsafe or duplicate path, or a block that is never closed.
+ * Throws E_LLM_OUTPUT for no files, more than MAX_FILES, an unsafe or duplicate path, or a block that is never closed.
  * @example parseFiles('Here:\n```js file=src/a.js\nexport const a = 1;\n```') // { files: [{ path: 'src/a.js', ... }], notes: 'Here:' }
  */
 export function parseFiles(text: string, agent: string): { files: GeneratedFile[]; notes: string } {
   const what = 'a set of files';
   const lines = text.replace(/\r\n?/g, '\n').split('\n');
   const files: GeneratedFile[] = [];
+  // A Set, not a scan of `files`: an answer of tens of thousands of tiny blocks made the duplicate
+  // check quadratic and held the server's event loop for seconds.
+  const paths = new Set<string>();
   const used = new Set<number>();
   for (const block of fencedBlocks(lines)) {
     const named = pathOf(block);
@@ -117,9 +123,13 @@ export function parseFiles(text: string, agent: string): { files: GeneratedFile[
     }
     const reason = unsafePathReason(path);
     if (reason) throw outputError(agent, what, `the file path "${path}" is unsafe: it ${reason}`, text);
-    if (files.some((file) => file.path === path)) {
+    if (paths.has(path)) {
       throw outputError(agent, what, `the path "${path}" appears twice: give each file one block`, text);
     }
+    if (paths.size === MAX_FILES) {
+      throw outputError(agent, what, `it has more than ${MAX_FILES} file blocks (one too many: "${path}"): write at most ${MAX_FILES} files, fewer and larger`, text);
+    }
+    paths.add(path);
     const body = named.skipFirstLine ? block.lines.slice(1) : block.lines;
     files.push({ path, content: `${body.join('\n')}\n` });
     for (let i = block.open; i <= block.close; i++) used.add(i);

@@ -14,6 +14,9 @@ export const ANALYST_SYSTEM = [
   '- summary: one sentence saying what will be built.',
 ].join('\n');
 
+/** The longest summary accepted (it is "one sentence"). */
+export const MAX_SUMMARY = 2000;
+
 const word = <const T extends readonly [string, ...string[]]>(values: T, hint: string) =>
   z
     .string({ error: `must be ${hint}` })
@@ -24,7 +27,12 @@ const word = <const T extends readonly [string, ...string[]]>(values: T, hint: s
 export const AnalysisSchema = z.object({
   complexity: word(['simple', 'complex'], '"simple" or "complex"'),
   kind: word(['code', 'graphic'], '"code" or "graphic"'),
-  summary: z.string({ error: 'must be a string: one sentence' }).trim().min(1, { error: 'must not be empty: one sentence' }),
+  // Bounded: the summary goes into every later prompt, so a runaway answer must stop here.
+  summary: z
+    .string({ error: 'must be a string: one sentence' })
+    .trim()
+    .min(1, { error: 'must not be empty: one sentence' })
+    .max(MAX_SUMMARY, { error: `must be at most ${MAX_SUMMARY} characters: one sentence` }),
 });
 
 const WHAT = 'the JSON the analysis needs';

@@ -24,9 +24,25 @@ export function findingsOf(report: SandboxReport): string[] {
   return [`${report.reason}: ${report.message}${at}`];
 }
 
+/** Scripts the sandbox can load as modules (TypeScript is stripped of its types there). */
+const SCRIPT = /\.(m?js|m?ts)$/;
+
+/**
+ * The generated scripts that are neither the entry nor a test, in answer order. The sandbox loads the
+ * entry and the tests; these are loaded after the tests (they register no tests of their own), so a
+ * module that nothing imports still has to load: one that throws on import is not validated code, and
+ * without this it reached the workspace next to trivially passing tests.
+ */
+export function unreachedModules(implementation: { files: Array<{ path: string }>; entry: string; tests: string[] }): string[] {
+  return implementation.files
+    .map((file) => file.path)
+    .filter((path) => SCRIPT.test(path) && !path.endsWith('.d.ts') && path !== implementation.entry && !implementation.tests.includes(path));
+}
+
 /**
  * Runs the implementation's tests in the sandbox. Answers `validation.request` with the report and
  * findings; a failing run is data, never an error. An implementation without tests fails without a run.
+ * Every generated script is loaded, not only the entry and what the tests import (`unreachedModules`).
  */
 export const validator = defineAgent({
   name: 'validator',
@@ -42,7 +58,7 @@ export const validator = defineAgent({
     const report = await caps.sandbox.validate({
       files,
       entry: implementation.entry,
-      tests: implementation.tests,
+      tests: [...implementation.tests, ...unreachedModules(implementation)],
       limits: { ...VALIDATION_LIMITS },
       owner: message.taskId,
     });

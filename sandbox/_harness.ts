@@ -57,9 +57,18 @@ export function installHarness(
 ): (emit: (kind: string, text: string) => void) => HarnessControl {
   const fmt = makeFormatter();
   const { expect, settle } = makeExpect(fmt, makeEquality(fmt.format));
+  // Built-ins the runner needs after generated code has run, taken now, while they are still the
+  // real ones: code under test may replace Array.prototype.push, add index setters or a toJSON to
+  // the prototypes, or rebind the test globals, to turn its own failed results into passes.
   const stringify = JSON.stringify;
   const now = Date.now;
+  const define = Object.defineProperty;
+  const nullProto = Object.setPrototypeOf;
   const global = globalThis as unknown as Record<string, unknown>;
+  /** Appends as an own property: no prototype setter or replaced push sees the value. */
+  const append = <T,>(list: T[], value: T): void => void define(list, list.length, { value, writable: true, enumerable: true, configurable: true });
+  /** An array or record without a prototype: JSON.stringify finds no toJSON to call on it. */
+  const bare = <T extends object>(value: T): T => nullProto(value, null) as T;
 
   return function connect(emit) {
     const events = config.events;
@@ -96,7 +105,7 @@ export function installHarness(
         guard('it');
         const body: Fn | undefined = typeof fn === 'function' ? (fn as Fn) : fn === undefined ? undefined
           : () => { throw new Error(`it(${stringify(String(name))}) needs a function as its second argument`); };
-        cases.push({ name: String(name), suite: current, fn: body, mode: body === undefined ? 'todo' : mode });
+        append(cases, { name: String(name), suite: current, fn: body, mode: body === undefined ? 'todo' : mode });
       };
     }
 
@@ -125,16 +134,16 @@ export function installHarness(
     const it = Object.assign(withEach(testCase('run')), { skip: testCase('skip'), only: testCase('only'), todo: testCase('todo') });
     const hook = (kind: 'beforeAll' | 'afterAll' | 'beforeEach' | 'afterEach') => (fn: Fn) => {
       guard(kind);
-      if (typeof fn === 'function') current[kind].push(fn);
+      if (typeof fn === 'function') append(current[kind], fn);
     };
     const api = Object.freeze({
       describe, suite: describe, it, test: it, expect,
       beforeAll: hook('beforeAll'), afterAll: hook('afterAll'), beforeEach: hook('beforeEach'), afterEach: hook('afterEach'),
     });
     Object.defineProperty(globalThis, Symbol.for(config.apiKey), { value: api });
-    for (const [name, value] of Object.entries({ ...api, console })) {
-      Object.defineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: false });
-    }
+    // The test API cannot be rebound (an assignment in a module throws); console stays replaceable.
+    for (const [name, value] of Object.entries(api)) define(globalThis, name, { value, writable: false, configurable: false, enumerable: false });
+    define(globalThis, 'console', { value: console, writable: true, configurable: true, enumerable: false });
     if (typeof global.queueMicrotask !== 'function') {
       global.queueMicrotask = (fn: () => void) => { Promise.resolve().then(fn); };
     }
@@ -154,7 +163,7 @@ export function installHarness(
       selected.forEach((c, index) => chain(c.suite).forEach((s) => lastUse.set(s, index)));
       const started = new Set<Suite>();
       const setupFailure = new Map<Suite, string>();
-      const results: Array<{ name: string; ok: boolean; ms: number; message?: string }> = [];
+      const results: Array<{ name: string; ok: boolean; ms: number; message?: string }> = bare([]);
       for (const [index, c] of selected.entries()) {
         const suites = chain(c.suite);
         const name = [...suites.map((s) => s.name).filter((part) => part !== ''), c.name].join(' > ');
@@ -190,11 +199,11 @@ export function installHarness(
             try { await fn(); } catch (error) { failure ??= `afterAll hook failed: ${fmt.describeError(error)}`; }
           }
         }
-        const result = failure === undefined ? { name, ok: true, ms: now() - testStarted } : { name, ok: false, ms: now() - testStarted, message: failure };
-        results.push(result);
+        const result = bare(failure === undefined ? { name, ok: true, ms: now() - testStarted } : { name, ok: false, ms: now() - testStarted, message: String(failure) });
+        append(results, result);
         emit(events.TestEnd, stringify(result));
       }
-      return stringify({ tests: results, registered: cases.length });
+      return stringify(bare({ tests: results, registered: cases.length }));
     }
 
     let outcome: string | undefined;

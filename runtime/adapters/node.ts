@@ -148,17 +148,18 @@ export function serveNode(options: ServeOptions): Promise<RunningServer> {
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.wsMaxPayload });
   server.on('upgrade', (req, socket, head) => {
     socket.on('error', () => socket.destroy());
-    const refusal = options.guard?.(guardInput(req, true));
-    if (refusal) {
-      const body = refusalBody(refusal);
-      socket.end(`HTTP/1.1 ${refusal.status} ${refusal.status === 401 ? 'Unauthorized' : 'Forbidden'}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
-      return;
-    }
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     const handlers = options.wsPaths.includes(path) ? wsHandlersFor(options.ws, path) : undefined;
     if (!handlers) {
       // e.g. Codex tries a WebSocket on /v1/responses first: say plainly that this path is HTTP only.
       socket.end('HTTP/1.1 426 Upgrade Required\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 70\r\n\r\n{"error":{"code":"E_UPGRADE","message":"no WebSocket here: use HTTP"}}');
+      return;
+    }
+    // After the 426 above (which serves nothing), before any handler: the token and Host checks.
+    const refusal = options.guard?.(guardInput(req, true));
+    if (refusal) {
+      const body = refusalBody(refusal);
+      socket.end(`HTTP/1.1 ${refusal.status} ${refusal.status === 401 ? 'Unauthorized' : 'Forbidden'}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {

@@ -3,8 +3,9 @@
  * diagnostics bundles and reset backups, readable by `tar -xzf`.
  * @module
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative, sep } from 'node:path';
+import { lstatSync, readdirSync, readFileSync } from 'node:fs';
+import type { Dirent } from 'node:fs';
+import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 
 /** One file in an archive: a '/'-separated path and its bytes. */
@@ -88,18 +89,27 @@ export function untarGz(data: Uint8Array): Array<{ name: string; content: Buffer
  * @example filesUnder('/tmp/d/workspace', 'workspace');
  */
 export function filesUnder(dir: string, as: string): TarEntry[] {
-  let names: string[];
-  try {
-    names = readdirSync(dir, { recursive: true }) as string[];
-  } catch {
-    return [];
-  }
+  // lstat walk: a link planted in the data dir (a folder link into ~/.ssh, a file link to a secret)
+  // is skipped, never followed into the backup.
   const entries: TarEntry[] = [];
-  for (const rel of names.sort()) {
-    const path = join(dir, rel);
-    const stat = statSync(path, { throwIfNoEntry: false });
-    if (!stat?.isFile()) continue;
-    entries.push({ name: `${as}/${relative(dir, path).split(sep).join('/')}`, content: readFileSync(path), mtimeMs: stat.mtimeMs });
-  }
+  const walk = (folder: string, prefix: string): void => {
+    let names: Dirent[];
+    try {
+      names = readdirSync(folder, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const entry of names.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+      const path = join(folder, entry.name);
+      const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
+      if (entry.isDirectory()) walk(path, rel);
+      else if (entry.isFile()) {
+        const stat = lstatSync(path, { throwIfNoEntry: false });
+        if (stat?.isFile()) entries.push({ name: `${as}/${rel}`, content: readFileSync(path), mtimeMs: stat.mtimeMs });
+      }
+    }
+  };
+  walk(dir, '');
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return entries;
 }

@@ -1,17 +1,18 @@
 /**
  * `runtime diagnostics`: one tar.gz to attach to a bug report — versions, effective config, recent
  * logs, health, stats — with every secret redacted: secret-named fields masked, every known secret
- * value (environment and .env) and anything shaped like a key replaced, then a final scan that
- * refuses to write the bundle if a known secret value survived.
+ * value (environment and .env, the launch token, keys pasted anywhere in the config files) and
+ * anything shaped like a key replaced, then a final scan that refuses to write the bundle if a known
+ * secret value survived.
  * @module
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { arch, platform, release } from 'node:os';
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { dataPaths, effectiveEnv, resolveDataDir } from '../server/env.ts';
 import { CliError, COMMON, Exit, parseCommand, printJson } from './_output.ts';
 import type { Command } from './_output.ts';
-import { redactText, redactValue, secretValues } from './_redact.ts';
+import { mergeSecrets, redactText, redactValue, secretValues, secretsInConfigText } from './_redact.ts';
 import { call, findServer } from './_server.ts';
 import { tarGz } from './_tar.ts';
 import type { TarEntry } from './_tar.ts';
@@ -54,6 +55,25 @@ function tailLines(file: string, lines: number): string | undefined {
   return readFileSync(file, 'utf8').split('\n').slice(-lines - 1).join('\n');
 }
 
+/**
+ * Every value the bundle must not hold: secret-named variables of the environment and .env, credentials
+ * inside any variable's URL, the launch token, and whatever in orchestrator.config.json and
+ * model-routing.json is or looks like a key (a user may paste one into any field, and an error
+ * message or a log line may have quoted it).
+ */
+function bundleSecrets(dataDir: string, env: Record<string, string | undefined>): Array<[string, string]> {
+  const merged = effectiveEnv(env);
+  const lists = [secretValues(env, merged)];
+  for (const [name, value] of Object.entries(merged)) if (value && /:\/\/|sk-|Bearer /.test(value)) lists.push(secretsInConfigText(value, name));
+  for (const file of [merged.ORCHESTRATOR_CONFIG ?? 'orchestrator.config.json', merged.ORCHESTRATOR_ROUTING ?? 'model-routing.json']) {
+    const path = resolve(file);
+    if (existsSync(path)) lists.push(secretsInConfigText(readFileSync(path, 'utf8'), basename(path)));
+  }
+  const token = dataPaths(dataDir).token;
+  if (existsSync(token)) lists.push([['the launch token', readFileSync(token, 'utf8').trim()]]);
+  return mergeSecrets(...lists.map((list) => list.filter(([, value]) => value.length >= 4)));
+}
+
 export const diagnosticsCommand: Command = {
   name: 'diagnostics',
   summary: 'a tar.gz of versions, config, logs, health and stats, secrets redacted',
@@ -64,7 +84,7 @@ export const diagnosticsCommand: Command = {
     const v = args.values;
     const dataDir = resolveDataDir(v['data-dir'], env);
     const lines = Math.max(1, Number(v.lines ?? 2000) || 2000);
-    const secrets = secretValues(env, effectiveEnv(env));
+    const secrets = bundleSecrets(dataDir, env);
     const entries: TarEntry[] = [];
     const addJson = (name: string, value: unknown) => entries.push({ name, content: JSON.stringify(redactValue(value, secrets), null, 2) + '\n' });
     const root = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));

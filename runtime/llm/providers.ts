@@ -8,7 +8,7 @@
  */
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
-import { ErrorCode, RuntimeError, errorMessage, parse, z } from '../protocol/mod.ts';
+import { ErrorCode, RuntimeError, errorMessage, parse, showValue, z } from '../protocol/mod.ts';
 import type { LlmMessage } from '../plugin/mod.ts';
 import { retryAfterFrom, shouldRetryFrom } from './retry.ts';
 import { UpstreamError } from './types.ts';
@@ -78,13 +78,17 @@ function checkUrl(url: string, where: string): string {
   try {
     parsed = new URL(url);
   } catch {
-    throw new RuntimeError(ErrorCode.Invalid, `${where} is ${JSON.stringify(url)}: use an http(s) URL such as https://api.anthropic.com`);
-  }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    throw new RuntimeError(ErrorCode.Invalid, `${where} is ${JSON.stringify(url)}: only http and https URLs are supported`);
+    throw new RuntimeError(ErrorCode.Invalid, `${where} is ${showValue(url)}: use an http(s) URL such as https://api.anthropic.com`);
   }
   if (parsed.username || parsed.password) {
     throw new RuntimeError(ErrorCode.Invalid, `${where} carries credentials in the URL: put the key in the provider's API key variable instead`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new RuntimeError(ErrorCode.Invalid, `${where} is ${showValue(url)}: only http and https URLs are supported`);
+  }
+  // A query string would carry a key in every log of the URL, and the API paths are appended after it.
+  if (parsed.search || parsed.hash) {
+    throw new RuntimeError(ErrorCode.Invalid, `${where} has a query string or fragment: a base URL is scheme, host, port and path (e.g. http://127.0.0.1:11434/v1); put a key in the provider's API key variable (apiKeyEnv) instead`);
   }
   return url.replace(/\/+$/, '');
 }

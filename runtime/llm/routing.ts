@@ -7,7 +7,7 @@
 import { readFileSync, watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { ErrorCode, RuntimeError, didYouMean, errorMessage, jsonSyntaxError, showValue, z } from '../protocol/mod.ts';
+import { ErrorCode, RuntimeError, didYouMean, errorMessage, hideSecrets, jsonSyntaxError, showValue, z } from '../protocol/mod.ts';
 import type { Deployment, ModelParams, ProviderSpec } from './types.ts';
 
 /** The complexities a role may route by (what the analyst reports), plus a catch-all. */
@@ -95,9 +95,10 @@ function entry(value: unknown, path: Path, known: readonly string[], issues: Iss
       for (const issue of result.error.issues) {
         if (issue.code === 'unrecognized_keys') {
           for (const key of issue.keys) {
+            // Named, never quoted: an unknown field is where a pasted key ends up.
             issues.push({
               path: [...path, key],
-              value: value[key],
+              value: undefined,
               message: `is not a model setting${didYouMean(key, PARAM_KEYS)}: remove it; allowed are ${PARAM_KEYS.join(', ')}`,
             });
           }
@@ -203,7 +204,7 @@ export function parseRouting(text: string, file: string, knownProviders: readonl
   } else {
     for (const key of Object.keys(json)) {
       if (!TOP_LEVEL.includes(key)) {
-        issues.push({ path: [key], value: json[key], message: `is not a routing field${didYouMean(key, TOP_LEVEL)}: remove it; allowed are routes, aliases, $schema` });
+        issues.push({ path: [key], value: undefined, message: `is not a routing field${didYouMean(key, TOP_LEVEL)}: remove it; allowed are routes, aliases, $schema` });
       }
     }
     if (!('routes' in json)) {
@@ -238,11 +239,11 @@ export function parseRouting(text: string, file: string, knownProviders: readonl
   if (issues.length) {
     const text = issues
       .slice(0, 10)
-      .map((i) => `${pathText(i.path)}: ${i.message}${i.value === undefined ? '' : ` (got ${showValue(i.value)})`}`)
+      .map((i) => `${pathText(i.path)}: ${i.message}${i.value === undefined ? '' : ` (got ${showValue(i.value, i.path.at(-1))})`}`)
       .join('; ');
     const more = issues.length > 10 ? `; and ${issues.length - 10} more` : '';
     throw new RuntimeError(ErrorCode.Invalid, `${file}: ${text}${more}`, {
-      details: { file, issues: issues.map((i) => ({ path: pathText(i.path), value: i.value, message: i.message })) },
+      details: { file, issues: issues.map((i) => ({ path: pathText(i.path), value: hideSecrets(i.value, i.path.at(-1)), message: i.message })) },
     });
   }
   return { routes: Object.fromEntries(routes), aliases: Object.fromEntries(aliases), source: file };

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ErrorCode, RuntimeError, errorMessage } from '../protocol/mod.ts';
+import { ErrorCode, RuntimeError, errorMessage, showValue } from '../protocol/mod.ts';
 import type { AnyAgentPlugin, StandardSchema } from './contract.ts';
 
 export interface PluginFailure {
@@ -80,7 +80,8 @@ export async function checkConfig(plugin: AnyAgentPlugin, raw: unknown, source: 
       const path = (issue.path ?? []).map((k) => String(typeof k === 'object' ? k.key : k)).join('.') || '(root)';
       let value: unknown = raw;
       for (const k of issue.path ?? []) value = (value as Record<PropertyKey, unknown> | undefined)?.[typeof k === 'object' ? k.key : k];
-      return `config.${path}: ${issue.message} (got ${JSON.stringify(value)})`;
+      const key = issue.path?.length ? String(typeof issue.path.at(-1) === 'object' ? (issue.path.at(-1) as { key: PropertyKey }).key : issue.path.at(-1)) : undefined;
+      return `config.${path}: ${issue.message} (got ${showValue(value, key)})`;
     })
     .join('; ');
   throw new RuntimeError(ErrorCode.PluginConfig, `plugin ${plugin.name}: ${text}; fix "plugins.${plugin.name}" in orchestrator.config.json`, {

@@ -27,27 +27,60 @@ export const SubmitRequirement = z.strictObject({
 });
 export type SubmitRequirement = z.infer<typeof SubmitRequirement>;
 
-const SAFE_SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+const SEGMENT_MAX = 128;
+const SEGMENT_CHAR = /[A-Za-z0-9._-]/;
+// Reserved by Windows in any folder and with any extension (CON, nul.txt, com1.js, LPT9).
 const WINDOWS_DEVICE = /^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$/i;
 
 /**
+ * A file path (or part of one) quoted for an error message: JSON-quoted, and every character that is
+ * not printable ASCII escaped as \uXXXX, so control, bidi-override or lookalike characters chosen by
+ * a model can neither reach a terminal or a log line raw nor pass for something else.
+ * @example quotePath('a\u202Eb') // '"a\\u202eb"'
+ */
+export function quotePath(path: string): string {
+  return JSON.stringify(path).replace(/[^\x20-\x7e]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** A character for a message: itself when printable ASCII, else its code point (U+FF0E). */
+function showChar(char: string): string {
+  const code = char.codePointAt(0) ?? 0;
+  if (code > 0x20 && code < 0x7f) return `'${char}'`;
+  return `U+${code.toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
+/**
  * Why a generated file path is unsafe, or null when it is fine. Paths are relative, '/'-separated,
- * made of plain segments (no '..', no leading dot, no device names), at most 8 deep.
+ * made of plain ASCII segments (letters, digits, '.', '_', '-'; no '..', no leading '.' or '-', no
+ * trailing '.', no Windows device names), at most 128 characters a segment, 512 in all, 8 deep.
+ * Nothing is decoded or normalised first: '%2e%2e', fullwidth dots or slashes, control characters
+ * and '~' are refused as characters, never interpreted. Reasons quote the offending segment with
+ * quotePath, so control characters in it cannot reach a terminal or a log line raw.
  */
 export function unsafePathReason(path: string): string | null {
   if (typeof path !== 'string' || path.length === 0) return 'is empty';
-  if (path.length > 512) return 'is longer than 512 characters';
+  if (path.length > 512) return `is ${path.length} characters long, more than 512`;
   if (path.includes('\0')) return 'contains a NUL byte';
   if (path.includes('\\')) return "contains a backslash: use '/' between folders";
   if (path.startsWith('/')) return 'is absolute: give a path relative to the task folder';
+  if (/^[A-Za-z]:/.test(path)) return 'starts with a drive letter: give a path relative to the task folder';
+  if (path.startsWith('~')) return "starts with '~' (a home folder): give a path relative to the task folder";
   const segments = path.split('/');
   if (segments.length > 8) return 'is more than 8 folders deep';
   for (const segment of segments) {
+    if (segment === '') return "has an empty segment ('//', or '/' at the end)";
     if (segment === '..' || segment === '.') return `has a "${segment}" segment: paths may not leave or name the task folder`;
-    if (!SAFE_SEGMENT.test(segment)) {
-      return `has the segment "${segment}": use letters, digits, '.', '_' and '-', not starting with '.' or '-'`;
+    if (segment.length > SEGMENT_MAX) return `has a segment of ${segment.length} characters, more than ${SEGMENT_MAX}`;
+    const bad = [...segment].find((char) => !SEGMENT_CHAR.test(char));
+    if (bad !== undefined) {
+      const hint = bad === '%' ? ' (percent-encoding is never decoded)' : bad.charCodeAt(0) > 0x7f ? " (only ASCII: lookalikes of '.' and '/' are refused)" : '';
+      return `has the segment ${quotePath(segment)} with the character ${showChar(bad)}${hint}: use letters, digits, '.', '_' and '-'`;
     }
-    if (WINDOWS_DEVICE.test(segment)) return `has the device name "${segment}"`;
+    if (segment.startsWith('.') || segment.startsWith('-')) {
+      return `has the segment ${quotePath(segment)}, which starts with '${segment[0]}': hidden files and option-like names are never written`;
+    }
+    if (segment.endsWith('.')) return `has the segment ${quotePath(segment)}, which ends with '.' (Windows drops it): remove the trailing dot`;
+    if (WINDOWS_DEVICE.test(segment)) return `has the device name ${quotePath(segment)}, reserved on Windows: rename it`;
   }
   return null;
 }
@@ -88,14 +121,41 @@ export const MessageEnvelope = z.object({
   payload: z.unknown(),
 });
 
+// A field whose name says it holds a secret (apiKey, api_key, authToken, client-secret, authorization, …).
+const SECRET_FIELD = /(^|_)(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?|AUTHORIZATION|COOKIE)$/;
+// A value that looks like a key: a provider key shape, a bearer token, or a long run of mixed case and digits.
+const KEY_LIKE = /\bsk-[A-Za-z0-9_-]{8,}|\b(Bearer|Basic)\s+\S{8,}|(?=[A-Za-z0-9._~+=-]*[a-z])(?=[A-Za-z0-9._~+=-]*[A-Z])(?=[A-Za-z0-9._~+=-]*\d)\b[A-Za-z0-9._~+=-]{20,}/;
+// Credentials inside a URL: userinfo, or a query string (where some gateways take ?api_key=).
+const URL_CREDENTIALS = /[a-z][a-z0-9+.-]*:\/\/[^\s/?#@]+@|[a-z][a-z0-9+.-]*:\/\/[^\s]*\?\S*=/i;
+
+/** Whether a field named `key` holding `value` may be a secret (by its name, or by the value's look). */
+export function mayBeSecret(key: string | number | undefined, value: string): boolean {
+  const name = typeof key === 'string' ? key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/[-.\s]/g, '_').toUpperCase() : '';
+  return SECRET_FIELD.test(name) || KEY_LIKE.test(value) || URL_CREDENTIALS.test(value);
+}
+
 /**
- * A value as an error message quotes it: JSON, cut at 80 characters.
- * @example showValue({ port: 'x' }); // '{"port":"x"}'
+ * A copy of a value fit for an error message or a log: every string that may be a secret (see
+ * mayBeSecret) replaced by its length, so a key pasted into the wrong field is never echoed.
+ * @example hideSecrets({ apiToken: 'abcdefgh', port: 'x' }); // { apiToken: '<hidden: 8 characters>', port: 'x' }
  */
-export function showValue(value: unknown): string {
+export function hideSecrets(value: unknown, key?: string | number): unknown {
+  if (typeof value === 'string') return mayBeSecret(key, value) ? `<hidden: ${value.length} characters>` : value;
+  if (Array.isArray(value)) return value.map((v) => hideSecrets(v, key));
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, hideSecrets(v, k)]));
+  return value;
+}
+
+/**
+ * A value as an error message quotes it: JSON, secrets hidden (hideSecrets), cut at 80 characters.
+ * `key` is the field it came from, when known.
+ * @example showValue({ port: 'x' }); // '{"port":"x"}'
+ * @example showValue('sk-ant-api03-…'); // '"<hidden: 40 characters>"'
+ */
+export function showValue(value: unknown, key?: string | number): string {
   let text: string;
   try {
-    text = JSON.stringify(value) ?? String(value);
+    text = JSON.stringify(hideSecrets(value, key)) ?? String(value);
   } catch {
     text = String(value);
   }
@@ -121,10 +181,12 @@ export function parse<S extends z.ZodType>(schema: S, input: unknown, where: str
   if (result.success) return result.data;
   const fields = result.error.issues.map((issue) => {
     const field = issue.path.length ? issue.path.map(String).join('.') : '(root)';
+    const key = issue.path.at(-1) as string | number | undefined;
     let message = issue.message;
-    if (issue.code === 'unrecognized_keys') message = `has unknown field(s) ${issue.keys.join(', ')}: remove them`;
-    else if (issue.code === 'invalid_type' && valueAt(input, issue.path) === undefined) message = `is required; ${message}`;
-    return { field, value: valueAt(input, issue.path), message };
+    // An unknown field is named, never quoted: it is where a key pasted into the wrong place ends up.
+    if (issue.code === 'unrecognized_keys') return { field, value: undefined, message: `has unknown field(s) ${issue.keys.join(', ')}: remove them` };
+    if (issue.code === 'invalid_type' && valueAt(input, issue.path) === undefined) message = `is required; ${message}`;
+    return { field, value: hideSecrets(valueAt(input, issue.path), key), message };
   });
   const text = fields
     .map((f) => `${f.field} ${f.message}${f.value === undefined ? '' : ` (got ${showValue(f.value)})`}`)

@@ -34,6 +34,8 @@ export interface ProxyDeps {
   maxBodyBytes?: number;
   /** A stream that sends nothing for this long is cut (default 300 s). */
   idleTimeoutMs?: number;
+  /** This server's launch token: a client may authenticate with it, but it is never a provider key, so it is never forwarded. */
+  launchToken?: string;
 }
 
 interface Route { method: string; path: RegExp; handle: (request: Request) => Promise<Response> | Response }
@@ -94,7 +96,8 @@ export function proxyRoutes(deps: ProxyDeps) {
       const status = ((error as RuntimeError).details?.status as number | undefined) ?? 400;
       return providerError(protocol, status, errorMessage(error));
     }
-    const credential = credentialOf(request);
+    const sent = credentialOf(request);
+    const credential = deps.launchToken && sent.value === deps.launchToken ? { ...sent, value: undefined } : sent;
     const namespace = credentialNamespace(credential.value);
     const stream = body.stream === true;
     const counting = pathSuffix === '/count_tokens';

@@ -25,7 +25,7 @@ import type { ServerConfig } from './config.ts';
 import { createRoutes } from './routes.ts';
 import { errorResponse } from './http.ts';
 import { startLlm } from './llm.ts';
-import { wireConsole } from './console.ts';
+import { scrubbingLog, wireConsole } from './console.ts';
 import { corsFor } from './http.ts';
 import { createGuard } from './guard.ts';
 import type { Llm } from './llm.ts';
@@ -65,9 +65,15 @@ export async function startApp(config: ServerConfig, log: LogSink = defaultLog):
   const startedAt = Date.now();
   const store = openStore(paths.db);
   const bus = createBus();
+  // A new token at every start: a page that learned an old one (or a stale CLI) cannot use it again.
+  const token = randomBytes(32).toString('base64url');
+  // No log line and no console entry carries a provider key or the token, whoever wrote it.
+  const secrets = () => [...config.providers.map((p) => p.apiKey), token];
+  log = scrubbingLog(log, secrets);
   let llm: Llm;
   try {
-    llm = startLlm(config, { store, bus, log, version: VERSION });
+    // The proxy must know the token: a client that sends it as its API key must not have it forwarded upstream.
+    llm = startLlm(config, { store, bus, log, version: VERSION, launchToken: token });
   } catch (error) {
     bus.close();
     store.close();
@@ -100,7 +106,7 @@ export async function startApp(config: ServerConfig, log: LogSink = defaultLog):
   });
   supervisor.onAgentChange((agent) => hub.push({ kind: 'agent', agent }));
   tasks.onChange((task) => hub.push({ kind: 'task', task }));
-  wireConsole({ bus, tasks, hub, log });
+  wireConsole({ bus, tasks, hub, log, secrets });
 
   const resumed = tasks.resume();
   if (resumed.resumed || resumed.failed) log('info', `resumed ${resumed.resumed} unfinished task(s); ${resumed.failed} could not be restored`);
@@ -108,8 +114,6 @@ export async function startApp(config: ServerConfig, log: LogSink = defaultLog):
   // The /ws/inspect channel (docs/ui.md): machine definitions, live states and a task's persisted history.
   const inspector = createInspector({ supervisor, tasks, store });
 
-  // A new token at every start: a page that learned an old one (or a stale CLI) cannot use it again.
-  const token = randomBytes(32).toString('base64url');
   const guard = createGuard({ token, allowedHosts: config.allowedHosts, uiOrigins: config.uiOrigins, remote: config.remote });
 
   let draining = false;

@@ -23,7 +23,7 @@ const NO_ROUTES = (source: string): Routing => ({ routes: {}, aliases: {}, sourc
  * const llm = startLlm(config, { store, bus, log, version: '0.2.0' });
  * llm.provider.complete(request); // the agents' model
  */
-export function startLlm(config: ServerConfig, deps: { store: Store; bus: Bus; log: (level: LogLevel, text: string) => void; version: string }) {
+export function startLlm(config: ServerConfig, deps: { store: Store; bus: Bus; log: (level: LogLevel, text: string) => void; version: string; launchToken?: string }) {
   for (const spec of config.providers) {
     const url = new URL(spec.baseUrl);
     if (config.port !== 0 && /^(127\.0\.0\.1|localhost|\[::1\])$/.test(url.hostname) && Number(url.port) === config.port) {
@@ -68,7 +68,7 @@ export function startLlm(config: ServerConfig, deps: { store: Store; bus: Bus; l
     throw new RuntimeError(ErrorCode.Invalid, `provider is ${JSON.stringify(config.provider)}: use "auto", "gateway", "demo" or "transcripts:<dir>" (ORCHESTRATOR_PROVIDER)`);
   }
 
-  const proxy = proxyRoutes({ clients, routing: () => routing, retry, cache, usage, bus: deps.bus, version: deps.version });
+  const proxy = proxyRoutes({ clients, routing: () => routing, retry, cache, usage, bus: deps.bus, version: deps.version, launchToken: deps.launchToken });
   return {
     provider,
     proxy,

@@ -2,7 +2,17 @@ import { assign, fromPromise, setup } from 'xstate';
 import { errorMessage } from '../protocol/mod.ts';
 import type { Analysis, Feedback, Implementation, MessageMap, SandboxReport } from '../protocol/mod.ts';
 
-/** Bumped whenever states or context change shape; persisted snapshots carry it. */
+/**
+ * Bumped whenever states, events, invoked actors or context change shape; persisted snapshots carry
+ * it, and a task saved by another version fails on resume with E_MIGRATION naming both versions
+ * (manager.ts), unless a migration is added there.
+ *
+ * When the machine changes: bump this ('pipeline@2'), then run
+ * `node --no-node-snapshot test/reliability/replay.test.ts --capture` to write real snapshots of the
+ * new machine to test/fixtures/snapshots/pipeline@2/, and keep the older folders: the replay suite
+ * checks that every current fixture resumes and completes, and that older ones restore or fail with
+ * E_MIGRATION. It also fails when the machine's shape changed but this version did not.
+ */
 export const PIPELINE_MACHINE_VERSION = 'pipeline@1';
 
 export const Stage = {
@@ -74,9 +84,14 @@ function failure(stageName: string, error: unknown): TaskError {
   return { stage: stageName, reason: typeof code === 'string' ? code : 'E_HANDLER', message: errorMessage(error) };
 }
 
-/** The one place that decides a validation passed: the sandbox said ok and it is a real report. */
+/**
+ * The one place that decides a validation passed: the report says ok AND shows a test run that passed
+ * (at least one test, every one ok). A validator is a plugin role, so "ok" alone is a claim: a drop-in
+ * validator answering `{ ok: true, tests: [] }` or ok with a failed test once got its code integrated.
+ */
 function passed(report: SandboxReport | null | undefined): report is SandboxReport & { ok: true } {
-  return !!report && report.ok === true && Array.isArray(report.tests);
+  return !!report && report.ok === true && Array.isArray(report.tests) && report.tests.length > 0
+    && report.tests.every((test) => test !== null && typeof test === 'object' && test.ok === true);
 }
 
 /**
@@ -202,7 +217,9 @@ export function createPipelineMachine(calls: StageCalls) {
                 error: ({ event, context }) => {
                   const report = event.output.report;
                   const reason = report.ok ? 'invalid-report' : report.reason;
-                  const message = report.ok ? 'the validator returned a report without test results' : report.message;
+                  const message = report.ok
+                    ? 'the validator said ok without a passing test run (no test results, or a test that failed): fix or replace the validator plugin'
+                    : report.message;
                   return { stage: Stage.Validating, reason, message: `validation failed after ${context.iteration} attempt(s): ${reason}: ${message}` };
                 },
               }),

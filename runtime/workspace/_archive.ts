@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { ErrorCode, RuntimeError } from '../protocol/mod.ts';
 import type { ArchiveEntry } from './mod.ts';
-import { syncFolders, walk, writeAtomic } from './_files.ts';
+import type { Anchor, Folder, Found, StageHook } from './_files.ts';
+import { changedError, openFolder, readIn, syncFolders, walk, writeAtomic } from './_files.ts';
 import { checkOnDisk, checkTaskId, MANIFEST_NAME } from './_paths.ts';
 
 /**
@@ -31,39 +32,87 @@ function manifestText(taskId: string, manifest: unknown): string {
   return `${text}\n`;
 }
 
-/** Copies `<root>/<taskId>/` to `<archiveRoot>/<taskId>/` plus manifest.json; returns the archive folder. */
-export async function archiveTask(root: string, archiveRoot: string, taskId: string, manifest: unknown): Promise<string> {
+interface ArchiveContext {
+  root: string;
+  archiveRoot: string;
+  anchor: Anchor;
+  stage?: StageHook;
+}
+
+/**
+ * Copies `<root>/<taskId>/` to `<archiveRoot>/<taskId>/` plus manifest.json; returns the archive
+ * folder. Copy only: nothing is ever extracted. Every source file is read through folders opened
+ * without following links (a link, a folder swapped for one, a FIFO or a hard link fails with E_PATH
+ * naming the path) and the staging folder is removed on any failure, so a refused archive leaves
+ * neither a partial archive nor a byte outside the archive root.
+ */
+export async function archiveTask(context: ArchiveContext, taskId: string, manifest: unknown): Promise<string> {
+  const { root, archiveRoot, anchor, stage } = context;
   checkTaskId(taskId);
   const text = manifestText(taskId, manifest);
   checkOnDisk(root, [taskId], taskId);
   checkOnDisk(archiveRoot, [taskId], taskId);
-  const source = join(root, taskId);
   const target = join(archiveRoot, taskId);
 
-  const files = await walk(source, (rel) => {
-    throw new RuntimeError(ErrorCode.Path, `task ${taskId}: "${rel}" is a symbolic link; the archive never follows links: remove the link and archive again`, {
-      details: { taskId, path: rel },
-    });
-  });
+  const task = await openFolder(root, [taskId], { anchor, create: false, shown: taskId });
+  let files: Found[] = [];
+  try {
+    if (task) {
+      files = await walk(task, (rel) => {
+        throw new RuntimeError(ErrorCode.Path, `task ${taskId}: "${rel}" is a symbolic link; the archive never follows links: remove the link and archive again`, {
+          details: { taskId, path: rel },
+        });
+      });
+    }
+  } finally {
+    await task?.handle.close();
+  }
   if (files.some((file) => file.rel === MANIFEST_NAME)) {
     throw new RuntimeError(
       ErrorCode.Conflict,
-      `task ${taskId} has its own top-level ${MANIFEST_NAME}, which the archive needs for its manifest: move that file into a folder`,
+      `task ${taskId} has its own top-level "${MANIFEST_NAME}", which the archive needs for its manifest: move that file into a folder`,
       { details: { taskId, path: MANIFEST_NAME } },
     );
   }
+  await stage?.('checked', taskId);
 
   await mkdir(archiveRoot, { recursive: true });
   for (const name of await readdir(archiveRoot)) {
     if (isLeftover(name, taskId)) await rm(join(archiveRoot, name), { recursive: true, force: true });
   }
   const suffix = randomBytes(6).toString('hex');
-  const staging = join(archiveRoot, `.${taskId}.${suffix}.tmp`);
+  const stagingName = `.${taskId}.${suffix}.tmp`;
+  const staging = join(archiveRoot, stagingName);
+  const folders = new Map<string, Folder>();
   try {
     await mkdir(staging);
-    for (const file of files) await writeAtomic(join(staging, file.rel), await readFile(file.abs));
-    await writeAtomic(join(staging, MANIFEST_NAME), text);
-    await syncFolders(new Set(files.map((file) => dirname(join(staging, file.rel)))));
+    const into = async (dirs: string[], shown: string): Promise<Folder> => {
+      const key = dirs.join('/');
+      let folder = folders.get(key);
+      if (!folder) {
+        folder = (await openFolder(archiveRoot, [stagingName, ...dirs], { anchor, create: true, shown })) as Folder;
+        folders.set(key, folder);
+      }
+      return folder;
+    };
+    for (const file of files) {
+      const shown = `${taskId}/${file.rel}`;
+      const dirs = file.rel.split('/');
+      const name = dirs.pop() as string;
+      const source = await openFolder(root, [taskId, ...dirs], { anchor, create: false, shown });
+      if (!source) throw changedError(shown, shown);
+      let content: Buffer;
+      try {
+        content = await readIn(source, name, shown);
+      } finally {
+        await source.handle.close();
+      }
+      await writeAtomic(await into(dirs, shown), name, content, shown);
+    }
+    await writeAtomic(await into([], `${taskId}/${MANIFEST_NAME}`), MANIFEST_NAME, text, `${taskId}/${MANIFEST_NAME}`);
+    await syncFolders(folders.values());
+    for (const folder of folders.values()) await folder.handle.close();
+    folders.clear();
     // rename cannot replace a non-empty folder, so the old archive steps aside first; the window in
     // which neither exists only costs a re-run, since the source is still in the workspace.
     const old = join(archiveRoot, `.${taskId}.${suffix}.old`);
@@ -78,6 +127,7 @@ export async function archiveTask(root: string, archiveRoot: string, taskId: str
     await syncFolders([archiveRoot]);
     if (replaced) await rm(old, { recursive: true, force: true });
   } catch (error) {
+    for (const folder of folders.values()) await folder.handle.close();
     await rm(staging, { recursive: true, force: true });
     throw error;
   }
@@ -85,7 +135,7 @@ export async function archiveTask(root: string, archiveRoot: string, taskId: str
 }
 
 /** Every complete archive (a task folder holding manifest.json), sorted by task id. */
-export async function listArchived(archiveRoot: string): Promise<ArchiveEntry[]> {
+export async function listArchived(archiveRoot: string, anchor: Anchor): Promise<ArchiveEntry[]> {
   let names: string[];
   try {
     names = await readdir(archiveRoot);
@@ -116,7 +166,14 @@ export async function listArchived(archiveRoot: string): Promise<ArchiveEntry[]>
         { cause: error, details: { taskId, path: manifestPath } },
       );
     }
-    const files = (await walk(dir)).map((file) => file.rel).filter((rel) => rel !== MANIFEST_NAME);
+    const folder = await openFolder(archiveRoot, [taskId], { anchor, create: false, shown: taskId });
+    let found: Found[] = [];
+    try {
+      if (folder) found = await walk(folder);
+    } finally {
+      await folder?.handle.close();
+    }
+    const files = found.map((file) => file.rel).filter((rel) => rel !== MANIFEST_NAME);
     entries.push({ taskId, archivedAt: stat.mtimeMs, files, manifest });
   }
   return entries;

@@ -3,15 +3,38 @@
  * `<archiveRoot>/<taskId>/` (plus manifest.json) once it is done. Paths come from a model, so every
  * one is validated as text and against the disk (no symbolic links, ever) before anything is
  * written, and writes are atomic so a crash and a resume leave the same files as one clean run.
+ *
+ * The rules a generated path meets (each refusal is E_PATH naming the path, quoted ASCII-only):
+ * - text (unsafePathReason in runtime/protocol): relative, '/'-separated, ASCII letters, digits,
+ *   '.', '_' and '-' only (nothing is percent-decoded or Unicode-normalised: lookalike dots and
+ *   slashes, control characters, '~', ':' and spaces are refused as characters); no '..' or '.'
+ *   segment, no empty segment, no segment starting with '.' or '-' or ending with '.', no Windows
+ *   device name (CON, nul.txt, com1.js, LPT9), at most 128 characters a segment, 512 in all, 8 deep;
+ * - protected names (PROTECTED_NAMES in _paths.ts), in any folder and any case: .git* (hooks,
+ *   .gitmodules, .github/workflows), .env*, .npmrc, .yarnrc*, .pnpmfile.cjs, node_modules, .vscode,
+ *   .idea, .devcontainer, .claude, .codex, .cursor, .husky, binding.gyp, package.yaml, package.json5;
+ *   and manifest.json at the top of a task folder (the archive's);
+ * - content: a package.json (any folder, any case) must be a JSON object without a script a
+ *   package manager runs by itself (INSTALL_SCRIPTS: preinstall, install, postinstall, prepare,
+ *   prepublish, prepack, postpack, dependencies, ...); "test", "start" and "build" are fine;
+ * - disk: no symbolic link below the root, no file where a folder is needed; then every write goes
+ *   through folders opened one component at a time without following links (_files.ts), so a
+ *   folder swapped for a link after the checks fails the write instead of redirecting it, and the
+ *   atomic rename replaces a hard link instead of writing through it. Reads go the same way and
+ *   refuse hard links, FIFOs and devices.
+ * test/security/paths.test.ts proves these (docs/RELIABILITY.md rows files.*).
  * @module
  */
-import { lstat, readFile } from 'node:fs/promises';
-import { dirname, join, resolve as resolvePath } from 'node:path';
+import { lstat } from 'node:fs/promises';
+import { join, resolve as resolvePath } from 'node:path';
 import type { GeneratedFile } from '../protocol/mod.ts';
 import { ErrorCode, RuntimeError } from '../protocol/mod.ts';
 import { archiveTask, listArchived } from './_archive.ts';
-import { removeStaleTemps, syncFolders, walk, writeAtomic } from './_files.ts';
+import type { Anchor, Folder, StageHook } from './_files.ts';
+import { changedError, defaultAnchor, openBase, openFolder, readIn, removeStaleTemps, syncFolders, walk, writeAtomic } from './_files.ts';
 import { checkBatch, checkOnDisk, checkTaskId, isTaskId, pathError, pathReason } from './_paths.ts';
+
+export type { Anchor, StageHook, WriteStage } from './_files.ts';
 
 /**
  * A file in the workspace. `path` is relative to the workspace root and '/'-separated.
@@ -66,6 +89,19 @@ export interface Workspace {
   listArchive(): Promise<ArchiveEntry[]>;
 }
 
+export interface WorkspaceOptions {
+  root: string;
+  archiveRoot: string;
+  /**
+   * Internal, used only by the security suites (test/security/paths.test.ts): `anchor` forces how
+   * folders are pinned while writing ('fd' needs Linux's /proc/self/fd and is the default there;
+   * 'path' is the portable fallback, see _files.ts), and `onStage` runs at each step of a write
+   * (after the checks, with the folder open, with the temp open, before the rename) so a test can
+   * swap a folder for a link exactly there. Production code never sets it.
+   */
+  internal?: { anchor?: Anchor; onStage?: StageHook };
+}
+
 /**
  * Creates a workspace over two folders (made on first write). Operations on one task run one at a
  * time, so a write and an archive of the same task never interleave.
@@ -74,9 +110,14 @@ export interface Workspace {
  * await ws.writeFiles('t1', implementation.files);
  * await ws.archive('t1', { requirement, score: 0.92 });
  */
-export function createWorkspace(options: { root: string; archiveRoot: string }): Workspace {
+export function createWorkspace(options: WorkspaceOptions): Workspace {
   const root = resolvePath(options.root);
   const archiveRoot = resolvePath(options.archiveRoot);
+  const anchor = options.internal?.anchor ?? defaultAnchor();
+  if (anchor === 'fd' && defaultAnchor() !== 'fd') {
+    throw new RuntimeError(ErrorCode.Invalid, "internal.anchor 'fd' needs /proc/self/fd (Linux): leave internal.anchor unset");
+  }
+  const stage = options.internal?.onStage;
   const queues = new Map<string, Promise<unknown>>();
 
   // Chains the task's operations: the stale-temp cleanup of one write must not delete the temp
@@ -118,9 +159,35 @@ export function createWorkspace(options: { root: string; archiveRoot: string }):
           throw pathError(ErrorCode.Path, files[i].path, 'is an existing folder', '; nothing was written');
         }
       }
-      await removeStaleTemps(join(root, taskId));
-      for (const [i, target] of targets.entries()) await writeAtomic(target, files[i].content);
-      await syncFolders(new Set(targets.map((target) => dirname(target))));
+      const task = await openFolder(root, [taskId], { anchor, create: false, shown: taskId });
+      if (task) {
+        try {
+          await removeStaleTemps(task);
+        } finally {
+          await task.handle.close();
+        }
+      }
+      // Each file goes through folders opened one component at a time from the root, so a folder
+      // swapped for a link after the checks above fails the write instead of redirecting it.
+      const folders = new Map<string, Folder>();
+      try {
+        for (const file of files) {
+          const shown = `${taskId}/${file.path}`;
+          const parts = file.path.split('/');
+          const name = parts.pop() as string;
+          await stage?.('checked', shown);
+          const key = parts.join('/');
+          let folder = folders.get(key);
+          if (!folder) {
+            folder = (await openFolder(root, [taskId, ...parts], { anchor, create: true, shown })) as Folder;
+            folders.set(key, folder);
+          }
+          await writeAtomic(folder, name, file.content, shown, stage);
+        }
+        await syncFolders(folders.values());
+      } finally {
+        for (const folder of folders.values()) await folder.handle.close();
+      }
       return files.map((file) => `${taskId}/${file.path}`);
     });
   }
@@ -129,10 +196,20 @@ export function createWorkspace(options: { root: string; archiveRoot: string }):
     let found;
     if (taskId === undefined) {
       // Only task folders count; anything else at the top of the root is not ours to report.
-      found = (await walk(root)).filter((file) => file.rel.includes('/') && isTaskId(file.rel.split('/')[0]));
+      const base = await openBase(root, anchor, false);
+      try {
+        found = base ? (await walk(base)).filter((file) => file.rel.includes('/') && isTaskId(file.rel.split('/')[0])) : [];
+      } finally {
+        await base?.handle.close();
+      }
     } else {
       checkOnDisk(root, [checkTaskId(taskId)], taskId);
-      found = (await walk(join(root, taskId))).map((file) => ({ ...file, rel: `${taskId}/${file.rel}` }));
+      const task = await openFolder(root, [taskId], { anchor, create: false, shown: taskId });
+      try {
+        found = task ? (await walk(task)).map((file) => ({ ...file, rel: `${taskId}/${file.rel}` })) : [];
+      } finally {
+        await task?.handle.close();
+      }
     }
     return found.map((file) => ({ path: file.rel, size: file.size, mtimeMs: file.mtimeMs }));
   }
@@ -147,11 +224,22 @@ export function createWorkspace(options: { root: string; archiveRoot: string }):
     if (!stat?.isFile()) {
       throw new RuntimeError(
         ErrorCode.NotFound,
-        `workspace file "${path}" ${stat ? 'is a folder' : 'does not exist'}: list the task's files with listFiles('${path.slice(0, slash)}')`,
+        `workspace file "${path}" ${stat?.isDirectory() ? 'is a folder' : stat ? 'is not a regular file' : 'does not exist'}: list the task's files with listFiles('${path.slice(0, slash)}')`,
         { details: { path } },
       );
     }
-    return readFile(target, 'utf8');
+    // Read through the same chain of folders as a write: a folder swapped for a link since the
+    // check above fails the read instead of exposing a file from outside.
+    const taskId = path.slice(0, slash);
+    const parts = path.slice(slash + 1).split('/');
+    const name = parts.pop() as string;
+    const folder = await openFolder(root, [taskId, ...parts], { anchor, create: false, shown: path });
+    if (!folder) throw changedError(path, path);
+    try {
+      return (await readIn(folder, name, path)).toString('utf8');
+    } finally {
+      await folder.handle.close();
+    }
   }
 
   return {
@@ -164,8 +252,8 @@ export function createWorkspace(options: { root: string; archiveRoot: string }):
     readFile: readWorkspaceFile,
     async archive(taskId, manifest) {
       checkTaskId(taskId);
-      return exclusive(taskId, () => archiveTask(root, archiveRoot, taskId, manifest));
+      return exclusive(taskId, () => archiveTask({ root, archiveRoot, anchor, stage }, taskId, manifest));
     },
-    listArchive: () => listArchived(archiveRoot),
+    listArchive: () => listArchived(archiveRoot, anchor),
   };
 }

@@ -2,12 +2,12 @@
 // durations and ages, colours. Fast.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseDotenv } from '../../runtime/server/env.ts';
 import { createRotatingFile } from '../../runtime/cli/_log.ts';
 import { isSecretName, maskSecret, redactText, redactValue, secretValues } from '../../runtime/cli/_redact.ts';
-import { tarGz, untarGz } from '../../runtime/cli/_tar.ts';
+import { filesUnder, tarGz, untarGz } from '../../runtime/cli/_tar.ts';
 import { duration, parseAge, painter, useColor } from '../../runtime/cli/_output.ts';
 import { tempDir } from './_run.ts';
 
@@ -60,6 +60,21 @@ test('formatting: durations, ages, colours only on a TTY and never with NO_COLOR
   assert.not.ok(useColor({ isTTY: false }, {}));
   assert.is(painter({ isTTY: true }, {})('red', 'x'), '\x1b[31mx\x1b[0m');
   assert.is(painter({ isTTY: true }, { NO_COLOR: '1' })('red', 'x'), 'x');
+});
+
+test('filesUnder (reset backups) never follows a link planted in the data dir', () => {
+  const dir = tempDir();
+  const outside = join(dir, 'outside');
+  mkdirSync(join(outside, '.ssh'), { recursive: true });
+  writeFileSync(join(outside, '.ssh', 'id_ed25519'), 'PRIVATE KEY');
+  writeFileSync(join(outside, 'secret.txt'), 'SECRET');
+  mkdirSync(join(dir, 'workspace', 't1', 'src'), { recursive: true });
+  writeFileSync(join(dir, 'workspace', 't1', 'src', 'index.js'), 'export {}');
+  symlinkSync(join(outside, '.ssh'), join(dir, 'workspace', 't1', 'keys'));
+  symlinkSync(join(outside, 'secret.txt'), join(dir, 'workspace', 't1', 'secret.txt'));
+  const entries = filesUnder(join(dir, 'workspace'), 'workspace');
+  assert.equal(entries.map((e) => e.name), ['workspace/t1/src/index.js']);
+  assert.not.ok(entries.some((e) => /PRIVATE|SECRET/.test(e.content.toString())));
 });
 
 test.run();

@@ -4,13 +4,13 @@
 // attempts counted, and the provider keys never show anywhere a user could see them.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { startFakeUpstream, type FakeUpstream } from '../fakes/upstream.ts';
 import { api, startServer, tempDir, watch, type StartedServer } from '../helpers/server.ts';
+import { describeHits, haystacksOfDatabase, haystacksOfDir, scanForCanaries } from '../helpers/canary.ts';
 
 const ANTHROPIC_CANARY = 'sk-ant-canary-7Qx2Lp9ZwR4mT8vB';
 const OPENAI_CANARY = 'sk-oai-canary-K3nJ6yH1sD5fG0aQ';
@@ -333,29 +333,17 @@ test('bad input gets a provider-shaped 400; usage is accounted; cache clear answ
 });
 
 test('the provider keys appear in no log line, database row, ws frame or error body', async () => {
-  const fragments = (key: string) => Array.from({ length: key.length - 4 }, (_, i) => key.slice(i, i + 5)).filter((f) => !/^sk-(ant|oai)?-?$/.test(f) && !f.startsWith('sk-'));
-  const dbText = (() => {
-    const db = new DatabaseSync(join(server.dataDir, 'orchestrator.db'), { readOnly: true });
-    const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{ name: string }>).map((t) => t.name);
-    const text = tables.map((t) => JSON.stringify(db.prepare(`SELECT * FROM "${t}"`).all())).join('\n');
-    db.close();
-    return text;
-  })();
-  const haystacks = { logs: server.output(), database: dbText, wal: safeRead(join(server.dataDir, 'orchestrator.db-wal')), ws: JSON.stringify(frames.frames), errors: errorBodies.join('\n'), health: JSON.stringify((await api(server, '/api/health')).body) };
+  const haystacks = {
+    logs: server.output(),
+    ...haystacksOfDatabase(join(server.dataDir, 'orchestrator.db')),
+    ...haystacksOfDir(server.dataDir, { skip: ['token'] }),
+    ws: JSON.stringify(frames.frames),
+    errors: errorBodies.join('\n'),
+    health: JSON.stringify((await api(server, '/api/health')).body),
+  };
   assert.ok(frames.frames.length > 1, 'ws frames were collected');
-  for (const [where, text] of Object.entries(haystacks)) {
-    for (const key of [ANTHROPIC_CANARY, OPENAI_CANARY]) {
-      for (const fragment of fragments(key)) assert.not.ok(text.includes(fragment), `${where} contains "${fragment}" of a key`);
-    }
-  }
+  const hits = scanForCanaries(haystacks, { ANTHROPIC_CANARY, OPENAI_CANARY });
+  assert.equal(hits.length, 0, `\n${describeHits(hits)}`);
 });
-
-function safeRead(path: string): string {
-  try {
-    return readFileSync(path).toString('latin1');
-  } catch {
-    return '';
-  }
-}
 
 test.run();

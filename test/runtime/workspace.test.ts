@@ -53,6 +53,11 @@ function throws(fn: () => unknown, code: string, ...fragments: string[]): void {
   assert.unreachable(`expected a ${code} error`);
 }
 
+/** How messages quote a path or id: JSON, with everything outside printable ASCII as \uXXXX. */
+function quoted(text: string): string {
+  return JSON.stringify(text).replace(/[^\x20-\x7e]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 const FILES = [
   { path: 'src/index.js', content: 'export const answer = 42;\n' },
   { path: 'src/lib/util.js', content: 'export function id(x) { return x; }\n' },
@@ -149,10 +154,10 @@ test('a file where a folder is needed, or a folder where a file goes, is refused
 test('bad task ids are refused', async () => {
   const { ws, base } = setup();
   for (const taskId of ['', '..', 'a/b', 'a b', 'x'.repeat(65), 'é']) {
-    throws(() => ws.taskDir(taskId), ErrorCode.Path, JSON.stringify(taskId), "'-' or '_'");
-    throws(() => ws.resolve(taskId, 'a.js'), ErrorCode.Path, JSON.stringify(taskId));
-    await rejects(ws.writeFiles(taskId, [{ path: 'a.js', content: '' }]), ErrorCode.Path, JSON.stringify(taskId));
-    await rejects(ws.archive(taskId, {}), ErrorCode.Path, JSON.stringify(taskId));
+    throws(() => ws.taskDir(taskId), ErrorCode.Path, quoted(taskId), "'-' or '_'");
+    throws(() => ws.resolve(taskId, 'a.js'), ErrorCode.Path, quoted(taskId));
+    await rejects(ws.writeFiles(taskId, [{ path: 'a.js', content: '' }]), ErrorCode.Path, quoted(taskId));
+    await rejects(ws.archive(taskId, {}), ErrorCode.Path, quoted(taskId));
   }
   assert.ok(ws.taskDir('x'.repeat(64)).endsWith('x'.repeat(64)));
   assert.equal(onDisk(base), []);

@@ -135,7 +135,7 @@ test('DNS rebinding: a foreign Host gets 403 on the API, the dashboard, the prox
 
 test('cross-site WebSocket hijacking: no token, no socket, whatever the Origin', async () => {
   const port = server.port;
-  const origins = [
+  const origins: Array<Record<string, string>> = [
     { origin: 'http://evil.example' },
     { origin: 'https://evil.example' },
     { origin: 'null' },
