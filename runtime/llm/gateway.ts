@@ -60,6 +60,16 @@ export function servable(deployments: Deployment[], clients: ProviderClients, wh
 export function createGateway(options: GatewayOptions) {
   const { clients, retry, cache, usage, bus } = options;
 
+  // A retried task (attempt > 1) asks its models again rather than replaying the cached answers
+  // that failed it; the fresh answers replace them in the cache. Forgotten once the task is final.
+  const retried = new Set<string>();
+  bus?.subscribe(Topics.Tasks, (message) => {
+    const view = message.payload as { id?: string; attempt?: number; status?: string };
+    if (!view?.id) return;
+    if ((view.attempt ?? 1) > 1 && (view.status === 'queued' || view.status === 'running')) retried.add(view.id);
+    else retried.delete(view.id);
+  });
+
   async function complete(request: LlmRequest): Promise<LlmResponse> {
     usage.checkBudget(request.taskId, options.budgets);
     const deployments = servable(resolveRoute(options.routing(), request.role, request.meta?.complexity), clients, `role "${request.role}"`);
@@ -68,7 +78,7 @@ export function createGateway(options: GatewayOptions) {
     const canonical = { system: request.system, messages: request.messages, maxTokens, json: request.json ?? null, params: first.params };
     const key = cacheKey('agent', deployments.map((d) => d.id).join(','), canonical);
     const started = performance.now();
-    const hit = cache.get(AGENT_NAMESPACE, key);
+    const hit = request.taskId !== undefined && retried.has(request.taskId) ? undefined : cache.get(AGENT_NAMESPACE, key);
     if (hit) {
       const meta = hit.meta as { provider: string; model: string };
       account(request, meta.provider, meta.model, NO_USAGE, performance.now() - started, true, 0, true);

@@ -142,6 +142,27 @@ test('routing reloads on change; a broken file is refused and the old routes sta
   assert.not.ok(fake.requests.some((r) => (r.body as any).model === 'impl-down'), 'the new routing is in force');
 });
 
+test('a retried task asks the model again instead of replaying the cached answer that failed it', async () => {
+  fake.reset();
+  fake.script({ match: { model: 'impl-steady' }, times: 1, respond: { text: 'I would rather not write any files today.' } });
+  scriptAnswers();
+  const requirement = `${fizzbuzz.requirement}, retried`;
+  const { body } = await api(server, '/api/requirements', { body: { requirement } });
+  const first = await finished(server, body.taskId);
+  assert.is(first.status, 'failed');
+  assert.is(first.error.reason, 'E_LLM_OUTPUT', JSON.stringify(first.error));
+  const implementerCalls = () => fake.requests.filter((r) => (r.body as any).model === 'impl-steady').length;
+  assert.is(implementerCalls(), 1);
+  assert.is((await api(server, `/api/tasks/${body.taskId}/retry`, { method: 'POST' })).status, 202);
+  const second = await finished(server, body.taskId);
+  assert.is(second.status, 'completed', JSON.stringify(second.error));
+  assert.is(implementerCalls(), 2, 'the retry reached the model; the bad answer was not replayed from the cache');
+  // A new task with the same requirement still gets the (now good) cached answers.
+  const again = await finished(server, (await api(server, '/api/requirements', { body: { requirement } })).body.taskId);
+  assert.is(again.status, 'completed');
+  assert.is(implementerCalls(), 2, 'answered from the cache');
+});
+
 test('a per-task turn budget stops the task with E_BUDGET and the figures', async () => {
   await server.stop();
   writeFileSync(join(dir, 'orchestrator.config.json'), JSON.stringify({ budgets: { maxTurns: 2 } }));
