@@ -24,7 +24,7 @@ export interface GatewayOptions {
   cache: LlmCache;
   usage: UsageLedger;
   budgets: Budgets;
-  bus?: Pick<Bus, 'publish'>;
+  bus?: Pick<Bus, 'publish' | 'subscribe'>;
   /** Default max tokens for an agent call when neither the request nor the route sets one. */
   defaultMaxTokens?: number;
 }

@@ -1,5 +1,6 @@
 import { chmodSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { ErrorCode, RuntimeError, Topics } from '../protocol/mod.ts';
 import type { LogLevel, Message } from '../protocol/mod.ts';
 import { createBus } from '../bus/mod.ts';
@@ -81,8 +82,10 @@ export async function startApp(config: ServerConfig, log: LogSink = defaultLog):
   }
   const provider = llm.provider;
   const workspace = createWorkspace({ root: paths.workspace, archiveRoot: paths.archive });
-  // One validation per task at a time: a task's fix loop never runs two at once, and a runaway task cannot hold the whole pool.
-  const sandbox = createSandbox({ driver: sandboxDriver(), perTask: 1 });
+  // One validation per task at a time: a task's fix loop never runs two at once, and a runaway task
+  // cannot hold the whole pool. One worker per running task up to the cores: a run spinning to its
+  // deadline must not stall every other task's validation.
+  const sandbox = createSandbox({ driver: sandboxDriver(), perTask: 1, poolSize: Math.min(config.workers, availableParallelism()) });
 
   // Every message about a task goes to its log: this is what GET /api/tasks/:id shows as "messages".
   bus.intercept({
