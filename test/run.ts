@@ -1,8 +1,9 @@
 // Runs the typecheck, then every uvu suite matching '\.test\.ts$' in its own process (a suite that
 // crashes or hangs cannot take the others down), two at a time, and ends with "N passed, N failed".
+// Suites marked `// @serial` run one at a time after the rest.
 // Usage: node test/run.ts [pattern] [--no-typecheck]   (pattern filters file paths, e.g. "bus|tasks")
 import { spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -64,17 +65,26 @@ if (!args.includes('--no-typecheck')) {
 }
 
 const files = find(join(root, 'test')).filter((f) => !filter || new RegExp(filter).test(relative(root, f))).sort();
-let next = 0;
-await Promise.all(
-  Array.from({ length: CONCURRENCY }, async () => {
-    while (next < files.length) {
-      const outcome = await suite(files[next++]);
-      outcomes.push(outcome);
-      console.log(`${outcome.failed ? 'FAIL' : 'ok  '} ${outcome.file}: ${outcome.passed} passed, ${outcome.failed} failed (${(outcome.ms / 1000).toFixed(1)} s)`);
-      if (outcome.failed) console.log(outcome.output.split('\n').map((l) => `     ${l}`).join('\n'));
-    }
-  }),
-);
+// Suites that load both cores for a minute (1,000 tasks, SIGKILL loops) say `// @serial` in their
+// first lines: they run alone after the others, so neither they nor the timing-sensitive browser
+// and sandbox suites measure each other's load.
+const serial = (file: string) => /^\/\/ @serial\b/m.test(readFileSync(file, 'utf8').slice(0, 2000));
+
+async function runAll(list: string[], concurrency: number): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < list.length) {
+        const outcome = await suite(list[next++]);
+        outcomes.push(outcome);
+        console.log(`${outcome.failed ? 'FAIL' : 'ok  '} ${outcome.file}: ${outcome.passed} passed, ${outcome.failed} failed (${(outcome.ms / 1000).toFixed(1)} s)`);
+        if (outcome.failed) console.log(outcome.output.split('\n').map((l) => `     ${l}`).join('\n'));
+      }
+    }),
+  );
+}
+await runAll(files.filter((f) => !serial(f)), CONCURRENCY);
+await runAll(files.filter(serial), 1);
 
 const passed = outcomes.reduce((n, o) => n + o.passed, 0);
 const failed = outcomes.reduce((n, o) => n + o.failed, 0);

@@ -1,3 +1,4 @@
+// @serial (1,000 tasks through the server load both cores for about a minute)
 // Fail closed (issue 7, item 2), against the real server process (`runtime start`, test/helpers/server.ts)
 // whose agents call "Anthropic" (and "OpenAI") through the official SDKs, streamed, against the fake
 // upstream; the real gateway, parsers, validator, isolated-vm sandbox workers, integrator, workspace
