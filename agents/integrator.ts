@@ -28,7 +28,8 @@ export const integrator = defineAgent({
     const extra = message.payload as { requirement?: unknown };
     const requirement = typeof extra.requirement === 'string' ? extra.requirement : undefined;
     try {
-      const written = await caps.workspace.writeFiles(taskId, implementation.files);
+      // The folder ends up holding exactly the validated files: an earlier attempt's extras go.
+      const written = await caps.workspace.replaceFiles(taskId, implementation.files);
       await caps.workspace.archive(taskId, {
         ...(requirement === undefined ? {} : { requirement }),
         files: written,

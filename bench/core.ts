@@ -94,6 +94,7 @@ async function pipelineOverhead(tasks: number): Promise<number> {
   const written: string[] = [];
   const workspace = {
     writeFiles: async (taskId: string, files: Array<{ path: string }>) => files.map((f) => `${taskId}/${f.path}`).map((p) => (written.push(p), p)),
+    replaceFiles: async (taskId: string, files: Array<{ path: string }>) => files.map((f) => `${taskId}/${f.path}`).map((p) => (written.push(p), p)),
     archive: async () => dir,
     taskDir: (taskId: string) => join(dir, taskId),
   };

@@ -76,6 +76,7 @@ function orchestrator(where: 'disk' | 'memory', concurrency: number): Runner {
   const llm = createFunctionProvider('instant', (request) => instantModel(request.role));
   const workspace = {
     writeFiles: async (taskId: string, files: Array<{ path: string }>) => files.map((f) => `${taskId}/${f.path}`),
+    replaceFiles: async (taskId: string, files: Array<{ path: string }>) => files.map((f) => `${taskId}/${f.path}`),
     archive: async () => dir,
     taskDir: (taskId: string) => join(dir, taskId),
   };

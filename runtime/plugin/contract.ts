@@ -57,6 +57,8 @@ export interface SandboxCapability {
 
 export interface WorkspaceCapability {
   writeFiles(taskId: string, files: GeneratedFile[]): Promise<string[]>;
+  /** Writes the batch, then removes every other file of the task folder (an earlier attempt's). */
+  replaceFiles(taskId: string, files: GeneratedFile[]): Promise<string[]>;
   archive(taskId: string, manifest: unknown): Promise<string>;
   taskDir(taskId: string): string;
 }

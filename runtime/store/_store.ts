@@ -59,6 +59,21 @@ function checkPaging(options: { limit?: number; offset?: number } | undefined): 
 /** Wraps an open, migrated database in the Store API. */
 const DEFER_MS = 50;
 const DEFER_MAX_ROWS = 512;
+/** How long BEGIN keeps trying against other connections' writes before it fails with E_CONFLICT. */
+const BUSY_LIMIT_MS = 15_000;
+
+/** SQLITE_BUSY (5) or one of its extended codes; Deno's node:sqlite only has the message. */
+function isBusy(error: unknown): boolean {
+  const errcode = (error as { errcode?: unknown })?.errcode;
+  if (typeof errcode === 'number') return (errcode & 0xff) === 5;
+  return /database is locked|SQLITE_BUSY/i.test(String((error as Error)?.message));
+}
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+/** A synchronous pause: the store is synchronous, and the busy handler blocks the same way. */
+function pause(ms: number): void {
+  Atomics.wait(sleeper, 0, 0, ms);
+}
 
 export function createStore(db: DatabaseSync, path: string, schemaVersion: number): Store {
   const statements = new Map<string, StatementSync>();
@@ -115,9 +130,35 @@ export function createStore(db: DatabaseSync, path: string, schemaVersion: numbe
     }
   }
 
+  // busy_timeout (5 s, set at open) makes BEGIN wait for another connection's write. SQLite's busy
+  // handler is not fair, though: with several processes writing back to back, one of them can miss the
+  // lock for the whole timeout and get SQLITE_BUSY (the chaos soak's 8 writers saw it). BEGIN IMMEDIATE
+  // holds nothing when it fails, so it is simply tried again, after a random pause, up to BUSY_LIMIT_MS.
+  function begin(): void {
+    const started = Date.now();
+    for (;;) {
+      try {
+        stmt('BEGIN IMMEDIATE').run();
+        return;
+      } catch (error) {
+        if (!isBusy(error)) throw error;
+        const waited = Date.now() - started;
+        if (waited >= BUSY_LIMIT_MS) {
+          throw new RuntimeError(
+            ErrorCode.Conflict,
+            `store ${path}: another connection kept the database locked for ${Math.round(waited / 1000)} s (SQLITE_BUSY): ` +
+              'another process is writing to it; stop other Orchestrator servers or tools using this data dir, then retry',
+            { cause: error, details: { path, waitedMs: waited } },
+          );
+        }
+        pause(1 + Math.floor(Math.random() * 20));
+      }
+    }
+  }
+
   function transaction<T>(fn: () => T): T {
     if (depth > 0) return fn();
-    stmt('BEGIN IMMEDIATE').run();
+    begin();
     depth++;
     try {
       const result = fn();
@@ -153,14 +194,16 @@ export function createStore(db: DatabaseSync, path: string, schemaVersion: numbe
       const createdAt = checkInteger(task.createdAt, `task ${id} createdAt`, 0);
       // ON CONFLICT DO NOTHING + changes count instead of catching a constraint error: the error
       // shape of node:sqlite differs between Node and Deno, the change count does not.
-      const { changes } = stmt(
-        `INSERT INTO tasks (id, requirement, priority, status, stage, created_at, updated_at, error, result, attempt)
-         VALUES (?, ?, ?, 'queued', 'queued', ?, ?, NULL, NULL, 1) ON CONFLICT (id) DO NOTHING`,
-      ).run(id, requirement, priority, createdAt, createdAt);
-      if (Number(changes) === 0) {
-        throw new RuntimeError(ErrorCode.Conflict, `task ${id} already exists: give the new task another id`, { details: { id } });
-      }
-      return getTask(id) as TaskRow;
+      return transaction(() => {
+        const { changes } = stmt(
+          `INSERT INTO tasks (id, requirement, priority, status, stage, created_at, updated_at, error, result, attempt)
+           VALUES (?, ?, ?, 'queued', 'queued', ?, ?, NULL, NULL, 1) ON CONFLICT (id) DO NOTHING`,
+        ).run(id, requirement, priority, createdAt, createdAt);
+        if (Number(changes) === 0) {
+          throw new RuntimeError(ErrorCode.Conflict, `task ${id} already exists: give the new task another id`, { details: { id } });
+        }
+        return getTask(id) as TaskRow;
+      });
     },
 
     updateTask(id, patch) {
@@ -205,12 +248,9 @@ export function createStore(db: DatabaseSync, path: string, schemaVersion: numbe
       const ts = checkInteger(event.ts, `event ${event.type} ts`, 0);
       const type = checkText(event.type, 'event type');
       const data = toJson(event.data, `event ${type} data`);
-      const record = stmt('INSERT INTO events (task_id, ts, type, data) VALUES (?, ?, ?, ?) RETURNING *').get(
-        event.taskId,
-        ts,
-        type,
-        data,
-      ) as unknown as EventRecord;
+      const record = transaction(
+        () => stmt('INSERT INTO events (task_id, ts, type, data) VALUES (?, ?, ?, ?) RETURNING *').get(event.taskId, ts, type, data) as unknown as EventRecord,
+      );
       return eventFromRecord(record);
     },
 

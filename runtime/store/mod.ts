@@ -122,10 +122,11 @@ function openDatabase(path: string): DatabaseSync {
   try {
     if (!inMemory) mkdirSync(dirname(path), { recursive: true });
     const db = new DatabaseSync(path);
+    // The busy timeout first: switching to WAL already takes a lock another process may hold.
+    db.exec('PRAGMA busy_timeout = 5000');
     // WAL: readers never block the writer; FULL: a committed transaction survives a power loss.
     db.exec('PRAGMA journal_mode = WAL');
     db.exec('PRAGMA synchronous = FULL');
-    db.exec('PRAGMA busy_timeout = 5000');
     db.exec('PRAGMA foreign_keys = ON');
     return db;
   } catch (error) {

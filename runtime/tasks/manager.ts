@@ -200,8 +200,62 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
   function contextOf(id: string): PipelineContext | undefined {
     const live = actors.get(id);
     if (live) return live.getSnapshot().context;
-    const saved = store.loadSnapshot(id);
-    return (saved?.snapshot as { context?: PipelineContext } | undefined)?.context;
+    let saved;
+    try {
+      saved = store.loadSnapshot(id);
+    } catch {
+      // An unreadable snapshot already failed its task on resume (with the reason); the row still shows.
+      return undefined;
+    }
+    // A snapshot of another machine version has another context shape: show none rather than guess.
+    if (!saved || saved.machineVersion !== PIPELINE_MACHINE_VERSION) return undefined;
+    return (saved.snapshot as { context?: PipelineContext } | undefined)?.context;
+  }
+
+  /** Why a stored snapshot must not be restored, or null. Checked before an actor exists. */
+  function restoreRefusal(row: TaskRow, saved: { machineVersion: string; snapshot: unknown }): string | null {
+    if (saved.machineVersion !== PIPELINE_MACHINE_VERSION) {
+      return `task ${row.id} was saved by machine ${saved.machineVersion} and this server runs ${PIPELINE_MACHINE_VERSION}; no migration from ${saved.machineVersion} exists: retry the task (POST /api/tasks/${row.id}/retry) to run it again from the start`;
+    }
+    const owner = (saved.snapshot as { context?: { taskId?: unknown } } | null)?.context?.taskId;
+    if (owner !== row.id) {
+      return `the snapshot stored for task ${row.id} belongs to ${JSON.stringify(owner)}; restoring it would run another task's stage: retry the task (POST /api/tasks/${row.id}/retry)`;
+    }
+    return null;
+  }
+
+  /**
+   * Why a restored (not yet started) actor cannot go on, or null. XState reports a snapshot that does
+   * not fit the machine as an actor in status 'error', and restores a running stage whose invocation
+   * is missing or unknown as a state with no child (xstate#4148): such a task would wait forever.
+   */
+  function restoredRefusal(row: TaskRow, actor: TaskActor): string | null {
+    const snapshot = actor.getSnapshot();
+    const retry = `retry the task (POST /api/tasks/${row.id}/retry)`;
+    if (snapshot.status === 'error') {
+      return `the snapshot of task ${row.id} (${PIPELINE_MACHINE_VERSION}) does not fit the machine: ${errorMessage((snapshot as { error?: unknown }).error)}; ${retry}`;
+    }
+    const stage = String(snapshot.value);
+    if (snapshot.status !== 'active' || stage !== row.stage) {
+      return `the snapshot of task ${row.id} is ${snapshot.status} in stage "${stage}", but the task row says "${row.stage}"; ${retry}`;
+    }
+    if (stage !== Stage.Queued && !FINAL_STAGES.has(stage)) {
+      const calls = Object.values(snapshot.children).filter((child) => child?.getSnapshot()?.status === 'active');
+      if (calls.length !== 1) {
+        return `the snapshot of task ${row.id} is in stage "${stage}" with ${calls.length} running stage call(s) instead of 1, so it would never move on; ${retry}`;
+      }
+    }
+    return null;
+  }
+
+  /** Ends a task that cannot be resumed as failed (E_MIGRATION), in one commit with its stage event. */
+  function failResume(row: TaskRow, message: string): void {
+    const now = clock.now();
+    const failed = store.transaction(() => {
+      store.appendEvent({ taskId: row.id, ts: now, type: 'task.stage', data: { from: row.stage, to: Stage.Failed, iteration: 0 } });
+      return store.updateTask(row.id, { status: 'failed', stage: Stage.Failed, updatedAt: now, error: JSON.stringify({ stage: row.stage, reason: 'E_MIGRATION', message }) });
+    });
+    emit(toView(failed));
   }
 
   return {
@@ -267,27 +321,41 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
     resume() {
       let resumed = 0;
       let failed = 0;
-      for (const row of store.unfinishedTasks()) {
-        const saved = store.loadSnapshot(row.id);
-        if (!saved || row.stage === Stage.Queued) {
-          enqueue(row);
-          resumed++;
-          continue;
-        }
-        if (saved.machineVersion !== PIPELINE_MACHINE_VERSION) {
-          const message = `task ${row.id} was saved by machine ${saved.machineVersion} and this server runs ${PIPELINE_MACHINE_VERSION}; no migration exists: retry the task (POST /api/tasks/${row.id}/retry)`;
-          store.updateTask(row.id, { status: 'failed', stage: Stage.Failed, updatedAt: clock.now(), error: JSON.stringify({ stage: row.stage, reason: 'E_MIGRATION', message }) });
-          failed++;
-          continue;
-        }
+      // Tasks that were mid-stage first: they hold their worker slots again before any queued task is
+      // scheduled, or a restart would run more than `workers` tasks at once.
+      const rows = store.unfinishedTasks();
+      const startsOver = (row: TaskRow) => row.stage === Stage.Queued;
+      for (const row of [...rows.filter((r) => !startsOver(r)), ...rows.filter(startsOver)]) {
+        // One task that cannot be restored fails alone, with the reason; it never stops the others
+        // (or the server) from starting.
         try {
+          const saved = store.loadSnapshot(row.id);
+          if (!saved || startsOver(row)) {
+            enqueue(row);
+            resumed++;
+            continue;
+          }
+          const refusal = restoreRefusal(row, saved);
+          if (refusal) {
+            failResume(row, refusal);
+            failed++;
+            continue;
+          }
           const actor = createActor(machine, { snapshot: saved.snapshot as never, input: { taskId: row.id, requirement: row.requirement, maxIterations } });
+          const broken = restoredRefusal(row, actor);
+          if (broken) {
+            failResume(row, broken);
+            failed++;
+            continue;
+          }
           attach(row.id, actor);
-          store.appendEvent({ taskId: row.id, ts: clock.now(), type: 'task.resumed', data: { stage: row.stage } });
+          store.appendEvent({ taskId: row.id, ts: clock.now(), type: 'task.resumed', data: { stage: row.stage, machineVersion: saved.machineVersion } });
           actor.start();
           resumed++;
         } catch (error) {
-          store.updateTask(row.id, { status: 'failed', stage: Stage.Failed, updatedAt: clock.now(), error: JSON.stringify({ stage: row.stage, reason: 'E_MIGRATION', message: `snapshot of task ${row.id} could not be restored: ${errorMessage(error)}` }) });
+          actors.get(row.id)?.stop();
+          actors.delete(row.id);
+          failResume(row, `the snapshot of task ${row.id} could not be restored (${errorMessage(error)}): retry the task (POST /api/tasks/${row.id}/retry)`);
           failed++;
         }
       }

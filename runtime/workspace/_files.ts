@@ -403,6 +403,42 @@ export async function removeStaleTemps(folder: Folder): Promise<void> {
 }
 
 /**
+ * Removes everything under `folder` whose path is not in `keep` (or a folder on the way to one):
+ * files, temp files and links (unlinked, never followed), then the folders left empty. Returns the
+ * removed paths. Used after a task's final batch is written, so the folder holds exactly that batch.
+ */
+export async function removeExcept(folder: Folder, keep: ReadonlySet<string>, prefix = ''): Promise<string[]> {
+  let entries;
+  try {
+    entries = await readdir(folder.ref, { withFileTypes: true });
+  } catch (error) {
+    if (CHANGED.has(codeOf(error) ?? '')) return [];
+    throw error;
+  }
+  const removed: string[] = [];
+  for (const found of entries) {
+    const rel = prefix ? `${prefix}/${found.name}` : found.name;
+    if (keep.has(rel)) continue;
+    if (folder.anchor === 'path' && (await realpath(folder.path).catch(() => null)) !== folder.path) return removed;
+    if (found.isDirectory()) {
+      const child = await tryOpenFolder(folder, found.name);
+      if (typeof child === 'object') {
+        try {
+          removed.push(...(await removeExcept(child, keep, rel)));
+        } finally {
+          await child.handle.close();
+        }
+      }
+      const needed = [...keep].some((path) => path.startsWith(`${rel}/`));
+      if (!needed && (await rmdir(entry(folder, found.name)).then(() => true, () => false))) removed.push(`${rel}/`);
+    } else {
+      await unlink(entry(folder, found.name)).then(() => removed.push(rel), () => undefined);
+    }
+  }
+  return removed;
+}
+
+/**
  * Makes renames in `dirs` durable. Best effort: some platforms and runtimes cannot open a folder for
  * fsync, and the data itself is already synced.
  */

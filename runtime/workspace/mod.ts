@@ -31,7 +31,7 @@ import type { GeneratedFile } from '../protocol/mod.ts';
 import { ErrorCode, RuntimeError } from '../protocol/mod.ts';
 import { archiveTask, listArchived } from './_archive.ts';
 import type { Anchor, Folder, StageHook } from './_files.ts';
-import { changedError, defaultAnchor, openBase, openFolder, readIn, removeStaleTemps, syncFolders, walk, writeAtomic } from './_files.ts';
+import { changedError, defaultAnchor, openBase, openFolder, readIn, removeExcept, removeStaleTemps, syncFolders, walk, writeAtomic } from './_files.ts';
 import { checkBatch, checkOnDisk, checkTaskId, isTaskId, pathError, pathReason } from './_paths.ts';
 
 export type { Anchor, StageHook, WriteStage } from './_files.ts';
@@ -79,6 +79,12 @@ export interface Workspace {
    * batch). Files not in the batch are left alone. Returns the written paths relative to the root.
    */
   writeFiles(taskId: string, files: GeneratedFile[]): Promise<string[]>;
+  /**
+   * Makes the task folder hold exactly this batch: writes it like `writeFiles`, then removes every
+   * other file, link and emptied folder (files of an earlier attempt). A crash part-way leaves whole
+   * new files plus old extras, never a partial file; calling it again with the batch converges.
+   */
+  replaceFiles(taskId: string, files: GeneratedFile[]): Promise<string[]>;
   /** Files of one task, or of every task when `taskId` is omitted, sorted by path. */
   listFiles(taskId?: string): Promise<WorkspaceFile[]>;
   /** Reads `<taskId>/<file>` (relative to the root) as UTF-8; E_NOT_FOUND when missing. */
@@ -150,46 +156,67 @@ export function createWorkspace(options: WorkspaceOptions): Workspace {
   async function writeFiles(taskId: string, files: GeneratedFile[]): Promise<string[]> {
     checkTaskId(taskId);
     checkBatch(files);
+    return exclusive(taskId, () => writeBatch(taskId, files));
+  }
+
+  async function replaceFiles(taskId: string, files: GeneratedFile[]): Promise<string[]> {
+    checkTaskId(taskId);
+    checkBatch(files);
     return exclusive(taskId, async () => {
-      // Disk checks run inside the queue so they see the state the writes will meet.
-      const targets = files.map((file) => resolve(taskId, file.path));
-      for (const [i, target] of targets.entries()) {
-        const stat = await lstat(target).catch(() => null);
-        if (stat?.isDirectory()) {
-          throw pathError(ErrorCode.Path, files[i].path, 'is an existing folder', '; nothing was written');
-        }
-      }
+      const written = await writeBatch(taskId, files);
       const task = await openFolder(root, [taskId], { anchor, create: false, shown: taskId });
       if (task) {
         try {
-          await removeStaleTemps(task);
+          await removeExcept(task, new Set(files.map((file) => file.path)));
+          await syncFolders([task]);
         } finally {
           await task.handle.close();
         }
       }
-      // Each file goes through folders opened one component at a time from the root, so a folder
-      // swapped for a link after the checks above fails the write instead of redirecting it.
-      const folders = new Map<string, Folder>();
-      try {
-        for (const file of files) {
-          const shown = `${taskId}/${file.path}`;
-          const parts = file.path.split('/');
-          const name = parts.pop() as string;
-          await stage?.('checked', shown);
-          const key = parts.join('/');
-          let folder = folders.get(key);
-          if (!folder) {
-            folder = (await openFolder(root, [taskId, ...parts], { anchor, create: true, shown })) as Folder;
-            folders.set(key, folder);
-          }
-          await writeAtomic(folder, name, file.content, shown, stage);
-        }
-        await syncFolders(folders.values());
-      } finally {
-        for (const folder of folders.values()) await folder.handle.close();
-      }
-      return files.map((file) => `${taskId}/${file.path}`);
+      return written;
     });
+  }
+
+  // Runs inside the task's queue.
+  async function writeBatch(taskId: string, files: GeneratedFile[]): Promise<string[]> {
+    // Disk checks run inside the queue so they see the state the writes will meet.
+    const targets = files.map((file) => resolve(taskId, file.path));
+    for (const [i, target] of targets.entries()) {
+      const stat = await lstat(target).catch(() => null);
+      if (stat?.isDirectory()) {
+        throw pathError(ErrorCode.Path, files[i].path, 'is an existing folder', '; nothing was written');
+      }
+    }
+    const task = await openFolder(root, [taskId], { anchor, create: false, shown: taskId });
+    if (task) {
+      try {
+        await removeStaleTemps(task);
+      } finally {
+        await task.handle.close();
+      }
+    }
+    // Each file goes through folders opened one component at a time from the root, so a folder
+    // swapped for a link after the checks above fails the write instead of redirecting it.
+    const folders = new Map<string, Folder>();
+    try {
+      for (const file of files) {
+        const shown = `${taskId}/${file.path}`;
+        const parts = file.path.split('/');
+        const name = parts.pop() as string;
+        await stage?.('checked', shown);
+        const key = parts.join('/');
+        let folder = folders.get(key);
+        if (!folder) {
+          folder = (await openFolder(root, [taskId, ...parts], { anchor, create: true, shown })) as Folder;
+          folders.set(key, folder);
+        }
+        await writeAtomic(folder, name, file.content, shown, stage);
+      }
+      await syncFolders(folders.values());
+    } finally {
+      for (const folder of folders.values()) await folder.handle.close();
+    }
+    return files.map((file) => `${taskId}/${file.path}`);
   }
 
   async function listFiles(taskId?: string): Promise<WorkspaceFile[]> {
@@ -248,6 +275,7 @@ export function createWorkspace(options: WorkspaceOptions): Workspace {
     taskDir,
     resolve,
     writeFiles,
+    replaceFiles,
     listFiles,
     readFile: readWorkspaceFile,
     async archive(taskId, manifest) {

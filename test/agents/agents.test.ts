@@ -215,7 +215,8 @@ test('integrator: a filesystem error fails the task with E_IO and the fix; the a
   // write (a full disk), which a test running as root cannot cause for real: the workspace's write
   // throws what node:fs throws then. The integrator is what is under test here.
   const real = createWorkspace({ root: join(base, 'workspace-io'), archiveRoot: join(base, 'archive-io') });
-  const broken = { ...real, writeFiles: async () => Promise.reject(Object.assign(new Error("ENOSPC: no space left on device, write"), { code: 'ENOSPC', syscall: 'write' })) };
+  const enospc = async () => Promise.reject(Object.assign(new Error("ENOSPC: no space left on device, write"), { code: 'ENOSPC', syscall: 'write' }));
+  const broken = { ...real, writeFiles: enospc, replaceFiles: enospc };
   const ioBus = createBus();
   const integrator = builtinAgents.find((p) => p.role === 'integrator')!;
   const io = startSupervisor({ bus: ioBus, plugins: [{ plugin: integrator, source: 'agents', builtin: true, config: {} }], capabilities: { llm, sandbox, workspace: broken, log: () => {} } });

@@ -14,6 +14,7 @@ const PLUGINS = fileURLToPath(new URL('../../plugins/', import.meta.url));
 const sandbox: SandboxCapability = { validate: () => Promise.reject(new Error('the reviewer must not run the sandbox')) };
 const workspace: WorkspaceCapability = {
   writeFiles: () => Promise.reject(new Error('the reviewer must not write files')),
+  replaceFiles: () => Promise.reject(new Error('the reviewer must not write files')),
   archive: () => Promise.reject(new Error('the reviewer must not archive')),
   taskDir: () => {
     throw new Error('the reviewer must not use the workspace');

@@ -102,6 +102,35 @@ test('rewriting the same files is idempotent and leaves no temp files', async ()
   assert.equal(onDisk(ws.root), first, 'content replaced in place, no extra files');
 });
 
+test('replaceFiles leaves exactly the new batch: an earlier attempt\'s files, folders and links go, nothing outside is touched', async () => {
+  const { ws, base } = setup();
+  await ws.writeFiles('t1', [
+    { path: 'src/calc.js', content: 'v1' },
+    { path: 'src/format.js', content: 'old' },
+    { path: 'test/format.test.js', content: 'old test' },
+    { path: 'lib/deep/util.js', content: 'old util' },
+  ]);
+  writeFileSync(join(ws.taskDir('t1'), 'src', '.calc.js.0123456789ab.tmp'), 'partial');
+  mkdirSync(join(base, 'outside'), { recursive: true });
+  writeFileSync(join(base, 'outside', 'keep.txt'), 'outside');
+  symlinkSync(join(base, 'outside'), join(ws.taskDir('t1'), 'planted'));
+  await ws.writeFiles('t2', [{ path: 'src/other.js', content: 'other task' }]);
+  const written = await ws.replaceFiles('t1', [
+    { path: 'src/calc.js', content: 'v2' },
+    { path: 'test/calc.test.js', content: 'new test' },
+  ]);
+  assert.equal(written, ['t1/src/calc.js', 't1/test/calc.test.js']);
+  assert.equal((await ws.listFiles('t1')).map((f) => f.path), ['t1/src/calc.js', 't1/test/calc.test.js']);
+  assert.equal(readdirSync(ws.taskDir('t1')).sort(), ['src', 'test'], 'the emptied lib/ and the link are gone');
+  assert.equal(readdirSync(join(ws.taskDir('t1'), 'src')), ['calc.js'], 'no temp file left');
+  assert.is(await ws.readFile('t1/src/calc.js'), 'v2');
+  assert.is(readFileSync(join(base, 'outside', 'keep.txt'), 'utf8'), 'outside', 'the link was removed, not followed');
+  assert.is(await ws.readFile('t2/src/other.js'), 'other task', 'other tasks untouched');
+  // Again with the same batch (a resumed integration): converges, nothing changes.
+  await ws.replaceFiles('t1', [{ path: 'src/calc.js', content: 'v2' }, { path: 'test/calc.test.js', content: 'new test' }]);
+  assert.equal((await ws.listFiles('t1')).map((f) => f.path), ['t1/src/calc.js', 't1/test/calc.test.js']);
+});
+
 test('concurrent writes to one task both land', async () => {
   const { ws } = setup();
   await Promise.all([ws.writeFiles('t1', FILES.slice(0, 2)), ws.writeFiles('t1', FILES.slice(2))]);
