@@ -301,6 +301,11 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
       if (!actor || FINAL_STAGES.has(row.stage)) {
         throw new RuntimeError(ErrorCode.Conflict, `task ${id} is ${row.status} and cannot be cancelled; only queued or running tasks can`);
       }
+      if (row.stage === Stage.Integrating) {
+        // Its validated files are being written and archived; a cancel now would leave a "cancelled"
+        // task with files in the workspace. It completes in a moment.
+        throw new RuntimeError(ErrorCode.Conflict, `task ${id} is integrating (writing its validated files) and cannot be cancelled now; wait for it to complete`);
+      }
       queue.remove(id);
       actor.send({ type: 'CANCEL', reason: 'cancelled by request' });
       return toView(mustGet(id), contextOf(id));

@@ -67,6 +67,28 @@ test('queued tasks start by priority, then by submission order, one worker at a 
   s.manager.stop();
 });
 
+test('a task that is integrating cannot be cancelled: it completes with its files, never "cancelled" with files', async () => {
+  const bus = createBus();
+  const store = openStore(':memory:');
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  bus.serve('role:enhancer', () => ({ prompt: 'p' }));
+  bus.serve('role:analyst', () => ({ complexity: 'simple', kind: 'code', summary: 's' }));
+  bus.serve('role:implementer', () => ({ files, entry: 'a.js', tests: ['a.test.js'], notes: '' }));
+  bus.serve('role:validator', () => ({ report: { ok: true, tests: [{ name: 'a', ok: true, ms: 1 }], console: [], ms: 1, memoryBytes: 1 }, findings: [] }));
+  bus.serve('role:integrator', async () => (await gate, { dir: '/x', written: ['t/a.js'] }));
+  const manager = createTaskManager({ bus, store, workers: 1 });
+  const task = manager.submit({ requirement: 'r', priority: 5 });
+  await new Promise<void>((resolve) => {
+    const off = manager.onChange((t) => t.id === task.id && t.stage === 'integrating' && (off(), resolve()));
+  });
+  assert.throws(() => manager.cancel(task.id), /is integrating .* cannot be cancelled now; wait for it to complete/);
+  const done = new Promise<TaskView>((resolve) => manager.onChange((t) => t.id === task.id && t.status === 'completed' && resolve(t)));
+  release();
+  assert.is((await done).status, 'completed');
+  manager.stop();
+});
+
 test('cancel ends a queued task; retry of a running one is refused with the reason', async () => {
   const s = setup({ ok: true, tests: [{ name: 'a', ok: true, ms: 1 }], console: [], ms: 1, memoryBytes: 1 });
   const running = s.manager.submit({ requirement: 'a', priority: 5 });
