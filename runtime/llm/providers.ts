@@ -158,12 +158,22 @@ export function createProviderClients(specs: readonly ProviderSpec[]) {
     if (!usable(provider)) {
       throw new UpstreamError('http', `${deployment.id}: no API key: set ${BUILTIN_PROVIDERS[provider.name]?.keyEnv ?? 'the key variable'}`, { status: 401 });
     }
+    // A signal of this call only, aborted once it settles: the SDKs combine the caller's signal with
+    // their own (AbortSignal.any), and Node keeps such a combination alive until a source aborts
+    // (nodejs/node#55328) — with the retry loop's long-lived signal, about 1 KB per call, forever.
+    const local = new AbortController();
+    const follow = () => local.abort(signal.reason);
+    if (signal.aborted) local.abort(signal.reason);
+    else signal.addEventListener('abort', follow, { once: true });
     try {
       return provider.kind === 'anthropic'
-        ? await viaAnthropic(anthropicClient(provider), deployment, call, signal, onToken)
-        : await viaOpenAi(openaiClient(provider), provider, deployment, call, signal, onToken);
+        ? await viaAnthropic(anthropicClient(provider), deployment, call, local.signal, onToken)
+        : await viaOpenAi(openaiClient(provider), provider, deployment, call, local.signal, onToken);
     } catch (error) {
       throw toUpstreamError(error, deployment.id, [provider.apiKey]);
+    } finally {
+      signal.removeEventListener('abort', follow);
+      local.abort();
     }
   }
 

@@ -179,7 +179,7 @@ export async function startApp(config: ServerConfig, log: LogSink = defaultLog):
     llm,
     drain(timeoutMs) {
       draining = true;
-      const waiting = new Map(tasks.list({ limit: 1000 }).filter((t) => t.status === 'running').map((t) => [t.id, t.stage]));
+      const waiting = new Map(tasks.running().map((t) => [t.id, t.stage]));
       const total = waiting.size;
       if (!total) return Promise.resolve({ finished: 0, pending: [] });
       log('info', `draining: waiting up to ${Math.round(timeoutMs / 1000)} s for the current stage of ${total} running task(s)`);

@@ -43,6 +43,8 @@ export interface TaskManager {
   resume(): { resumed: number; failed: number };
   onChange(listener: (task: TaskView) => void): () => void;
   stats(): { queued: number; running: number; workers: number };
+  /** Every task whose stage is running now (not queued, not final), however old. */
+  running(): TaskView[];
   stop(): void;
 }
 
@@ -161,7 +163,8 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
       error: (error) => {
         // A machine that throws is a defect; the task still ends failed with the reason, never hangs.
         if (stopped) return;
-        store.updateTask(id, { status: 'failed', stage: Stage.Failed, updatedAt: clock.now(), error: JSON.stringify({ stage, reason: 'E_HANDLER', message: errorMessage(error) }) });
+        const row = store.updateTask(id, { status: 'failed', stage: Stage.Failed, updatedAt: clock.now(), error: JSON.stringify({ stage, reason: 'E_HANDLER', message: errorMessage(error) }) });
+        emit(toView(row));
         actors.delete(id);
         pump();
       },
@@ -372,6 +375,13 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
       return () => listeners.delete(listener);
     },
     stats: () => ({ queued: queue.size, running: running(), workers }),
+    running: () =>
+      [...actors.entries()]
+        .filter(([, actor]) => !FINAL_STAGES.has(String(actor.getSnapshot().value)) && String(actor.getSnapshot().value) !== Stage.Queued)
+        .flatMap(([id, actor]) => {
+          const row = store.getTask(id);
+          return row ? [toView(row, actor.getSnapshot().context)] : [];
+        }),
     stop() {
       // Snapshots are already on disk after every transition; stopping must not record the stop as a
       // transition, so the next start resumes these tasks where they were.
