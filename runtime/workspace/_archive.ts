@@ -3,8 +3,10 @@ import { lstat, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCode, RuntimeError } from '../protocol/mod.ts';
 import type { ArchiveEntry } from './mod.ts';
-import type { Anchor, Folder, Found, StageHook } from './_files.ts';
-import { changedError, openFolder, readIn, syncFolders, walk, writeAtomic } from './_files.ts';
+import type { Found, StageHook } from './_files.ts';
+import { readIn, syncFolders, walk, writeAtomic } from './_files.ts';
+import type { Anchor, Folder } from './_folders.ts';
+import { changedError, openFolder } from './_folders.ts';
 import { checkOnDisk, checkTaskId, MANIFEST_NAME } from './_paths.ts';
 
 /**

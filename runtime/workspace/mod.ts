@@ -30,11 +30,14 @@ import { join, resolve as resolvePath } from 'node:path';
 import type { GeneratedFile } from '../protocol/mod.ts';
 import { ErrorCode, RuntimeError } from '../protocol/mod.ts';
 import { archiveTask, listArchived } from './_archive.ts';
-import type { Anchor, Folder, StageHook } from './_files.ts';
-import { changedError, defaultAnchor, openBase, openFolder, readIn, removeExcept, removeStaleTemps, syncFolders, walk, writeAtomic } from './_files.ts';
+import type { StageHook } from './_files.ts';
+import { readIn, removeExcept, removeStaleTemps, syncFolders, walk, writeAtomic } from './_files.ts';
+import type { Anchor, Folder } from './_folders.ts';
+import { changedError, defaultAnchor, openBase, openFolder } from './_folders.ts';
 import { checkBatch, checkOnDisk, checkTaskId, isTaskId, pathError, pathReason } from './_paths.ts';
 
-export type { Anchor, StageHook, WriteStage } from './_files.ts';
+export type { StageHook, WriteStage } from './_files.ts';
+export type { Anchor } from './_folders.ts';
 
 /**
  * A file in the workspace. `path` is relative to the workspace root and '/'-separated.

@@ -104,6 +104,16 @@ export async function api(server: { url: string }, path: string, init?: { method
   return { status: response.status, body };
 }
 
+/** Every task the server knows, newest first, read a page of 1,000 at a time. */
+export async function allTasks(server: { url: string }): Promise<any[]> {
+  const tasks: any[] = [];
+  for (let offset = 0; ; offset += 1000) {
+    const { body } = await api(server, `/api/tasks?limit=1000&offset=${offset}`);
+    tasks.push(...body.tasks);
+    if (body.tasks.length < 1000) return tasks;
+  }
+}
+
 /** Polls until `check` returns a value, or fails after `ms` with the last value seen. */
 export async function waitFor<T>(what: string, check: () => Promise<T | undefined | null | false>, ms = 30_000): Promise<T> {
   const deadline = Date.now() + ms;

@@ -8,6 +8,7 @@
 // acknowledged task present, no finished task gone back, temp files only where a task is integrating.
 // At the end every task must finish (completed, or failed with a reason), and each completed task's
 // folder must hold exactly its final generated files, byte for byte, mirrored by its archive.
+import { seeded } from '../helpers/reliability.ts';
 import { existsSync, lstatSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -20,18 +21,6 @@ const AIMS = ['llm', 'validating', 'integrating', 'random'] as const;
 const LLM_STAGES = new Set(['enhancing', 'analyzing', 'reasoning', 'implementing']);
 /** A temp file of an atomic write (`.<name>.<12 hex>.tmp`) or an archive staging / replaced folder. */
 const LEFTOVER = /^\..+\.[0-9a-f]{12}\.(tmp|old)$/;
-
-/** Seeded PRNG (mulberry32): the same seed replays the same choices (kill points, answers, submissions). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface ChaosOptions {
   kills: number;
@@ -187,7 +176,7 @@ function ownerOf(root: 'workspace' | 'archive', entry: Entry): string {
  */
 export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const started = Date.now();
-  const random = rng(options.seed);
+  const random = seeded(options.seed);
   const log = options.log ?? (() => {});
   const result: ChaosResult = {
     seed: options.seed,

@@ -5,6 +5,8 @@
 // really passes) and, for a failure, the reason the task must carry. Nothing here decides an outcome:
 // the suite runs every output through the real server and compares.
 
+import { seeded } from '../helpers/reliability.ts';
+
 /** Who answers with the output: the analyst (JSON) or the implementer (fenced file blocks). */
 export type Target = 'analyst' | 'implementer';
 
@@ -35,18 +37,6 @@ export interface HostileOutput {
   expect: 'failed' | 'completed';
   /** The task's error.reason when it fails ('E_LLM_OUTPUT', 'tests-failed', 'threw', 'syntax', …). */
   reason?: RegExp;
-}
-
-/** mulberry32: a small seeded PRNG, so every run generates the same 1,000 outputs. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const block = (path: string, body: string, info = 'js'): string => `\`\`\`${info} file=${path}\n${body}\n\`\`\``;

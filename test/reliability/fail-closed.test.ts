@@ -26,7 +26,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { startFakeUpstream, type FakeUpstream, type RecordedRequest } from '../fakes/upstream.ts';
-import { api, startServer, tempDir, type StartedServer } from '../helpers/server.ts';
+import { allTasks, api, startServer, tempDir, type StartedServer } from '../helpers/server.ts';
 import { expectFigure, reportMeasured } from '../helpers/reliability.ts';
 import { closeDefaultSandbox, validate } from '../../sandbox/mod.ts';
 import { VALIDATION_LIMITS, unreachedModules } from '../../agents/validator.ts';
@@ -132,15 +132,6 @@ function scriptNormal(): void {
 }
 
 /** Every task of the server (the API's page limit is 1,000). */
-async function allTasks(server: StartedServer): Promise<any[]> {
-  const tasks: any[] = [];
-  for (let offset = 0; ; offset += 1000) {
-    const { body } = await api(server, `/api/tasks?limit=1000&offset=${offset}`);
-    tasks.push(...body.tasks);
-    if (body.tasks.length < 1000) return tasks;
-  }
-}
-
 /** Runs `work` over `items`, `concurrency` at a time, keeping the order of the results. */
 async function pool<T, R>(items: T[], concurrency: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const results: R[] = new Array(items.length);

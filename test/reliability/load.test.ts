@@ -16,7 +16,7 @@ import * as assert from 'uvu/assert';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { api, startServer, tempDir, waitFor, type StartedServer } from '../helpers/server.ts';
+import { allTasks, api, startServer, tempDir, waitFor, type StartedServer } from '../helpers/server.ts';
 import { expectFigure, reportMeasured } from '../helpers/reliability.ts';
 import { FINAL, collectGarbage, connectDashboards, percentile, realisticUpstream, rssMb, running, submitAll, watchSandboxWorkers } from './_load.ts';
 
@@ -55,15 +55,6 @@ const mb = (value: number | null) => `${value === null ? '?' : Math.round(value)
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Every task of the data dir, newest first (the API's page limit is 1,000). */
-async function allTasks(server: StartedServer): Promise<any[]> {
-  const tasks: any[] = [];
-  for (let offset = 0; ; offset += 1000) {
-    const { body } = await api(server, `/api/tasks?limit=1000&offset=${offset}`);
-    tasks.push(...body.tasks);
-    if (body.tasks.length < 1000) return tasks;
-  }
-}
-
 function countBy(tasks: any[]): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const task of tasks) counts[task.status] = (counts[task.status] ?? 0) + 1;
