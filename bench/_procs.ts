@@ -1,7 +1,9 @@
 // The processes a bench section starts: the fake upstream, an Orchestrator server, Portkey's gateway.
 // Each runs in its own process so a section's client never shares an event loop with what it measures.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { peerFile } from './peers.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -44,9 +46,13 @@ export function startFake(): Promise<{ proc: ChildProcess; url: string }> {
   return startChild(['test/fakes/upstream.ts', '--port', '0', '--no-record'], {}, /"url":"([^"]+)"/);
 }
 
-/** `runtime start --port 0 --data-dir <dataDir> [...extra]`, resolved at its "listening" line. */
-export function startOrchestrator(dataDir: string, env: Record<string, string | undefined>, extra: string[] = [], nodeArgs?: string[]): Promise<{ proc: ChildProcess; url: string }> {
-  return startChild(['runtime/cli/bin.js', 'start', '--port', '0', '--data-dir', dataDir, ...extra], env, LISTENING, nodeArgs);
+/**
+ * `runtime start --port 0 --data-dir <dataDir> [...extra]`, resolved at its "listening" line, with the
+ * launch token it wrote (WebSockets need it: docs/security.md).
+ */
+export async function startOrchestrator(dataDir: string, env: Record<string, string | undefined>, extra: string[] = [], nodeArgs?: string[]): Promise<{ proc: ChildProcess; url: string; token: string }> {
+  const started = await startChild(['runtime/cli/bin.js', 'start', '--port', '0', '--data-dir', dataDir, ...extra], env, LISTENING, nodeArgs);
+  return { ...started, token: readFileSync(join(dataDir, 'token'), 'utf8').trim() };
 }
 
 /** A server whose only provider is "Anthropic" at the fake upstream, with room for every cached answer. */

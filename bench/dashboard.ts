@@ -17,7 +17,7 @@ const ROUNDS = 3;
 const SECONDS = 3;
 const EVENTS_PER_SECOND = 1000;
 
-function startServer(dataDir: string): Promise<{ proc: ChildProcess; url: string }> {
+function startServer(dataDir: string): Promise<{ proc: ChildProcess; url: string; token: string }> {
   return startOrchestrator(dataDir, { ORCHESTRATOR_TEST_ROUTES: '1', ORCHESTRATOR_DEMO_DELAY_MS: '0', ANTHROPIC_API_KEY: '', OPENAI_API_KEY: '', DEEPSEEK_API_KEY: '' });
 }
 
@@ -25,8 +25,8 @@ const now = () => performance.timeOrigin + performance.now();
 
 interface Client { ws: WebSocket; frames: number; eventLatency: number[]; frameLatency: number[] }
 
-async function connect(url: string): Promise<Client> {
-  const ws = new WebSocket(url.replace(/^http/, 'ws') + '/ws');
+async function connect(url: string, token: string): Promise<Client> {
+  const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/ws?token=${encodeURIComponent(token)}`);
   const client: Client = { ws, frames: 0, eventLatency: [], frameLatency: [] };
   ws.on('message', (data) => {
     const at = now();
@@ -69,7 +69,7 @@ export async function dashboardBench(): Promise<Section> {
   try {
     for (let round = 0; round < ROUNDS; round++) {
       idle.push(await window(server.url));
-      const clients = await Promise.all(Array.from({ length: CLIENTS }, () => connect(server.url)));
+      const clients = await Promise.all(Array.from({ length: CLIENTS }, () => connect(server.url, server.token)));
       loaded.push(await window(server.url));
       for (const c of clients) {
         fps.push(c.frames / SECONDS);
