@@ -74,13 +74,16 @@ export function createGuard(options: GuardOptions): (request: GuardInput) => Ref
     return false;
   }
 
-  // An origin is trusted when it is one of the configured UI origins, or an http(s) origin on an
-  // accepted host name (the dashboard served by this server, whatever port a tunnel gave it: the
-  // Host check already proved the request reached this machine by a name we accept).
-  function trustedOrigin(origin: string): boolean {
+  // An origin is trusted when it is one of the configured UI origins, or the origin of the request's
+  // own Host: the page was served by this server under the name and port the browser used (a tunnel
+  // may change the port; the Host check already proved the name is ours). Another local port is
+  // another site: a dev server on localhost:3000 is not this dashboard.
+  function trustedOrigin(origin: string, host: string | undefined | null): boolean {
     if (origins.has(origin)) return true;
-    const match = /^https?:\/\/([^/]+)$/i.exec(origin);
-    return !!match && hosts.has(hostName(match[1]));
+    if (!host) return false;
+    const lower = origin.toLowerCase();
+    const authority = host.trim().toLowerCase();
+    return lower === `http://${authority}` || lower === `https://${authority}`;
   }
 
   return (request) => {
@@ -111,7 +114,7 @@ export function createGuard(options: GuardOptions): (request: GuardInput) => Ref
       };
     }
     if (SAFE_METHODS.has(request.method)) return null;
-    if (origin !== undefined && origin !== null && !trustedOrigin(origin) && !carriesToken(request)) {
+    if (origin !== undefined && origin !== null && !trustedOrigin(origin, request.header('host')) && !carriesToken(request)) {
       return {
         status: 403,
         code: 'E_ORIGIN',

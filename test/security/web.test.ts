@@ -166,7 +166,8 @@ test('CSRF: cross-origin simple requests change nothing', async () => {
   const json = '{"requirement":"Write a fizzbuzz module with tests","priority":5}';
   const anthropic = '{"model":"claude-sonnet-4-5","max_tokens":5,"messages":[{"role":"user","content":"csrf"}]}';
   const cases: Array<{ path: string; headers: Record<string, string>; body?: string }> = [];
-  for (const origin of ['http://evil.example', 'null']) {
+  // Another site, an opaque origin, and another local port (a dev server on this machine is another site).
+  for (const origin of ['http://evil.example', 'null', `http://localhost:${port + 1}`]) {
     cases.push(
       { path: '/api/requirements', headers: { origin, 'content-type': 'text/plain' }, body: json },
       { path: '/api/requirements', headers: { origin, 'content-type': 'application/x-www-form-urlencoded' }, body: `requirement=${encodeURIComponent('Write a fizzbuzz module')}&priority=5` },
