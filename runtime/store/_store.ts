@@ -248,10 +248,10 @@ export function createStore(db: DatabaseSync, path: string, schemaVersion: numbe
       const ts = checkInteger(event.ts, `event ${event.type} ts`, 0);
       const type = checkText(event.type, 'event type');
       const data = toJson(event.data, `event ${type} data`);
-      const record = transaction(
-        () => stmt('INSERT INTO events (task_id, ts, type, data) VALUES (?, ?, ?, ?) RETURNING *').get(event.taskId, ts, type, data) as unknown as EventRecord,
-      );
-      return eventFromRecord(record);
+      // The row is built from what was written (data as parsed back from its JSON, so it is exactly
+      // what a later read returns) without reading it back: one statement per event on the hot path.
+      const seq = transaction(() => Number(stmt('INSERT INTO events (task_id, ts, type, data) VALUES (?, ?, ?, ?)').run(event.taskId, ts, type, data).lastInsertRowid));
+      return { seq, taskId: event.taskId, ts, type, data: JSON.parse(data) };
     },
 
     events(taskId, options) {
