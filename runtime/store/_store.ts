@@ -210,14 +210,16 @@ export function createStore(db: DatabaseSync, path: string, schemaVersion: numbe
       const keys = (Object.keys(PATCH_COLUMNS) as (keyof TaskPatch)[]).filter((key) => patch[key] !== undefined);
       const values = keys.map((key) => patchValue(key, patch[key]));
       return transaction(() => {
-        if (keys.length > 0) {
-          const sets = keys.map((key) => `${PATCH_COLUMNS[key]} = ?`).join(', ');
-          const { changes } = stmt(`UPDATE tasks SET ${sets} WHERE id = ?`).run(...values, id);
-          if (Number(changes) === 0) throw notFound(id);
+        if (keys.length === 0) {
+          const row = getTask(id);
+          if (!row) throw notFound(id);
+          return row;
         }
-        const row = getTask(id);
-        if (!row) throw notFound(id);
-        return row;
+        // One statement: the update hands back the row it wrote.
+        const sets = keys.map((key) => `${PATCH_COLUMNS[key]} = ?`).join(', ');
+        const record = stmt(`UPDATE tasks SET ${sets} WHERE id = ? RETURNING *`).get(...values, id) as TaskRecord | undefined;
+        if (!record) throw notFound(id);
+        return taskFromRecord(record);
       });
     },
 
@@ -270,19 +272,21 @@ export function createStore(db: DatabaseSync, path: string, schemaVersion: numbe
       const updatedAt = checkInteger(row.updatedAt, `snapshot of task ${row.taskId} updatedAt`, 0);
       const snapshot = toJson(row.snapshot, `snapshot of task ${row.taskId}`);
       transaction(() => {
-        // Checked here rather than through the foreign-key error, so the message names the task.
-        if (!stmt('SELECT 1 FROM tasks WHERE id = ?').get(row.taskId)) {
+        // The task's existence is checked in the same statement (not through the foreign-key error,
+        // whose shape differs between Node and Deno), so the message names the task.
+        const { changes } = stmt(
+          `INSERT INTO snapshots (task_id, machine_version, snapshot, updated_at)
+           SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM tasks WHERE id = ?)
+           ON CONFLICT (task_id) DO UPDATE SET machine_version = excluded.machine_version,
+             snapshot = excluded.snapshot, updated_at = excluded.updated_at`,
+        ).run(row.taskId, machineVersion, snapshot, updatedAt, row.taskId);
+        if (Number(changes) === 0) {
           throw new RuntimeError(
             ErrorCode.NotFound,
             `cannot save a snapshot for task ${row.taskId}: no such task; create the task before saving its snapshot`,
             { details: { id: row.taskId } },
           );
         }
-        stmt(
-          `INSERT INTO snapshots (task_id, machine_version, snapshot, updated_at) VALUES (?, ?, ?, ?)
-           ON CONFLICT (task_id) DO UPDATE SET machine_version = excluded.machine_version,
-             snapshot = excluded.snapshot, updated_at = excluded.updated_at`,
-        ).run(row.taskId, machineVersion, snapshot, updatedAt);
       });
     },
 
