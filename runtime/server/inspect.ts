@@ -167,6 +167,7 @@ export function createInspector(deps: InspectorDeps) {
   }
 
   function history(taskId: string): InspectHistoryEntry[] {
+    store.flush(); // the message log is written behind: show every message sent so far
     return store.events(taskId, { limit: MAX_HISTORY }).map((e) => ({ seq: e.seq, at: e.ts, type: e.type, data: jsonSafe(e.data) }));
   }
 

@@ -97,7 +97,7 @@ export function createStore(db: DatabaseSync, path: string, schemaVersion: numbe
     return record ? taskFromRecord(record) : null;
   }
 
-  // Write-behind: rows that may wait up to DEFER_MS (usage ledger, cache tier) share one commit, so a
+  // Write-behind: rows that may wait up to DEFER_MS (usage ledger, cache tier, the per-message task log) share one commit, so a
   // model call does not pay an fsync; close() and flush() write what is queued.
   let deferred: Array<{ sql: string; params: Array<string | number | null> }> = [];
   let deferTimer: ReturnType<typeof setTimeout> | null = null;
@@ -124,10 +124,12 @@ export function createStore(db: DatabaseSync, path: string, schemaVersion: numbe
     if (closed) throw new RuntimeError(ErrorCode.Invalid, `store ${path} is closed: open it again with openStore(${JSON.stringify(path)})`);
     deferred.push({ sql, params });
     if (deferred.length >= DEFER_MAX_ROWS) flush();
-    else if (!deferTimer) {
-      deferTimer = setTimeout(flush, DEFER_MS);
-      (deferTimer as { unref?: () => void }).unref?.();
-    }
+    else scheduleFlush();
+  }
+  function scheduleFlush(): void {
+    if (deferTimer) return;
+    deferTimer = setTimeout(flush, DEFER_MS);
+    (deferTimer as { unref?: () => void }).unref?.();
   }
 
   // busy_timeout (5 s, set at open) makes BEGIN wait for another connection's write. SQLite's busy
@@ -160,7 +162,13 @@ export function createStore(db: DatabaseSync, path: string, schemaVersion: numbe
     if (depth > 0) return fn();
     begin();
     depth++;
+    // Rows waiting to be written behind go first, in this commit: the log keeps the order things
+    // happened in (a message logged before a stage change gets the lower seq), and they gain this
+    // commit's durability. If this transaction rolls back, they go back to the front of the queue.
+    const early = deferred;
+    deferred = [];
     try {
+      for (const row of early) stmt(row.sql).run(...row.params);
       const result = fn();
       if (isThenable(result)) {
         throw new RuntimeError(
@@ -176,6 +184,10 @@ export function createStore(db: DatabaseSync, path: string, schemaVersion: numbe
         stmt('ROLLBACK').run();
       } catch {
         // SQLite already rolled back (e.g. after a failed COMMIT); the original error is the one to report.
+      }
+      if (early.length) {
+        deferred = early.concat(deferred);
+        scheduleFlush();
       }
       throw error;
     } finally {
@@ -254,6 +266,13 @@ export function createStore(db: DatabaseSync, path: string, schemaVersion: numbe
       // what a later read returns) without reading it back: one statement per event on the hot path.
       const seq = transaction(() => Number(stmt('INSERT INTO events (task_id, ts, type, data) VALUES (?, ?, ?, ?)').run(event.taskId, ts, type, data).lastInsertRowid));
       return { seq, taskId: event.taskId, ts, type, data: JSON.parse(data) };
+    },
+
+    appendEventLater(event) {
+      if (event.taskId !== null) checkText(event.taskId, 'event taskId');
+      const ts = checkInteger(event.ts, `event ${event.type} ts`, 0);
+      const type = checkText(event.type, 'event type');
+      defer('INSERT INTO events (task_id, ts, type, data) VALUES (?, ?, ?, ?)', [event.taskId, ts, type, toJson(event.data, `event ${type} data`)]);
     },
 
     events(taskId, options) {

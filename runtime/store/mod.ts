@@ -91,6 +91,11 @@ export interface Store {
   unfinishedTasks(): TaskRow[];
   /** Appends to the log; rows can never be updated or deleted (SQLite triggers refuse it). */
   appendEvent(event: { taskId: string | null; ts: number; type: string; data: unknown }): EventRow;
+  /**
+   * Appends an event within ~50 ms, in one commit with the other deferred rows (see `defer`): for the
+   * per-message task log, which a crash may lose the last moments of. State transitions use appendEvent.
+   */
+  appendEventLater(event: { taskId: string | null; ts: number; type: string; data: unknown }): void;
   /** The events of one task after `afterSeq` (default 0), oldest first. */
   events(taskId: string, options?: { afterSeq?: number; limit?: number }): EventRow[];
   /** Inserts or replaces the snapshot of a task. E_NOT_FOUND when the task does not exist. */

@@ -278,6 +278,7 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
       const row = store.getTask(id);
       if (!row) return null;
       const context = contextOf(id);
+      store.flush(); // the message log is written behind: a reader sees every message sent so far
       const events = store.events(id, { limit: 5000 });
       return {
         ...toView(row, context),

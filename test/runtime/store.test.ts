@@ -222,6 +222,22 @@ test('deferred writes commit together: on their own within ~50 ms, at once with 
   reopened.close();
 });
 
+test('written-behind events ride in the next commit, before it: the log keeps the order things happened in; a rollback keeps them queued', () => {
+  const store = openStore(tempFile());
+  store.createTask({ id: 't1', requirement: 'r', priority: 5, createdAt: 1 });
+  store.appendEventLater({ taskId: 't1', ts: 10, type: 'message', data: { n: 1 } });
+  store.appendEventLater({ taskId: 't1', ts: 11, type: 'message', data: { n: 2 } });
+  assert.is(store.events('t1').length, 0, 'not yet written');
+  store.appendEvent({ taskId: 't1', ts: 12, type: 'task.stage', data: { to: 'enhancing' } });
+  assert.equal(store.events('t1').map((e) => e.type), ['message', 'message', 'task.stage'], 'the queued messages got the lower seqs');
+  store.appendEventLater({ taskId: 't1', ts: 13, type: 'message', data: { n: 3 } });
+  assert.throws(() => store.transaction(() => { throw new Error('boom'); }), /boom/);
+  assert.is(store.events('t1').length, 3, 'rolled back with the transaction');
+  store.flush();
+  assert.equal(store.events('t1').map((e) => (e.data as { n?: number }).n ?? e.type), [1, 2, 'task.stage', 3], 'still queued after the rollback, then written');
+  store.close();
+});
+
 test('a file that is not a database is refused with the path named', () => {
   const file = tempFile('junk.db');
   const store = openStore(file); // creates the folders
