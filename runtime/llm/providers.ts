@@ -14,6 +14,9 @@ import { retryAfterFrom, shouldRetryFrom } from './retry.ts';
 import { UpstreamError } from './types.ts';
 import type { Deployment, ProviderKind, ProviderSpec } from './types.ts';
 
+/** The most characters an agent's model call may stream (text, thinking and tool input together). */
+export const MAX_ANSWER_CHARS = 4 * 1024 * 1024;
+
 /** What the config file may say about providers (orchestrator.config.json → "providers"). */
 export const ProvidersConfig = z.record(
   z.string().regex(/^[a-z][a-z0-9-]*$/, 'a provider name is lower-case letters, digits and dashes'),
@@ -165,10 +168,23 @@ export function createProviderClients(specs: readonly ProviderSpec[]) {
     const follow = () => local.abort(signal.reason);
     if (signal.aborted) local.abort(signal.reason);
     else signal.addEventListener('abort', follow, { once: true });
+    // An upstream that streams without end (a loop, a broken max_tokens) must not fill the server's
+    // memory: past the cap the call fails as bad output, which is not retried.
+    let streamed = 0;
+    const counted: TokenSink = (text, kind) => {
+      streamed += text.length;
+      if (streamed > MAX_ANSWER_CHARS) {
+        throw new RuntimeError(
+          ErrorCode.LlmOutput,
+          `${deployment.id}: the answer passed ${MAX_ANSWER_CHARS} characters (max_tokens was ${call.maxTokens}); the model is not stopping: lower maxTokens for the role in model-routing.json or pick another model`,
+        );
+      }
+      onToken(text, kind);
+    };
     try {
       return provider.kind === 'anthropic'
-        ? await viaAnthropic(anthropicClient(provider), deployment, call, local.signal, onToken)
-        : await viaOpenAi(openaiClient(provider), provider, deployment, call, local.signal, onToken);
+        ? await viaAnthropic(anthropicClient(provider), deployment, call, local.signal, counted)
+        : await viaOpenAi(openaiClient(provider), provider, deployment, call, local.signal, counted);
     } catch (error) {
       throw toUpstreamError(error, deployment.id, [provider.apiKey]);
     } finally {

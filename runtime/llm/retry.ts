@@ -322,6 +322,12 @@ export function createRetryLoop(options: { policy?: Partial<RetryPolicy>; clock?
             record({ deployment: deployment.id, attempt, ok: false, kind: 'aborted', waitMs, ms, error: 'aborted by the caller' }, 'aborted');
             throw abortedError(attempts, signal.reason);
           }
+          // A RuntimeError is the caller's own verdict on what came back (an answer past the size cap):
+          // another attempt would get the same, and the model is not down, so no retry and no circuit.
+          if (!outcome.timedOut && outcome.error instanceof RuntimeError) {
+            record({ deployment: deployment.id, attempt, ok: false, kind: 'malformed', waitMs, ms, error: clip(outcome.error.message, 300) }, 'refused');
+            throw outcome.error;
+          }
           const error = outcome.timedOut
             ? new UpstreamError('timeout', `${deployment.id}: no answer within ${timeoutMs} ms`, { cause: outcome.error })
             : outcome.error instanceof UpstreamError

@@ -163,6 +163,22 @@ test('a retried task asks the model again instead of replaying the cached answer
   assert.is(implementerCalls(), 2, 'answered from the cache');
 });
 
+test('a model that does not stop is cut at the answer cap: the task fails as bad output after one attempt, the server stays up', async () => {
+  fake.reset();
+  fake.script({ match: { model: 'impl-steady' }, times: 1, respond: { text: 'x'.repeat(4 * 1024 * 1024 + 1024) } });
+  scriptAnswers();
+  // The implementer's prompt is built from the (scripted, identical) enhancer and analyst answers:
+  // without a clear, it would be answered from the cache and never reach the endless model.
+  assert.is((await api(server, '/api/cache/clear', { method: 'POST' })).status, 200);
+  const { body } = await api(server, '/api/requirements', { body: { requirement: `${fizzbuzz.requirement}, endless` } });
+  const task = await finished(server, body.taskId);
+  assert.is(task.status, 'failed');
+  assert.is(task.error.reason, 'E_LLM_OUTPUT', JSON.stringify(task.error));
+  assert.match(task.error.message, /passed 4194304 characters.*lower maxTokens/);
+  assert.is(fake.requests.filter((r) => (r.body as any).model === 'impl-steady').length, 1, 'not retried');
+  assert.is((await api(server, '/api/health')).status, 200);
+});
+
 test('a per-task turn budget stops the task with E_BUDGET and the figures', async () => {
   await server.stop();
   writeFileSync(join(dir, 'orchestrator.config.json'), JSON.stringify({ budgets: { maxTurns: 2 } }));
