@@ -24,6 +24,8 @@ export interface LlmCache {
   stats(): CacheStats;
   /** Clears both tiers; `cleared` counts each (namespace, key) once. Hit and miss counters keep counting. */
   clear(): { cleared: number; freedMemory: number };
+  /** Drops one entry from both tiers (an answer its caller found unusable); true when there was one. */
+  delete(namespace: string, key: string): boolean;
   /** Drops expired rows from SQLite (also run lazily); returns how many. */
   prune(): number;
 }
@@ -296,6 +298,15 @@ export function createCache(options: CacheOptions = {}): LlmCache {
         ttlSeconds,
         persistent: persistentTotals(),
       };
+    },
+
+    delete(namespace, key) {
+      const id = slotId(namespace, key);
+      const inMemory = memory.has(id);
+      forget(id);
+      if (!store) return inMemory;
+      store.flush(); // the entry may still be queued for its row
+      return Number(store.prepare(SQL.delete).run(namespace, key).changes) > 0 || inMemory;
     },
 
     clear() {

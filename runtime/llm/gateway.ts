@@ -16,6 +16,9 @@ import { resolveAlias, resolveRoute, type Routing } from './routing.ts';
 import type { Budgets, UsageLedger } from './usage.ts';
 import type { Deployment, ProviderSpec } from './types.ts';
 
+
+/** The role whose answer a pipeline stage parses (runtime/tasks/pipeline.ts stage names). */
+const STAGE_ROLES: Record<string, string> = { enhancing: 'enhancer', analyzing: 'analyst', reasoning: 'reasoner', implementing: 'implementer', reviewing: 'reviewer' };
 export interface GatewayOptions {
   clients: ProviderClients;
   /** Returns the routing in force (model-routing.json reloads replace it). */
@@ -63,12 +66,28 @@ export function createGateway(options: GatewayOptions) {
   // A retried task (attempt > 1) asks its models again rather than replaying the cached answers
   // that failed it; the fresh answers replace them in the cache. Forgotten once the task is final.
   const retried = new Set<string>();
+  // The cache key each running task last used per role: when the task then fails because that
+  // answer was unusable (E_LLM_OUTPUT at the role's stage), the answer leaves the cache, so the same
+  // prompt from another task asks the model again instead of failing the same way for an hour.
+  const lastKeys = new Map<string, Map<string, string>>();
   bus?.subscribe(Topics.Tasks, (message) => {
-    const view = message.payload as { id?: string; attempt?: number; status?: string };
+    const view = message.payload as { id?: string; attempt?: number; status?: string; error?: { stage?: string; reason?: string } | null };
     if (!view?.id) return;
     if ((view.attempt ?? 1) > 1 && (view.status === 'queued' || view.status === 'running')) retried.add(view.id);
     else retried.delete(view.id);
+    if (view.status === 'queued' || view.status === 'running') return;
+    const keys = lastKeys.get(view.id);
+    lastKeys.delete(view.id);
+    const role = view.error?.reason === ErrorCode.LlmOutput ? STAGE_ROLES[view.error.stage ?? ''] : undefined;
+    const key = role ? keys?.get(role) : undefined;
+    if (key) cache.delete(AGENT_NAMESPACE, key);
   });
+  const noteKey = (request: LlmRequest, key: string): void => {
+    if (request.taskId === undefined || !bus) return;
+    const keys = lastKeys.get(request.taskId) ?? new Map<string, string>();
+    keys.set(request.role, key);
+    lastKeys.set(request.taskId, keys);
+  };
 
   async function complete(request: LlmRequest): Promise<LlmResponse> {
     usage.checkBudget(request.taskId, options.budgets);
@@ -78,6 +97,7 @@ export function createGateway(options: GatewayOptions) {
     const canonical = { system: request.system, messages: request.messages, maxTokens, json: request.json ?? null, params: first.params };
     const key = cacheKey('agent', deployments.map((d) => d.id).join(','), canonical);
     const started = performance.now();
+    noteKey(request, key);
     const hit = request.taskId !== undefined && retried.has(request.taskId) ? undefined : cache.get(AGENT_NAMESPACE, key);
     if (hit) {
       const meta = hit.meta as { provider: string; model: string };

@@ -163,6 +163,21 @@ test('a retried task asks the model again instead of replaying the cached answer
   assert.is(implementerCalls(), 2, 'answered from the cache');
 });
 
+test('an answer a task could not use leaves the cache: the same prompt from a new task asks the model again', async () => {
+  fake.reset();
+  fake.script({ match: { model: 'impl-steady' }, times: 1, respond: { text: 'No files from me, sorry.' } });
+  scriptAnswers();
+  assert.is((await api(server, '/api/cache/clear', { method: 'POST' })).status, 200);
+  const requirement = `${fizzbuzz.requirement}, asked twice`;
+  const first = await finished(server, (await api(server, '/api/requirements', { body: { requirement } })).body.taskId);
+  assert.is(first.status, 'failed');
+  assert.is(first.error.reason, 'E_LLM_OUTPUT');
+  const second = await finished(server, (await api(server, '/api/requirements', { body: { requirement } })).body.taskId);
+  assert.is(second.status, 'completed', JSON.stringify(second.error));
+  assert.is(fake.requests.filter((r) => (r.body as any).model === 'impl-steady').length, 2, 'the unusable answer was not replayed');
+  assert.is(fake.requests.filter((r) => (r.body as any).model === 'enhance-model').length, 1, 'usable answers stay cached');
+});
+
 test('a model that does not stop is cut at the answer cap: the task fails as bad output after one attempt, the server stays up', async () => {
   fake.reset();
   fake.script({ match: { model: 'impl-steady' }, times: 1, respond: { text: 'x'.repeat(4 * 1024 * 1024 + 1024) } });

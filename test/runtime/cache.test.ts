@@ -159,6 +159,20 @@ test('invalid options throw E_INVALID naming the option, the value and the fix',
 // ---------------------------------------------------------------------------------------------
 // Persistent tier
 
+test('delete drops one entry from both tiers, even one still queued for its row', () => {
+  const store = openStore(':memory:');
+  const cache = createCache({ store });
+  const entry = { kind: 'text' as const, body: 'an unusable answer', meta: { model: 'm' } };
+  assert.ok(cache.set('ns', 'bad', entry));
+  assert.ok(cache.set('ns', 'good', { ...entry, body: 'a usable answer' }));
+  assert.ok(cache.delete('ns', 'bad'), 'there was one');
+  assert.is(cache.get('ns', 'bad'), undefined);
+  assert.is(createCache({ store }).get('ns', 'bad'), undefined, 'not in the SQLite tier either');
+  assert.equal(createCache({ store }).get('ns', 'good')?.body, 'a usable answer', 'the other entry stays');
+  assert.not.ok(cache.delete('ns', 'bad'), 'nothing left to delete');
+  store.close();
+});
+
 test('the SQLite tier survives a reopen and promotes a hit into memory', () => {
   const path = tempDb();
   const clock = fakeClock();
