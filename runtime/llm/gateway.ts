@@ -76,6 +76,7 @@ export function createGateway(options: GatewayOptions) {
     if ((view.attempt ?? 1) > 1 && (view.status === 'queued' || view.status === 'running')) retried.add(view.id);
     else retried.delete(view.id);
     if (view.status === 'queued' || view.status === 'running') return;
+    usage.forgetTask(view.id);
     const keys = lastKeys.get(view.id);
     lastKeys.delete(view.id);
     const role = view.error?.reason === ErrorCode.LlmOutput ? STAGE_ROLES[view.error.stage ?? ''] : undefined;

@@ -196,7 +196,12 @@ export function createUsageLedger(options: { store?: Store; prices?: Record<stri
     return { ...taskSoFar(taskId) };
   }
 
-  return { record, checkBudget, summary, forTask, price };
+  /** Drops a finished task's running totals from memory (they are re-read from llm_usage if asked again). */
+  function forgetTask(taskId: string): void {
+    taskTotals.delete(taskId);
+  }
+
+  return { record, checkBudget, summary, forTask, price, forgetTask };
 }
 
 export type UsageLedger = ReturnType<typeof createUsageLedger>;

@@ -84,4 +84,15 @@ test("rows persist: a new ledger on the same store sees the task's spending", ()
   again.close();
 });
 
+test('a finished task\'s totals leave memory and come back from SQLite: its budget still counts every call', () => {
+  const store = openStore(join(mkdtempSync(join(tmpdir(), 'orch-usage-')), 'u.db'));
+  const ledger = createUsageLedger({ store });
+  ledger.record(call());
+  ledger.record(call());
+  ledger.forgetTask('t1');
+  const error = budgetError(() => ledger.checkBudget('t1', { maxTurns: 2 }));
+  assert.match(error.message, /2 model calls used of 2/);
+  store.close();
+});
+
 test.run();
