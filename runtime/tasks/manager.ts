@@ -7,6 +7,7 @@ import type { Store, TaskRow } from '../store/mod.ts';
 import { FINAL_STAGES, PIPELINE_MACHINE_VERSION, Stage, createPipelineMachine, isPassingReport } from './pipeline.ts';
 import type { PipelineContext, PipelineMachine, StageCalls } from './pipeline.ts';
 import { PriorityQueue } from './queue.ts';
+import { restoreRefusal, restoredRefusal } from './_restore.ts';
 
 export interface TaskManagerOptions {
   bus: Bus;
@@ -213,42 +214,6 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
     // A snapshot of another machine version has another context shape: show none rather than guess.
     if (!saved || saved.machineVersion !== PIPELINE_MACHINE_VERSION) return undefined;
     return (saved.snapshot as { context?: PipelineContext } | undefined)?.context;
-  }
-
-  /** Why a stored snapshot must not be restored, or null. Checked before an actor exists. */
-  function restoreRefusal(row: TaskRow, saved: { machineVersion: string; snapshot: unknown }): string | null {
-    if (saved.machineVersion !== PIPELINE_MACHINE_VERSION) {
-      return `task ${row.id} was saved by machine ${saved.machineVersion} and this server runs ${PIPELINE_MACHINE_VERSION}; no migration from ${saved.machineVersion} exists: retry the task (POST /api/tasks/${row.id}/retry) to run it again from the start`;
-    }
-    const owner = (saved.snapshot as { context?: { taskId?: unknown } } | null)?.context?.taskId;
-    if (owner !== row.id) {
-      return `the snapshot stored for task ${row.id} belongs to ${JSON.stringify(owner)}; restoring it would run another task's stage: retry the task (POST /api/tasks/${row.id}/retry)`;
-    }
-    return null;
-  }
-
-  /**
-   * Why a restored (not yet started) actor cannot go on, or null. XState reports a snapshot that does
-   * not fit the machine as an actor in status 'error', and restores a running stage whose invocation
-   * is missing or unknown as a state with no child (xstate#4148): such a task would wait forever.
-   */
-  function restoredRefusal(row: TaskRow, actor: TaskActor): string | null {
-    const snapshot = actor.getSnapshot();
-    const retry = `retry the task (POST /api/tasks/${row.id}/retry)`;
-    if (snapshot.status === 'error') {
-      return `the snapshot of task ${row.id} (${PIPELINE_MACHINE_VERSION}) does not fit the machine: ${errorMessage((snapshot as { error?: unknown }).error)}; ${retry}`;
-    }
-    const stage = String(snapshot.value);
-    if (snapshot.status !== 'active' || stage !== row.stage) {
-      return `the snapshot of task ${row.id} is ${snapshot.status} in stage "${stage}", but the task row says "${row.stage}"; ${retry}`;
-    }
-    if (stage !== Stage.Queued && !FINAL_STAGES.has(stage)) {
-      const calls = Object.values(snapshot.children).filter((child) => child?.getSnapshot()?.status === 'active');
-      if (calls.length !== 1) {
-        return `the snapshot of task ${row.id} is in stage "${stage}" with ${calls.length} running stage call(s) instead of 1, so it would never move on; ${retry}`;
-      }
-    }
-    return null;
   }
 
   /** Ends a task that cannot be resumed as failed (E_MIGRATION), in one commit with its stage event. */
