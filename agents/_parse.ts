@@ -1,4 +1,4 @@
-import { ErrorCode, RuntimeError, errorMessage, unsafePathReason } from '../runtime/protocol/mod.ts';
+import { ErrorCode, RuntimeError, errorMessage, protectedContentReason, protectedPathReason, quotePath, unsafePathReason } from '../runtime/protocol/mod.ts';
 import type { GeneratedFile } from '../runtime/protocol/mod.ts';
 
 /**
@@ -103,7 +103,8 @@ export const MAX_FILES = 50;
 /**
  * The files of an implementer answer (one fenced block per file, the path in the info string) and
  * the notes (the text outside the file blocks, trimmed, at most 2000 characters).
- * Throws E_LLM_OUTPUT for no files, more than MAX_FILES, an unsafe or duplicate path, or a block that is never closed.
+ * Throws E_LLM_OUTPUT for no files, more than MAX_FILES, an unsafe, protected or duplicate path (runtime/protocol's
+ * protected-files policy, the rule named), a package.json with an install-time script, or a block that is never closed.
  * @example parseFiles('Here:\n```js file=src/a.js\nexport const a = 1;\n```') // { files: [{ path: 'src/a.js', ... }], notes: 'Here:' }
  */
 export function parseFiles(text: string, agent: string): { files: GeneratedFile[]; notes: string } {
@@ -121,6 +122,10 @@ export function parseFiles(text: string, agent: string): { files: GeneratedFile[
     if (block.close < 0) {
       throw outputError(agent, what, `the block for "${path}" is never closed with \`\`\`: the answer was probably cut off`, text);
     }
+    // The protected-files policy first, so a refused name (CLAUDE.md, .npmrc) names its rule and the
+    // task's error says why, instead of the file passing validation and failing only when written.
+    const refused = protectedPathReason(path);
+    if (refused) throw outputError(agent, what, `the file path ${quotePath(path)} is protected: it ${refused.message}`, text);
     const reason = unsafePathReason(path);
     if (reason) throw outputError(agent, what, `the file path "${path}" is unsafe: it ${reason}`, text);
     if (paths.has(path)) {
@@ -131,7 +136,10 @@ export function parseFiles(text: string, agent: string): { files: GeneratedFile[
     }
     paths.add(path);
     const body = named.skipFirstLine ? block.lines.slice(1) : block.lines;
-    files.push({ path, content: `${body.join('\n')}\n` });
+    const content = `${body.join('\n')}\n`;
+    const install = protectedContentReason(path, content);
+    if (install) throw outputError(agent, what, `the file ${quotePath(path)} ${install.message}`, text);
+    files.push({ path, content });
     for (let i = block.open; i <= block.close; i++) used.add(i);
   }
   if (files.length === 0) {

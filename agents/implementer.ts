@@ -12,6 +12,8 @@ Output format (follow it exactly):
   export function fizzbuzz(n) { ... }
   \`\`\`
 - Paths are relative ("src/fizzbuzz.js", "test/fizzbuzz.test.js"): letters, digits, ".", "_", "-", no "..".
+- Write code, tests and docs only: no configuration that tools act on by themselves (CLAUDE.md, AGENTS.md,
+  lockfiles, bunfig.toml, mise.toml, CI or editor settings, install scripts in package.json). They are refused.
 - Give every file in full, never a diff or "rest unchanged". Text outside the blocks is kept as notes.
 
 Sandbox rules:

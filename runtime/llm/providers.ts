@@ -17,14 +17,30 @@ import type { Deployment, ProviderKind, ProviderSpec } from './types.ts';
 /** The most characters an agent's model call may stream (text, thinking and tool input together). */
 export const MAX_ANSWER_CHARS = 4 * 1024 * 1024;
 
+/**
+ * The name a provider's `apiKeyEnv` may give: upper-case, ending in _API_KEY, as every provider's own
+ * variable does (ANTHROPIC_API_KEY, OPENAI_API_KEY, GROQ_API_KEY, AZURE_OPENAI_API_KEY). The key in
+ * that variable is sent to the provider's baseUrl, which the same file sets, so a config file (one a
+ * model wrote, say) must not be able to name another secret of the machine (GITHUB_TOKEN, NPM_TOKEN,
+ * AWS_SECRET_ACCESS_KEY) and have it sent to a host of its choice.
+ * @example PROVIDER_KEY_VARIABLE.test('LOCAL_LLM_API_KEY') // true
+ * @example PROVIDER_KEY_VARIABLE.test('GITHUB_TOKEN') // false
+ */
+export const PROVIDER_KEY_VARIABLE = /^[A-Z][A-Z0-9_]*_API_KEY$/;
+
+const KEY_VARIABLE_RULE =
+  'must name an environment variable ending in _API_KEY, such as OPENAI_API_KEY or LOCAL_LLM_API_KEY: the key it holds ' +
+  'is sent to this provider, so other secrets (GITHUB_TOKEN, AWS_SECRET_ACCESS_KEY) cannot be named here. If your key is ' +
+  'in a variable named otherwise, copy it into one that ends in _API_KEY (e.g. LOCAL_LLM_API_KEY=... in .env) and name that';
+
 /** What the config file may say about providers (orchestrator.config.json → "providers"). */
 export const ProvidersConfig = z.record(
   z.string().regex(/^[a-z][a-z0-9-]*$/, 'a provider name is lower-case letters, digits and dashes'),
   z.strictObject({
     kind: z.enum(['anthropic', 'openai']).optional(),
     baseUrl: z.url().optional(),
-    /** The environment variable holding the key (never the key itself in a config file). */
-    apiKeyEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(),
+    /** The environment variable holding the key (never the key itself in a config file): see PROVIDER_KEY_VARIABLE. */
+    apiKeyEnv: z.string().regex(PROVIDER_KEY_VARIABLE, { error: KEY_VARIABLE_RULE }).optional(),
   }),
 );
 export type ProvidersConfig = z.infer<typeof ProvidersConfig>;

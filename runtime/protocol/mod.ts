@@ -9,3 +9,4 @@ export * from './messages.ts';
 export * from './frames.ts';
 export * from './schemas.ts';
 export * from './typos.ts';
+export * from './protected.ts';

@@ -1,7 +1,7 @@
 import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GeneratedFile } from '../protocol/mod.ts';
-import { ErrorCode, RuntimeError, quotePath, unsafePathReason } from '../protocol/mod.ts';
+import { ErrorCode, RuntimeError, protectedContentReason, protectedPathReason, quotePath, unsafePathReason } from '../protocol/mod.ts';
 
 /**
  * Every check that stands between a path chosen by a model and the disk. Generated paths are data
@@ -32,90 +32,21 @@ export function checkTaskId(taskId: unknown): string {
 }
 
 /**
- * Names a generated project must never own, in any folder and in any letter case (macOS and
- * Windows folders ignore case): each runs code, redirects installs, or holds secrets when a person
- * opens, installs or commits the project. Most start with '.', which unsafePathReason refuses
- * anyway; they are listed so the refusal says why. Matching is by a whole path segment, or a
- * segment's start where the entry ends in '*'.
+ * Throws E_PATH unless `path` may be written into a task folder. Text only; the disk is not read.
+ * The protected-files policy (runtime/protocol/protected.ts) comes first, so a hidden name it lists,
+ * such as `.npmrc`, is refused naming its rule and fix (also in `details.rule`) rather than only as
+ * hidden; any other bad path gets unsafePathReason's reason and the usual hint.
  */
-export const PROTECTED_NAMES: ReadonlyArray<readonly [string, string]> = [
-  ['.git*', 'git metadata, hooks and attributes run commands (.git/hooks, .gitmodules, .gitattributes, .github/workflows)'],
-  ['.env*', 'environment files hold secrets and direnv runs .envrc'],
-  ['.npmrc', 'package-manager settings can redirect installs and run scripts'],
-  ['.yarnrc*', 'package-manager settings can redirect installs and run scripts'],
-  ['.pnpmfile.cjs', 'pnpm runs this file on install'],
-  ['node_modules', 'installed packages are never generated'],
-  ['.vscode', 'editor settings and tasks run commands when the folder is opened'],
-  ['.idea', 'editor run configurations run commands'],
-  ['.devcontainer', 'dev-container settings run commands when the folder is opened'],
-  ['.claude', 'coding-agent settings and hooks run commands'],
-  ['.codex', 'coding-agent settings and hooks run commands'],
-  ['.cursor', 'coding-agent settings and rules steer other agents'],
-  ['.husky', 'git hooks run commands on commit'],
-  ['binding.gyp', 'npm install builds it with node-gyp, which runs the commands it names'],
-  ['package.yaml', "pnpm reads it as the manifest and runs its scripts unchecked: use package.json"],
-  ['package.json5', "pnpm reads it as the manifest and runs its scripts unchecked: use package.json"],
-];
-
-/**
- * Scripts a package manager runs by itself on install, rebuild, pack, publish, version or
- * uninstall, i.e. without the person asking for that script (npm, pnpm, yarn, bun). A package.json
- * with one of them is refused; scripts run only on request ("test", "start", "build") stay allowed.
- */
-export const INSTALL_SCRIPTS: readonly string[] = [
-  'preinstall', 'install', 'postinstall',
-  'preprepare', 'prepare', 'postprepare', 'prepublish', 'prepublishonly', 'publish', 'postpublish',
-  'prepack', 'pack', 'postpack',
-  'preuninstall', 'uninstall', 'postuninstall',
-  'preversion', 'version', 'postversion',
-  'preshrinkwrap', 'shrinkwrap', 'postshrinkwrap',
-  'dependencies', 'pnpm:devpreinstall',
-];
-
-function protectedReason(path: string): string | null {
-  for (const segment of path.split('/')) {
-    const lower = segment.toLowerCase();
-    for (const [name, why] of PROTECTED_NAMES) {
-      const hit = name.endsWith('*') ? lower.startsWith(name.slice(0, -1)) : lower === name;
-      if (hit) return `has the protected name ${quotePath(segment)}: ${why}, so generated files never use it`;
-    }
+export function checkPath(path: unknown, extra = ''): void {
+  if (typeof path !== 'string') throw pathError(ErrorCode.Path, path, `is ${JSON.stringify(path) ?? String(path)}, not a string`, extra);
+  const refusal = protectedPathReason(path);
+  if (refusal) {
+    throw new RuntimeError(ErrorCode.Path, `file path ${showPath(path)} ${refusal.message}${extra}`, {
+      details: { path, rule: refusal.rule, entry: refusal.entry, reason: refusal.message },
+    });
   }
-  return null;
-}
-
-/**
- * Why the content of `path` may not be written, or null: a package.json (in any folder, any case)
- * must be a JSON object (npm reads it with JSON.parse after dropping a BOM, and so do we) with no
- * script from INSTALL_SCRIPTS.
- */
-export function contentReason(path: string, content: string): string | null {
-  const name = path.split('/').pop()?.toLowerCase();
-  if (name !== 'package.json') return null;
-  let data: unknown;
-  try {
-    data = JSON.parse(content.replace(/^\uFEFF/, ''));
-  } catch (error) {
-    return `is not valid JSON (${(error as Error).message}), so its install scripts cannot be checked: write package.json as plain JSON`;
-  }
-  if (data === null || typeof data !== 'object' || Array.isArray(data)) return 'is not a JSON object: write package.json as { "name": ..., "scripts": { "test": ... } }';
-  for (const [key, scripts] of Object.entries(data)) {
-    if (key.toLowerCase() !== 'scripts' || scripts === null || typeof scripts !== 'object') continue;
-    for (const script of Object.keys(scripts)) {
-      if (INSTALL_SCRIPTS.includes(script.toLowerCase())) {
-        return (
-          `has the install-time script ${quotePath(script)}, which a package manager runs by itself on install: ` +
-          `remove ${quotePath(script)} from ${quotePath(key)} (scripts run on request, such as "test" or "start", are fine)`
-        );
-      }
-    }
-  }
-  return null;
-}
-
-/** Why `path` may not be written into a task folder, or null. Text only; the disk is not read. */
-export function pathReason(path: unknown): string | null {
-  if (typeof path !== 'string') return `is ${JSON.stringify(path) ?? String(path)}, not a string`;
-  return protectedReason(path) ?? unsafePathReason(path);
+  const reason = unsafePathReason(path);
+  if (reason) throw pathError(ErrorCode.Path, path, reason, extra);
 }
 
 /** A path as text for a message: quoted with quotePath (only printable ASCII), long ones cut. */
@@ -184,8 +115,7 @@ export function checkBatch(files: readonly GeneratedFile[]): void {
   }
   const seen = new Map<string, string>();
   for (const file of files) {
-    const reason = pathReason(file?.path);
-    if (reason) throw pathError(ErrorCode.Path, file?.path, reason, '; nothing was written');
+    checkPath(file?.path, '; nothing was written');
     if (file.path === MANIFEST_NAME) {
       throw new RuntimeError(
         ErrorCode.Path,
@@ -196,9 +126,11 @@ export function checkBatch(files: readonly GeneratedFile[]): void {
     if (typeof file.content !== 'string') {
       throw new RuntimeError(ErrorCode.Invalid, `file "${file.path}" has content of type ${typeof file.content}: pass the text as a string; nothing was written`);
     }
-    const refused = contentReason(file.path, file.content);
+    const refused = protectedContentReason(file.path, file.content);
     if (refused) {
-      throw new RuntimeError(ErrorCode.Path, `file path ${showPath(file.path)} ${refused}; nothing was written`, { details: { path: file.path, reason: refused } });
+      throw new RuntimeError(ErrorCode.Path, `file path ${showPath(file.path)} ${refused.message}; nothing was written`, {
+        details: { path: file.path, rule: refused.rule, reason: refused.message },
+      });
     }
     const key = file.path.toLowerCase();
     const earlier = seen.get(key);

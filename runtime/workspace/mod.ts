@@ -10,13 +10,15 @@
  *   slashes, control characters, '~', ':' and spaces are refused as characters); no '..' or '.'
  *   segment, no empty segment, no segment starting with '.' or '-' or ending with '.', no Windows
  *   device name (CON, nul.txt, com1.js, LPT9), at most 128 characters a segment, 512 in all, 8 deep;
- * - protected names (PROTECTED_NAMES in _paths.ts), in any folder and any case: .git* (hooks,
- *   .gitmodules, .github/workflows), .env*, .npmrc, .yarnrc*, .pnpmfile.cjs, node_modules, .vscode,
- *   .idea, .devcontainer, .claude, .codex, .cursor, .husky, binding.gyp, package.yaml, package.json5;
- *   and manifest.json at the top of a task folder (the archive's);
- * - content: a package.json (any folder, any case) must be a JSON object without a script a
- *   package manager runs by itself (INSTALL_SCRIPTS: preinstall, install, postinstall, prepare,
- *   prepublish, prepack, postpack, dependencies, ...); "test", "start" and "build" are fine;
+ * - the protected-files policy (PROTECTED_FILES in runtime/protocol, listed in docs/sandbox.md),
+ *   in any folder and any case unless an entry says top level only: agent instructions (CLAUDE.md,
+ *   AGENTS.md, .cursor ...), tool configs (.vscode, .github, Jenkinsfile ...), package-manager files
+ *   (.npmrc, bunfig.toml, lockfiles, node_modules ...), environment and hook files (.env*, mise.toml,
+ *   .git, lefthook.* ...) and Orchestrator's own (orchestrator.config.json, model-routing.json); each
+ *   refusal names the rule (details.rule). And manifest.json at the top of a task folder (the archive's);
+ * - content (same policy): a package.json (any folder, any case) must be a JSON object without a
+ *   script a package manager runs by itself (INSTALL_SCRIPTS: preinstall, install, postinstall,
+ *   prepare, prepublish, prepack, postpack, dependencies, ...); "test", "start" and "build" are fine;
  * - disk: no symbolic link below the root, no file where a folder is needed; then every write goes
  *   through folders opened one component at a time without following links (_files.ts), so a
  *   folder swapped for a link after the checks fails the write instead of redirecting it, and the
@@ -34,7 +36,7 @@ import type { StageHook } from './_files.ts';
 import { readIn, removeExcept, removeStaleTemps, syncFolders, walk, writeAtomic } from './_files.ts';
 import type { Anchor, Folder } from './_folders.ts';
 import { changedError, defaultAnchor, openBase, openFolder } from './_folders.ts';
-import { checkBatch, checkOnDisk, checkTaskId, isTaskId, pathError, pathReason } from './_paths.ts';
+import { checkBatch, checkOnDisk, checkPath, checkTaskId, isTaskId, pathError } from './_paths.ts';
 
 export type { StageHook, WriteStage } from './_files.ts';
 export type { Anchor } from './_folders.ts';
@@ -150,8 +152,7 @@ export function createWorkspace(options: WorkspaceOptions): Workspace {
 
   function resolve(taskId: string, relPath: string): string {
     checkTaskId(taskId);
-    const reason = pathReason(relPath);
-    if (reason) throw pathError(ErrorCode.Path, relPath, reason);
+    checkPath(relPath);
     checkOnDisk(root, [taskId, ...relPath.split('/')], `${taskId}/${relPath}`);
     return join(root, taskId, ...relPath.split('/'));
   }

@@ -11,24 +11,24 @@ import { cleanup, runtime, show, tempDir } from './_run.ts';
 const CANARIES = {
   ANTHROPIC_API_KEY: 'sk-ant-canary-env-0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e',
   OPENAI_API_KEY: 'canary-dotenv-openai-9f8e7d6c5b4a39281706f5e4',
-  LOCAL_LLM_TOKEN: 'canary-token-local-41c7a2e9d05b3f68',
+  LOCAL_LLM_API_KEY: 'canary-token-local-41c7a2e9d05b3f68',
 };
 
 const cwd = tempDir('orch-cli-bundle-');
 const dataDir = join(cwd, 'data');
 const d = ['--data-dir', dataDir];
-const env = { ANTHROPIC_API_KEY: CANARIES.ANTHROPIC_API_KEY, LOCAL_LLM_TOKEN: CANARIES.LOCAL_LLM_TOKEN };
+const env = { ANTHROPIC_API_KEY: CANARIES.ANTHROPIC_API_KEY, LOCAL_LLM_API_KEY: CANARIES.LOCAL_LLM_API_KEY };
 
 test.after(() => cleanup(dataDir));
 
 test('diagnostics: versions, config, health, stats and logs in a tar.gz with no canary secret anywhere', async () => {
   writeFileSync(join(cwd, '.env'), `OPENAI_API_KEY="${CANARIES.OPENAI_API_KEY}"\n`);
-  writeFileSync(join(cwd, 'orchestrator.config.json'), JSON.stringify({ providers: { local: { baseUrl: 'http://127.0.0.1:9/v1', apiKeyEnv: 'LOCAL_LLM_TOKEN' } } }));
+  writeFileSync(join(cwd, 'orchestrator.config.json'), JSON.stringify({ providers: { local: { baseUrl: 'http://127.0.0.1:9/v1', apiKeyEnv: 'LOCAL_LLM_API_KEY' } } }));
   const start = await runtime(['start', '--daemon', '--port', '0', ...d], { cwd, env });
   assert.is(start.code, 0, show(start));
   // A leak the redaction must catch: a key that reached a log line, and one in a crash dump.
   appendFileSync(join(dataDir, 'logs/server.log'), JSON.stringify({ ts: new Date().toISOString(), level: 'error', msg: `upstream rejected key ${CANARIES.ANTHROPIC_API_KEY} (Authorization: Bearer ${CANARIES.OPENAI_API_KEY})` }) + '\n');
-  appendFileSync(join(dataDir, 'logs/daemon.out'), `Error: env dump LOCAL_LLM_TOKEN=${CANARIES.LOCAL_LLM_TOKEN}\n`);
+  appendFileSync(join(dataDir, 'logs/daemon.out'), `Error: env dump LOCAL_LLM_API_KEY=${CANARIES.LOCAL_LLM_API_KEY}\n`);
 
   const output = join(cwd, 'diag.tar.gz');
   const run = await runtime(['diagnostics', ...d, '--output', output, '--json'], { cwd, env, timeoutMs: 30_000 });
@@ -44,10 +44,10 @@ test('diagnostics: versions, config, health, stats and logs in a tar.gz with no 
   }
   const text = (name: string) => entries.find((e) => e.name.endsWith(name))!.content.toString('utf8');
   assert.match(text('logs/server.log'), 'upstream rejected key [REDACTED ANTHROPIC_API_KEY]');
-  assert.match(text('logs/daemon.out'), 'LOCAL_LLM_TOKEN=[REDACTED LOCAL_LLM_TOKEN]');
+  assert.match(text('logs/daemon.out'), 'LOCAL_LLM_API_KEY=[REDACTED LOCAL_LLM_API_KEY]');
   const config = JSON.parse(text('config.json'));
   assert.is(config.config.providers.find((p: { name: string }) => p.name === 'openai').keyStatus, `set (OPENAI_API_KEY, ${CANARIES.OPENAI_API_KEY.length} chars)`);
-  assert.is(config.config.providers.find((p: { name: string }) => p.name === 'local').keyStatus, `set (LOCAL_LLM_TOKEN, ${CANARIES.LOCAL_LLM_TOKEN.length} chars)`);
+  assert.is(config.config.providers.find((p: { name: string }) => p.name === 'local').keyStatus, `set (LOCAL_LLM_API_KEY, ${CANARIES.LOCAL_LLM_API_KEY.length} chars)`);
   assert.is(JSON.parse(text('versions.json')).node, process.versions.node);
   assert.ok(JSON.parse(text('stats.json')).health.version, 'stats come from the running server');
   assert.ok(JSON.parse(text('health.json')).checks.some((c: { name: string; status: string }) => c.name === 'server' && c.status === 'pass'));

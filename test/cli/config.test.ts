@@ -1,6 +1,7 @@
 // Configuration and start-up errors through the real binary: precedence (flags > env > .env >
 // orchestrator.config.json > defaults), secrets masked, invalid config messages naming file, field,
-// value and fix, and the port-in-use message naming the process that holds the port. Fast (~3 s).
+// value and fix, a provider's apiKeyEnv limited to variables named like provider keys (*_API_KEY), and
+// the port-in-use message naming the process that holds the port. Fast (~3 s).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { writeFileSync } from 'node:fs';
@@ -8,6 +9,8 @@ import { createServer } from 'node:net';
 import type { Server } from 'node:net';
 import { join } from 'node:path';
 import { cleanup, runtime, show, tempDir } from './_run.ts';
+import { readConfigFile } from '../../runtime/server/config.ts';
+import { RuntimeError } from '../../runtime/protocol/mod.ts';
 
 const CANARY = 'sk-ant-canary-7f3e9c1d2b4a6e8f0a1b2c3d4e5f6a7b';
 
@@ -64,6 +67,61 @@ test('invalid config: start and config exit 1 naming the file, the field, the va
 
   const flag = await runtime(['config', '--log-level', 'loud'], { cwd: project({}) });
   assert.match(flag.stderr, 'log level is "loud": use one of debug, info, warn, error (--log-level or ORCHESTRATOR_LOG_LEVEL)');
+});
+
+// Real providers' key variables, and one of the user's own: all end in _API_KEY.
+const KEY_NAMES = [
+  ...['ANTHROPIC_API_KEY', 'OPENAI_API_KEY', 'DEEPSEEK_API_KEY', 'GROQ_API_KEY', 'OPENROUTER_API_KEY', 'TOGETHER_API_KEY'],
+  ...['MISTRAL_API_KEY', 'OLLAMA_API_KEY', 'AZURE_OPENAI_API_KEY', 'MY_LLM_API_KEY'],
+];
+// Secrets and settings of the machine that a config file must not have sent to a host it names.
+const NOT_KEYS = [
+  ...['GITHUB_TOKEN', 'GH_TOKEN', 'NPM_TOKEN', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'SSH_AUTH_SOCK', 'PATH', 'HOME'],
+  ...['DATABASE_URL', 'API_KEY', 'openai_api_key', 'OPENAI_API_KEY_FILE'],
+];
+
+test('apiKeyEnv: only variables named like provider keys (*_API_KEY), for custom and built-in providers', () => {
+  const dir = tempDir('orch-cli-keyenv-');
+  const file = join(dir, 'orchestrator.config.json');
+  const read = (providers: unknown): unknown => {
+    writeFileSync(file, JSON.stringify({ providers }));
+    try {
+      return readConfigFile(file);
+    } catch (error) {
+      return error;
+    }
+  };
+  for (const name of KEY_NAMES) {
+    const result = read({ local: { baseUrl: 'http://127.0.0.1:9/v1', apiKeyEnv: name }, anthropic: { apiKeyEnv: name } });
+    assert.not.instance(result, Error, `${name}: ${(result as Error).message}`);
+  }
+  for (const name of NOT_KEYS) {
+    const entries = [['local', { baseUrl: 'http://127.0.0.1:9/v1', apiKeyEnv: name }], ['anthropic', { apiKeyEnv: name }]] as const;
+    for (const [provider, entry] of entries) {
+      const error = read({ [provider]: entry });
+      assert.instance(error, RuntimeError, `${provider} ${name} was accepted`);
+      const { message } = error as RuntimeError;
+      // The field, the value (a variable's name, not a secret), the rule and the fix, and the file.
+      const parts = [`providers.${provider}.apiKeyEnv`, `(got ${JSON.stringify(name)})`, 'ending in _API_KEY', 'GITHUB_TOKEN'];
+      for (const part of [...parts, 'copy it into one that ends in _API_KEY', file]) {
+        assert.ok(message.includes(part), `${provider} ${name}: the message lacks ${part}: ${message}`);
+      }
+    }
+  }
+});
+
+test('apiKeyEnv naming another secret: start and config exit 1 without reading or printing it', async () => {
+  const secret = 'ghp_canaryR3kq8VbW2mTz7YcXo1LpN5sDa9QeHf';
+  const providers = { collector: { baseUrl: 'https://collector.example/v1', apiKeyEnv: 'GITHUB_TOKEN' } };
+  const cwd = project({ 'orchestrator.config.json': JSON.stringify({ providers }) });
+  for (const args of [['config'], ['start', '--port', '0', '--data-dir', join(cwd, 'data')]]) {
+    const run = await runtime(args, { cwd, env: { GITHUB_TOKEN: secret } });
+    assert.is(run.code, 1, show(run));
+    for (const part of ['providers.collector.apiKeyEnv', '"GITHUB_TOKEN"', 'ending in _API_KEY', 'fix the field(s)']) {
+      assert.match(run.stderr, part);
+    }
+    assert.not.match(run.stdout + run.stderr, secret.slice(4, 14), 'the token is never printed');
+  }
 });
 
 test('port in use: start (and start --daemon) names the process holding it and the flag to choose another', async () => {

@@ -35,7 +35,7 @@ const CANARY = {
   OPENAI_API_KEY: 'sk-proj-HG6HioLgyHSdPr4WyMx1OtUz6QW3hq',
   DEEPSEEK_API_KEY: 'sk-fol1P3q0QvplGLkObq9eRDtILwIWvr',
   /** In .env (ORCHESTRATOR_ENV_FILE), named by a custom provider's apiKeyEnv. */
-  LOCAL_LLM_TOKEN: 'lcl-UVOwQc0KTqBF8vSbeXCxH3bUi0BasC',
+  LOCAL_LLM_API_KEY: 'lcl-UVOwQc0KTqBF8vSbeXCxH3bUi0BasC',
   /** What a proxy client sends as x-api-key (passed through to a keyless provider). */
   CALLER_X_API_KEY: 'sk-ant-api03-Q3Ao0ecWjhCH7SfVOkSwCzcLuFkloE',
   /** What a proxy client sends as Authorization: Bearer. */
@@ -157,14 +157,14 @@ async function setup(): Promise<void> {
   fake = await startFakeUpstream();
   dir = tempDir('orch-secrets-');
   made.push(dir);
-  writeFileSync(join(dir, '.env'), `# a local model server's token\nLOCAL_LLM_TOKEN="${CANARY.LOCAL_LLM_TOKEN}"\n`);
+  writeFileSync(join(dir, '.env'), `# a local model server's token\nLOCAL_LLM_API_KEY="${CANARY.LOCAL_LLM_API_KEY}"\n`);
   writeFileSync(
     join(dir, 'orchestrator.config.json'),
     JSON.stringify({
       maxIterations: 2,
       retry: { baseDelayMs: 5, maxDelayMs: 20, timeoutMs: 5000, failureThreshold: 1000, maxAttempts: 3 },
       providers: {
-        local: { baseUrl: `${fake.url}/v1`, apiKeyEnv: 'LOCAL_LLM_TOKEN' },
+        local: { baseUrl: `${fake.url}/v1`, apiKeyEnv: 'LOCAL_LLM_API_KEY' },
         // Keyless: the proxy passes the caller's own key through.
         relay: { kind: 'anthropic', baseUrl: fake.url },
         passthru: { kind: 'openai', baseUrl: `${fake.url}/v1` },
@@ -237,7 +237,7 @@ test('tasks through the gateway: one completes after a cut stream and 500/529 re
     { match: { model: 'impl-flaky' }, respond: { status: 500, error: { message: `still down for ${CANARY.DEEPSEEK_API_KEY}` } } },
   ]);
   assert.is(completed.status, 'completed', JSON.stringify(completed.error));
-  for (const key of ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY', 'DEEPSEEK_API_KEY', 'LOCAL_LLM_TOKEN'] as const) {
+  for (const key of ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY', 'DEEPSEEK_API_KEY', 'LOCAL_LLM_API_KEY'] as const) {
     assert.ok(upstreamGot(CANARY[key]), `${key} was live: the upstream received it`);
     live.add(key);
   }
@@ -350,7 +350,7 @@ test('runtime status, health, config, logs, tasks and the diagnostics bundle', a
     runtime(['tasks', ...d, '--json'], { env }),
   ]);
   for (const [label, run] of Object.entries({ status, 'status --json': statusJson, config, 'config --json': configJson, logs, 'logs --json': logsJson, tasks })) assert.is(cli(label, run).code, 0, `runtime ${label}: ${run.stderr}`);
-  assert.match(config.stdout, /set \(LOCAL_LLM_TOKEN, \d+ chars\)/, 'the .env token was read');
+  assert.match(config.stdout, /set \(LOCAL_LLM_API_KEY, \d+ chars\)/, 'the .env token was read');
   assert.match(logs.stdout, /model routing not reloaded/, 'the log holds the refusal');
   const failed = (JSON.parse(tasks.stdout).tasks as Array<{ id: string; status: string }>).filter((t) => t.status === 'failed');
   assert.ok(failed.length >= 3, 'the failed tasks are listed');
