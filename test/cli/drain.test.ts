@@ -1,16 +1,19 @@
 // `runtime stop` drains: a task mid-stage finishes that stage before the server exits, and resumes
 // at the next start; a server that does not stop in time (SIGSTOPped here) is killed and its files
-// removed; restart keeps the port. Slow-ish (~10 s): the demo answers after a delay on purpose.
+// removed; restart keeps the port. Slow-ish (~15 s): the demo answers after a delay on purpose.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { alive, cleanup, runtime, serverJson, show, tempDir } from './_run.ts';
-import { waitFor } from '../helpers/server.ts';
+import { api, waitFor } from '../helpers/server.ts';
 
 const dataDir = join(tempDir('orch-cli-drain-'), 'data');
 const d = ['--data-dir', dataDir];
-const slow = { ORCHESTRATOR_DEMO_DELAY_MS: '600' };
+// Each demo answer takes 2 s, so the task's three model stages keep it mid-pipeline for about 6 s:
+// room for `runtime stop` to start and deliver its SIGTERM on a busy machine, where a Node start alone
+// can take a second or two. Shorter stages made the stop race the task's end.
+const slow = { ORCHESTRATOR_DEMO_DELAY_MS: '2000' };
 
 test.after(() => cleanup(dataDir));
 
@@ -22,7 +25,9 @@ test('stop waits for the running stage, the task resumes at the next start and c
   assert.is((await runtime(['start', '--daemon', '--port', '0', ...d], { env: slow })).code, 0);
   const submit = await runtime(['submit', 'Write a fizzbuzz module with tests', ...d, '--json'], { env: slow });
   const id = JSON.parse(submit.stdout).id;
-  await waitFor('the task to run', async () => (await task(id)).status === 'running', 10_000);
+  // Polled through the API (a `runtime tasks show` per poll would spend the stage's time starting Node).
+  const url = serverJson(dataDir)!.url;
+  await waitFor('the task to run', async () => (await api({ url }, `/api/tasks/${id}`)).body.status === 'running', 60_000);
   const stop = await runtime(['stop', ...d, '--json'], { env: slow });
   assert.is(stop.code, 0, show(stop));
   const out = JSON.parse(stop.stdout);
@@ -35,7 +40,7 @@ test('stop waits for the running stage, the task resumes at the next start and c
   const after = await waitFor('the resumed task to complete', async () => {
     const t = await task(id);
     return t.status === 'completed' || t.status === 'failed' ? t : null;
-  }, 20_000);
+  }, 60_000);
   assert.is(after.status, 'completed', JSON.stringify(after.error));
   assert.match(readFileSync(join(dataDir, 'logs/server.log'), 'utf8'), /resumed 1 unfinished task/);
 });

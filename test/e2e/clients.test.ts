@@ -18,7 +18,8 @@ import { runtime, type Run } from '../cli/_run.ts';
 
 const ANTHROPIC_KEY = 'sk-ant-server-key-test';
 const OPENAI_KEY = 'sk-server-openai-key-test';
-const CLIENT_TIMEOUT_MS = 60_000;
+// A safety limit against a hung client, not a speed: a client run takes seconds, several times that on a busy machine.
+const CLIENT_TIMEOUT_MS = 180_000;
 
 let fake: FakeUpstream;
 let server: StartedServer;

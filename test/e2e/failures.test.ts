@@ -154,7 +154,9 @@ export default { ...agent, version: 'one' };`,
 
 test('SIGKILL mid-task: after a restart the task completes, with no duplicate or partial files', async () => {
   const dataDir = tempDir();
-  const env = { ORCHESTRATOR_DEMO_DELAY_MS: '250' };
+  // A second per model answer keeps the task in implementing for a second at a time (twice: the fix
+  // loop), so the kill lands there however slowly this machine polls; 250 ms raced a busy machine.
+  const env = { ORCHESTRATOR_DEMO_DELAY_MS: '1000' };
   let server = await startServer({ dataDir, env });
   const samples = (await api(server, '/api/demo')).body.samples;
   const requirement = samples.find((s: any) => s.id === 'csv-parser').requirement;

@@ -46,7 +46,17 @@ test('a demo requirement flows through every agent and stage, watched live over 
   const id = submitted.body.taskId;
   const task = await finished(id);
   assert.is(task.status, 'completed', JSON.stringify(task.error));
-  await new Promise((r) => setTimeout(r, 100)); // let the last batched frame arrive
+  // The API can say "completed" before the hub's last batched frame reaches this socket: wait for that
+  // frame (the task completed, each agent that served it ready again), not for a fixed time.
+  const served = ['enhancer', 'analyst', 'implementer', 'validator', 'integrator'].map((role) => Object.values(before as Record<string, any>).find((a) => a.role === role).name as string);
+  const sent = () => ws.frames.filter((f) => f.type === 'update').flatMap((f) => f.events);
+  const backToReady = (name: string) => {
+    const seen = sent().filter((e) => e.kind === 'agent' && e.agent.name === name).map((e) => e.agent);
+    const working = seen.findIndex((a) => a.status === 'working' && a.taskId === id);
+    return working >= 0 && seen.slice(working).some((a) => a.status === 'ready');
+  };
+  await waitFor('the frames of the completed task and its agents ready again', async () =>
+    sent().some((e) => e.kind === 'task' && e.task.id === id && e.task.stage === 'completed') && served.every(backToReady)).catch(() => {});
   ws.close();
 
   // Frames: consecutive sequence numbers, so nothing was lost in batching.

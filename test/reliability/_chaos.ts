@@ -19,6 +19,10 @@ import { api, startServer, tempDir, type StartedServer } from '../helpers/server
 const FINAL = new Set(['completed', 'failed', 'cancelled']);
 const AIMS = ['llm', 'validating', 'integrating', 'random'] as const;
 const LLM_STAGES = new Set(['enhancing', 'analyzing', 'reasoning', 'implementing']);
+/** The final run: no task changing for this long while some are open means stuck. */
+const STALL_MS = 60_000;
+/** A safety limit on a final run that keeps moving without ending. */
+const RUN_SAFETY_MS = 10 * 60_000;
 /** A temp file of an atomic write (`.<name>.<12 hex>.tmp`) or an archive staging / replaced folder. */
 const LEFTOVER = /^\..+\.[0-9a-f]{12}\.(tmp|old)$/;
 
@@ -243,9 +247,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   let server: StartedServer | null = null;
   let lastOutput = '';
 
-  const list = async (s: StartedServer): Promise<Array<{ id: string; status: string; stage: string }>> => {
+  const list = async (s: StartedServer): Promise<Array<{ id: string; status: string; stage: string; updatedAt: number }>> => {
     const { body } = await api(s, '/api/tasks?limit=1000');
-    const tasks: Array<{ id: string; status: string; stage: string }> = body.tasks ?? [];
+    const tasks: Array<{ id: string; status: string; stage: string; updatedAt: number }> = body.tasks ?? [];
     const running = tasks.filter((t) => t.status === 'running');
     if (running.length > workers) {
       result.overWorkers++;
@@ -389,11 +393,18 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       log(`kill ${n}/${options.kills}: aimed ${aim}, running stages [${stages.join(', ')}], ${acknowledged.size} tasks so far`);
     }
 
-    // The final run: no kills; everything must finish.
+    // The final run: no kills; everything must finish. A task is stuck when the run stops moving (no
+    // task changes for STALL_MS), not when a busy machine is slow; RUN_SAFETY_MS only bounds a run that
+    // moves forever.
     server = await start();
-    const deadline = Date.now() + 90_000;
+    const finalStarted = Date.now();
     let views = await list(server);
-    while (Date.now() < deadline && views.some((t) => !FINAL.has(t.status))) {
+    let signature = '';
+    let movedAt = Date.now();
+    while (Date.now() - finalStarted < RUN_SAFETY_MS && views.some((t) => !FINAL.has(t.status))) {
+      const now = views.map((t) => `${t.status}/${t.stage}/${t.updatedAt}`).join();
+      if (now !== signature) [signature, movedAt] = [now, Date.now()];
+      if (Date.now() - movedAt > STALL_MS) break;
       await new Promise((r) => setTimeout(r, 100));
       views = await list(server);
     }

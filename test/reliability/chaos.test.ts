@@ -81,7 +81,9 @@ test('SQLite: WAL, synchronous=FULL, busy_timeout on every connection; concurren
   expectFigure('store.sqlite', `WAL, synchronous=FULL, busy_timeout=5000 ms; ${writers} writers × ${commits} commits: ${busy} SQLITE_BUSY, ${writers * commits - tasks} lost`);
 });
 
-// Runs in a thread: takes the write lock of the file and holds it past the busy timeout.
+// Runs in a thread: takes the write lock of the file and, once the writer says it starts (a shared
+// flag, not a message a busy machine may deliver late), holds it for holdMs more: past the busy timeout
+// from the writer's first attempt however slowly the machine runs.
 const HOLDER = `
 const { workerData, parentPort } = require('node:worker_threads');
 const { DatabaseSync } = require('node:sqlite');
@@ -89,6 +91,8 @@ const db = new DatabaseSync(workerData.path);
 db.exec('BEGIN IMMEDIATE');
 db.exec("INSERT INTO events (task_id, ts, type, data) VALUES (NULL, 1, 'holder', '{}')");
 parentPort.postMessage('locked');
+const flag = new Int32Array(workerData.flag);
+Atomics.wait(flag, 0, 0);
 Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, workerData.holdMs);
 db.exec('COMMIT');
 db.close();
@@ -97,9 +101,12 @@ db.close();
 test('a write that waits past busy_timeout (another connection holds the lock 5.4 s) still commits, instead of surfacing SQLITE_BUSY', async () => {
   const path = join(tempDir('orch-sqlite-'), 'orchestrator.db');
   const store = openStore(path);
-  const holder = new Worker(HOLDER, { eval: true, workerData: { path, holdMs: 5400 } });
+  const flag = new SharedArrayBuffer(4);
+  const holder = new Worker(HOLDER, { eval: true, workerData: { path, holdMs: 5400, flag } });
   await new Promise((resolve) => holder.once('message', resolve));
   const started = Date.now();
+  Atomics.store(new Int32Array(flag), 0, 1);
+  Atomics.notify(new Int32Array(flag), 0);
   const event = store.appendEvent({ taskId: null, ts: 2, type: 'after-the-holder', data: {} });
   const waited = Date.now() - started;
   await new Promise((resolve) => holder.once('exit', resolve));

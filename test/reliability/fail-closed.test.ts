@@ -83,6 +83,10 @@ test.after(async () => {
 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** No task changing for this long while some are open: stuck (a stage takes ms to seconds; a silent provider's attempts, seconds). */
+const STALL_MS = 60_000;
+/** A safety limit on a run that keeps moving; test/run.ts stops a suite after 15 minutes. */
+const RUN_SAFETY_MS = 10 * 60_000;
 
 interface ServerOptions {
   /** Where "Anthropic" is. */
@@ -153,17 +157,27 @@ async function submit(server: StartedServer, requirements: string[]): Promise<st
   });
 }
 
-/** Waits until every task in `ids` is final; fails naming the ones that are not. */
-async function settle(server: StartedServer, ids: string[], ms: number): Promise<void> {
+/**
+ * Waits until every task in `ids` is final; fails naming the ones that are not once none of them has
+ * changed (status, stage, update time) for STALL_MS: stuck is judged by the run not moving, never by
+ * how long a busy machine takes. RUN_SAFETY_MS only bounds a run that moves forever without ending.
+ */
+async function settle(server: StartedServer, ids: string[]): Promise<void> {
   const wanted = new Set(ids);
-  const deadline = Date.now() + ms;
+  const started = Date.now();
   let open: any[] = [];
-  while (Date.now() < deadline) {
-    open = (await allTasks(server)).filter((task) => wanted.has(task.id) && !FINAL.has(task.status));
+  let signature = '';
+  let movedAt = Date.now();
+  while (Date.now() - started < RUN_SAFETY_MS) {
+    const mine = (await allTasks(server)).filter((task) => wanted.has(task.id));
+    open = mine.filter((task) => !FINAL.has(task.status));
     if (open.length === 0) return;
+    const now = `${open.length} ${open.map((t) => t.stage).join()} ${Math.max(0, ...mine.map((t) => t.updatedAt))}`;
+    if (now !== signature) [signature, movedAt] = [now, Date.now()];
+    if (Date.now() - movedAt > STALL_MS) break;
     await sleep(500);
   }
-  assert.unreachable(`${open.length} task(s) stuck after ${ms} ms, e.g. ${JSON.stringify(open.slice(0, 3).map((t) => [t.id, t.status, t.stage]))}`);
+  assert.unreachable(`${open.length} task(s) stuck (none changed for ${STALL_MS / 1000} s, or still open after ${RUN_SAFETY_MS / 60_000} min), e.g. ${JSON.stringify(open.slice(0, 3).map((t) => [t.id, t.status, t.stage]))}`);
 }
 
 /** The marker number in an agent request's user message. */
@@ -219,7 +233,7 @@ async function phase(server: StartedServer, model: string, outputs: HostileOutpu
   scriptNormal();
   const marks = outputs.map((_, i) => first + i);
   const ids = await submit(server, marks.map((mark) => `Write calc${mark}(a, b) returning a + b, with tests [fail-closed #${mark}]`));
-  await settle(server, ids, 150_000);
+  await settle(server, ids);
   const served = requestsTo(fake.requests, model);
   assert.is(served.length, outputs.length, `${model}: one request per hostile answer (the leftover answer was never served)`);
   const byMark = new Map(marks.map((mark, i) => [mark, ids[i]]));
@@ -334,11 +348,19 @@ test('1,000 hostile model answers: 0 tasks completed without a passing sandbox r
   await server.stop();
 });
 
-test('the parse path stays bounded: every giant answer is parsed or refused in well under a second', () => {
-  // The server parses model answers on its event loop: a slow parse stalls every task and request.
-  // (Checking duplicate paths by scanning the files found so far once took 2.5 s for 20,000 tiny blocks.)
+// The server parses model answers on its event loop: a slow parse stalls every task and request. How
+// fast it parses is `npm run bench -- parsing` (against a regex pass over the same text); this test holds
+// on any machine: a bound no healthy parse comes near (each takes tens to hundreds of ms) and an input
+// big enough that a super-linear parse would cross it anyway. A duplicate-path check that scanned the
+// files found so far once took 2.5 s for 20,000 tiny blocks: quadratic, so over a minute for 100,000.
+const PARSE_BOUND_MS = 15_000;
+const TINY_BLOCKS = 100_000;
+
+test('the parse path stays bounded: every giant answer, and 100,000 tiny blocks, is parsed or refused short of a hang', () => {
+  const blocks = Array.from({ length: TINY_BLOCKS }, (_, i) => `\`\`\`js file=f${i}.js\nx\n\`\`\``).join('\n');
+  const answers = [...hostileOutputs(SEED, TOTAL).filter((o) => o.category === 'giant'), { target: 'implementer', variant: `${TINY_BLOCKS} tiny blocks`, text: blocks }];
   let slowest = { ms: 0, variant: '', bytes: 0 };
-  for (const output of hostileOutputs(SEED, TOTAL).filter((o) => o.category === 'giant')) {
+  for (const output of answers) {
     const started = performance.now();
     try {
       if (output.target === 'implementer') parseImplementation(output.text);
@@ -348,9 +370,9 @@ test('the parse path stays bounded: every giant answer is parsed or refused in w
     }
     const ms = performance.now() - started;
     if (ms > slowest.ms) slowest = { ms, variant: output.variant, bytes: output.text.length };
+    assert.ok(ms < PARSE_BOUND_MS, `${output.variant} held the event loop ${ms.toFixed(0)} ms (${(output.text.length / MB).toFixed(1)} MB): a hang or a super-linear parse`);
   }
-  console.log(`slowest giant parse: ${slowest.ms.toFixed(0)} ms (${slowest.variant}, ${(slowest.bytes / MB).toFixed(1)} MB)`);
-  assert.ok(slowest.ms < 1500, `${slowest.variant} took ${slowest.ms.toFixed(0)} ms`);
+  console.log(`slowest giant parse: ${slowest.ms.toFixed(0)} ms (${slowest.variant}, ${(slowest.bytes / MB).toFixed(1)} MB); the speed is npm run bench -- parsing`);
 });
 
 /** Sandbox workers of a server: its children running sandbox/_worker.ts (scanned from /proc). */
@@ -371,11 +393,14 @@ function sandboxWorkers(pid: number): number[] {
 }
 
 const DOWN_TASKS = 12;
-/** How long the down server waits for a model's answer before the attempt fails. */
-const ATTEMPT_TIMEOUT_MS = 700;
+/**
+ * How long the providers-down server waits for a model's answer before the attempt fails: only the
+ * silent provider reaches it (it never answers); 529s and refused connections come back at once.
+ */
+const ATTEMPT_TIMEOUT_MS = 1500;
 let down: StartedServer | undefined;
 
-/** The server of the "down" tests: every role falls back from Anthropic to OpenAI, both at the fake. */
+/** The server of the providers-down test: every role falls back from Anthropic to OpenAI, both at the fake. */
 async function downServer(): Promise<StartedServer> {
   down ??= await gatewayServer('down', { baseUrl: fake.url, openaiBaseUrl: `${fake.url}/v1`, maxIterations: 2, workers: 6, retry: { timeoutMs: ATTEMPT_TIMEOUT_MS } });
   return down;
@@ -384,7 +409,9 @@ async function downServer(): Promise<StartedServer> {
 test('sandbox down: workers SIGKILLed as they start make validating tasks fail with the reason, never pass', async () => {
   fake.reset();
   scriptNormal();
-  const server = await downServer();
+  // Its own server with the default model timeout: the providers answer here, however slowly a busy
+  // machine lets them, so only the sandbox can fail these tasks.
+  const server = await gatewayServer('sandbox-down', { baseUrl: fake.url, openaiBaseUrl: `${fake.url}/v1`, maxIterations: 2, workers: 6 });
   const killed = new Set<number>();
   // Every sandbox worker the server forks dies before it can answer (a cold worker needs far longer
   // than this to load isolated-vm, build its harness snapshot and run).
@@ -401,7 +428,7 @@ test('sandbox down: workers SIGKILLed as they start make validating tasks fail w
   let tasks: any[];
   try {
     const ids = await submit(server, Array.from({ length: DOWN_TASKS }, (_, i) => `Write add(a, b) with tests while the sandbox is down [sandbox-down #${i}]`));
-    await settle(server, ids, 120_000);
+    await settle(server, ids);
     tasks = await pool(ids, 4, async (id) => (await api(server, `/api/tasks/${id}`)).body);
   } finally {
     clearInterval(killer);
@@ -423,16 +450,17 @@ test('sandbox down: workers SIGKILLed as they start make validating tasks fail w
 
   // The workers may live again: the same server validates and completes.
   const [back] = await submit(server, ['Write add(a, b) with tests once the sandbox is back [sandbox-down #back]']);
-  await settle(server, [back], 60_000);
+  await settle(server, [back]);
   const recovered = (await api(server, `/api/tasks/${back}`)).body;
   assert.is(recovered.status, 'completed', JSON.stringify(recovered.error));
   assert.ok(passing(recovered.report));
+  await server.stop();
 });
 
 /** Submits `count` tasks and checks each fails at the first model call with E_LLM naming 2 models' attempts. */
 async function expectLlmFailures(server: StartedServer, label: string, count: number, why: RegExp): Promise<number> {
   const ids = await submit(server, Array.from({ length: count }, (_, i) => `Write add(a, b) with tests, providers ${label} [providers-down #${label}-${i}]`));
-  await settle(server, ids, 60_000);
+  await settle(server, ids);
   let failed = 0;
   for (const id of ids) {
     const task = (await api(server, `/api/tasks/${id}`)).body;
@@ -495,7 +523,7 @@ export default defineAgent({ name: 'lenient-validator', version: '1.0.0', role: 
   assert.ok(agents.some((a: any) => a.name === 'lenient-validator' && a.role === 'validator'), 'the plugin serves the validator role');
   const claims = ['no tests ran', 'a test failed', 'no test list'];
   const ids = await submit(server, [...claims, 'all tests passed'].map((claim) => `Write add(a, b) with tests; the validator says ok but ${claim} [lenient #${claim}]`));
-  await settle(server, ids, 60_000);
+  await settle(server, ids);
   const tasks = await pool(ids, 4, async (id) => (await api(server, `/api/tasks/${id}`)).body);
   const integrated = tasks.slice(0, claims.length).filter((task) => task.status === 'completed' || task.files.length > 0).length;
   expectFigure('failclosed.validator-claims', `${integrated} of ${claims.length} "ok" reports without a passing test run integrated`);

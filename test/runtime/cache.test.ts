@@ -551,13 +551,14 @@ test("Codex responses bodies differing only in client_metadata and per-run msg_ 
   assert.is.not(cacheKey('openai-responses', 't', codex('1', 'say hi')), cacheKey('openai-responses', 't', codex('1', 'say bye')));
 });
 
-test('normalising a large body is fast and never mutates it', () => {
+// How long a key of this size takes is `npm run bench -- parsing` (against serialising and hashing the
+// same body); a test asserts only what does not depend on the machine's speed.
+test('keying a large body never mutates it, and the same body always gets the same key', () => {
   const body = claudeCodeBody(sessionA);
   (body.messages as unknown[]).push(...Array.from({ length: 200 }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: [{ type: 'text', text: 'x'.repeat(500) }] })));
   const snapshot = structuredClone(body);
-  const started = performance.now();
-  for (let i = 0; i < 20; i++) cacheKey('anthropic', 't', body);
-  assert.ok(performance.now() - started < 1000, 'twenty 100 KB keys in under a second');
+  const keys = new Set(Array.from({ length: 20 }, () => cacheKey('anthropic', 't', body)));
+  assert.is(keys.size, 1, 'one key for twenty calls on the same 100 KB body');
   assert.equal(body, snapshot);
 });
 

@@ -205,8 +205,8 @@ test('loadRouting reads the file; a missing file is E_NOT_FOUND naming it', () =
   }
 });
 
-/** Polls until `check` holds, for at most `ms` of real time. */
-async function until(check: () => boolean, ms = 2000): Promise<void> {
+/** Polls until `check` holds; `ms` is a safety limit (the watcher answers in ~100 ms, slower on a busy machine). */
+async function until(check: () => boolean, ms = 20_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!check()) {
     if (Date.now() > deadline) throw new Error('timed out waiting for the watcher');

@@ -32,7 +32,7 @@ async function connect(path: string): Promise<{ ws: WebSocket; frames: Array<Rec
     ws,
     frames,
     async next(type) {
-      const deadline = Date.now() + 10_000;
+      const deadline = Date.now() + 30_000; // a safety limit: frames come in milliseconds, slower on a busy machine
       for (;;) {
         while (read < frames.length) if (frames[read++].type === type) return frames[read - 1];
         if (Date.now() > deadline) throw new Error(`no ${type} frame; got ${frames.map((f) => f.type).join(',')}`);
