@@ -2,8 +2,11 @@
  * Turning whatever a run threw (an isolate error copied out by isolated-vm, a limit being hit, a
  * refused import) into the reason, message and location of a failed SandboxReport.
  */
+import { clipHead } from './_bound.ts';
 import { createFormatter } from './_format.ts';
+import { REPORT_LIMITS, createClipper } from './_limits.ts';
 import type { Location, ModuleGraph } from './_modules.ts';
+import { createPrimordials } from './_primordials.ts';
 
 export interface Diagnosis {
   reason: 'timeout' | 'memory' | 'threw';
@@ -18,6 +21,8 @@ export interface RunState {
   watchdogFired: boolean;
   /** What was going on, for messages: "while loading src/a.js", 'in test "add > sums"'. */
   where: string;
+  /** The isolate's heap (used + external bytes) when the run was stopped, if it could still be read. */
+  heapBytes?: number;
   files: Record<string, string>;
   graph: ModuleGraph | undefined;
 }
@@ -30,7 +35,12 @@ export class DeadlineError extends Error {
   }
 }
 
-const hint = createFormatter().hint;
+const primordials = createPrimordials();
+const formatter = createFormatter(primordials, createClipper(primordials));
+const hint = formatter.hint;
+const MB = 1024 * 1024;
+/** The share of its memory limit a run must hold when its time runs out to count as a memory bomb. */
+const MEMORY_BOMB_SHARE = 0.5;
 
 /** A single allocation too big to attempt (a huge string, array or ArrayBuffer): a memory bomb that failed fast. */
 export function isAllocationError(error: unknown): boolean {
@@ -41,7 +51,10 @@ export function isAllocationError(error: unknown): boolean {
 /** The first stack frame that points into one of the generated files. */
 export function stackLocation(stack: unknown, files: Record<string, string>): Location | undefined {
   if (typeof stack !== 'string') return undefined;
-  for (const line of stack.split('\n')) {
+  // V8 puts the message first, which may be huge: the frames start at the first "at" line.
+  const start = stack.startsWith('    at ') ? 0 : stack.indexOf('\n    at ');
+  if (start < 0) return undefined;
+  for (const line of stack.slice(start, start + 64 * 1024).split('\n')) {
     const frame = line.trim();
     if (!frame.startsWith('at ')) continue;
     const where = frame.endsWith(')') ? frame.slice(frame.lastIndexOf('(') + 1, -1) : frame.slice(3).replace(/^async /, '');
@@ -53,6 +66,18 @@ export function stackLocation(stack: unknown, files: Record<string, string>): Lo
 
 function at(location: Location | undefined): string {
   return location === undefined ? '' : `, at ${location.file}:${location.line}:${location.column}`;
+}
+
+/**
+ * Classified by cause, not by the clock: a run stopped at its deadline while holding at least
+ * MEMORY_BOMB_SHARE of its memory limit was spending its time growing (and collecting garbage near
+ * the limit), a memory bomb that a busy machine only made slower; an endless loop holds little.
+ * The message for that case, or undefined.
+ */
+export function heldMemory(heapBytes: number | undefined, state: { memoryMb: number; timeoutMs: number; where: string }): string | undefined {
+  if (heapBytes === undefined || heapBytes < MEMORY_BOMB_SHARE * state.memoryMb * MB) return undefined;
+  const held = Math.round(heapBytes / MB);
+  return `the code ran into its ${state.memoryMb} MB memory limit ${state.where}: it held ${held} MB when its ${state.timeoutMs} ms ran out (most likely unbounded growth)`;
 }
 
 export function diagnose(error: unknown, state: RunState): Diagnosis {
@@ -71,6 +96,8 @@ export function diagnose(error: unknown, state: RunState): Diagnosis {
     return { reason: 'memory', message: `the code tried to allocate more than the engine allows (${(error as Error).name}: ${message}) ${state.where}; its memory limit is ${state.memoryMb} MB` };
   }
   if (error instanceof DeadlineError || message === 'Script execution timed out.') {
+    const bomb = heldMemory(state.heapBytes, state);
+    if (bomb !== undefined) return { reason: 'memory', message: bomb };
     return {
       reason: 'timeout',
       message: `the run exceeded ${limit} ${state.where}: most likely an endless loop (or an endless chain of promise callbacks)`,
@@ -87,11 +114,13 @@ export function diagnose(error: unknown, state: RunState): Diagnosis {
     return { reason: 'threw', message: `threw an object that is not an Error (${state.where}); throw new Error(...) to get a message and a location` };
   }
   if (!(error instanceof Error)) {
-    return { reason: 'threw', message: `threw ${createFormatter().format(error)} (${state.where})` };
+    return { reason: 'threw', message: clipHead(`threw ${formatter.format(error)}`, ` (${state.where})`, REPORT_LIMITS.messageBytes) };
   }
   const location = stackLocation(error.stack, state.files);
-  const head = `${error.name}: ${message}${hint(message)}`;
-  const diagnosis: Diagnosis = { reason: 'threw', message: `${head} (${state.where}${at(location)})` };
+  const diagnosis: Diagnosis = {
+    reason: 'threw',
+    message: clipHead(`${error.name}: ${message}`, `${hint(message)} (${state.where}${at(location)})`, REPORT_LIMITS.messageBytes),
+  };
   if (location !== undefined) diagnosis.location = location;
   return diagnosis;
 }

@@ -3,8 +3,13 @@
  * (`expect.any(Number)`, `expect.objectContaining({...})`, …) that may sit inside expected values.
  *
  * `createEquality` runs INSIDE the isolate (shipped via Function.prototype.toString): its body must
- * stay self-contained.
+ * stay self-contained, with the built-ins it uses passed in as primordials (taken before generated
+ * code ran). What a value is comes from `kindOf` (prototype identity and internal slots), never
+ * from `Symbol.toStringTag`, and only our own matchers are asymmetric: a polluted
+ * `Object.prototype.asymmetricMatch` makes nothing equal.
  */
+import type { Formatter } from './_format.ts';
+import type { Kind, Primordials } from './_primordials.ts';
 
 export interface AsymmetricMatcher {
   asymmetricMatch(other: unknown): boolean;
@@ -24,116 +29,196 @@ export interface Equality {
   stringMatching(pattern: string | RegExp): AsymmetricMatcher;
 }
 
-export function createEquality(format: (value: unknown) => string): Equality {
-  const toStringTag = Object.prototype.toString;
-  const hasOwn = Object.prototype.hasOwnProperty;
+export function createEquality(p: Primordials, formatter: Formatter): Equality {
+  const tests = new p.WeakMap<object, (other: unknown) => boolean>();
+  const hasOwn = p.ObjectPrototypeHasOwnProperty;
 
-  function isAsymmetric(value: unknown): value is AsymmetricMatcher {
-    return typeof value === 'object' && value !== null && typeof (value as AsymmetricMatcher).asymmetricMatch === 'function';
+  /** One of our asymmetric matchers' test, or undefined. */
+  function asymmetric(value: unknown): ((other: unknown) => boolean) | undefined {
+    return value !== null && typeof value === 'object' ? p.WeakMapPrototypeGet(tests, value) : undefined;
   }
 
-  function keysOf(value: object, strict: boolean): string[] {
-    const record = value as Record<string, unknown>;
-    return Object.keys(value).filter((key) => strict || record[key] !== undefined);
+  /** How many of `keys` name a value other than undefined (non-strict equality ignores undefined ones). */
+  function defined(record: Record<string, unknown>, keys: string[]): number {
+    let count = 0;
+    for (let i = 0; i < keys.length; i++) if (record[keys[i]] !== undefined) count++;
+    return count;
   }
 
-  function compare(a: unknown, b: unknown, strict: boolean, seen: Array<[unknown, unknown]>): boolean {
-    if (isAsymmetric(b)) return b.asymmetricMatch(a);
-    if (isAsymmetric(a)) return a.asymmetricMatch(b);
-    if (Object.is(a, b)) return true;
+  /** Whether some item of `items` equals `value` (how a Map key or a Set value without an identical match is looked for). */
+  function someEqual(items: unknown[], value: unknown, strict: boolean, seen: Seen): boolean {
+    for (let i = 0; i < items.length; i++) if (compare(value, items[i], strict, seen)) return true;
+    return false;
+  }
+
+  /** The pairs being compared further up (a cycle compares equal); pushed and popped around each level. */
+  type Seen = { a: unknown[]; b: unknown[] };
+  const fresh = (): Seen => ({ a: [], b: [] });
+
+  function compare(a: unknown, b: unknown, strict: boolean, seen: Seen): boolean {
+    const matchB = asymmetric(b);
+    if (matchB !== undefined) return matchB(a);
+    const matchA = asymmetric(a);
+    if (matchA !== undefined) return matchA(b);
+    if (p.ObjectIs(a, b)) return true;
     if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-    const kind = toStringTag.call(a);
-    if (kind !== toStringTag.call(b)) return false;
-    if (strict && Object.getPrototypeOf(a) !== Object.getPrototypeOf(b)) return false;
-    if (seen.some(([x, y]) => x === a && y === b)) return true;
-    const next: Array<[unknown, unknown]> = [...seen, [a, b]];
-    if (kind === '[object Date]') return Object.is((a as Date).getTime(), (b as Date).getTime());
-    if (kind === '[object RegExp]') return String(a) === String(b);
-    if (kind === '[object Number]' || kind === '[object String]' || kind === '[object Boolean]') {
-      return Object.is((a as object).valueOf(), (b as object).valueOf());
+    const kind = p.kindOf(a);
+    if (kind !== p.kindOf(b)) return false;
+    if (strict && p.ObjectGetPrototypeOf(a) !== p.ObjectGetPrototypeOf(b)) return false;
+    for (let i = 0; i < seen.a.length; i++) if (seen.a[i] === a && seen.b[i] === b) return true;
+    const depth = seen.a.length;
+    p.append(seen.a, a);
+    p.append(seen.b, b);
+    const equal = compareObjects(a, b, kind, strict, seen);
+    seen.a.length = depth;
+    seen.b.length = depth;
+    return equal;
+  }
+
+  function compareObjects(a: object, b: object, kind: Kind, strict: boolean, next: Seen): boolean {
+    if (kind === 'Date') return p.ObjectIs(p.DatePrototypeGetTime(a), p.DatePrototypeGetTime(b));
+    if (kind === 'RegExp') {
+      const x = a as RegExp;
+      const y = b as RegExp;
+      return p.RegExpPrototypeGetSource(x) === p.RegExpPrototypeGetSource(y) && p.regExpFlags(x, true) === p.regExpFlags(y, true);
     }
-    if (a instanceof Error && b instanceof Error && (a.message !== b.message || a.name !== b.name)) return false;
-    if (Array.isArray(a) || ArrayBuffer.isView(a)) {
-      const x = a as unknown as ArrayLike<unknown>;
-      const y = b as unknown as ArrayLike<unknown>;
-      if (x.length !== y.length) return false;
-      for (let i = 0; i < x.length; i++) {
+    if (kind === 'Number') return p.ObjectIs(p.NumberPrototypeValueOf(a), p.NumberPrototypeValueOf(b));
+    if (kind === 'String') return p.StringPrototypeValueOf(a) === p.StringPrototypeValueOf(b);
+    if (kind === 'Boolean') return p.BooleanPrototypeValueOf(a) === p.BooleanPrototypeValueOf(b);
+    if (kind === 'Error' && ((a as Error).message !== (b as Error).message || (a as Error).name !== (b as Error).name)) return false;
+    if (kind === 'Array' || kind === 'TypedArray') {
+      const x = a as ArrayLike<unknown>;
+      const y = b as ArrayLike<unknown>;
+      const length = kind === 'Array' ? x.length : p.TypedArrayPrototypeGetLength(x);
+      if (length !== (kind === 'Array' ? y.length : p.TypedArrayPrototypeGetLength(y))) return false;
+      if (kind === 'TypedArray' && p.TypedArrayPrototypeGetName(x) !== p.TypedArrayPrototypeGetName(y)) return false;
+      for (let i = 0; i < length; i++) {
         if (strict && (i in x) !== (i in y)) return false;
         if (!compare(x[i], y[i], strict, next)) return false;
       }
-      if (!Array.isArray(a)) return true;
+      if (kind === 'TypedArray') return true;
     }
-    if (kind === '[object Map]') {
+    if (kind === 'Map') {
       const x = a as Map<unknown, unknown>;
       const y = b as Map<unknown, unknown>;
-      if (x.size !== y.size) return false;
-      for (const [key, value] of x) {
-        if (y.has(key)) {
-          if (!compare(value, y.get(key), strict, next)) return false;
-        } else if (![...y].some(([k, v]) => compare(key, k, strict, next) && compare(value, v, strict, next))) {
-          return false;
+      if (p.MapPrototypeGetSize(x) !== p.MapPrototypeGetSize(y)) return false;
+      const entries = p.mapEntries(x);
+      let others: Array<[unknown, unknown]> | undefined;
+      for (let i = 0; i < entries.length; i++) {
+        const key = entries[i][0];
+        const value = entries[i][1];
+        if (p.MapPrototypeHas(y, key)) {
+          if (!compare(value, p.MapPrototypeGet(y, key), strict, next)) return false;
+          continue;
         }
+        others ??= p.mapEntries(y);
+        let found = false;
+        for (let j = 0; j < others.length && !found; j++) found = compare(key, others[j][0], strict, next) && compare(value, others[j][1], strict, next);
+        if (!found) return false;
       }
       return true;
     }
-    if (kind === '[object Set]') {
+    if (kind === 'Set') {
       const x = a as Set<unknown>;
       const y = b as Set<unknown>;
-      if (x.size !== y.size) return false;
-      for (const value of x) {
-        if (!y.has(value) && ![...y].some((other) => compare(value, other, strict, next))) return false;
+      if (p.SetPrototypeGetSize(x) !== p.SetPrototypeGetSize(y)) return false;
+      const values = p.setValues(x);
+      let others: unknown[] | undefined;
+      for (let i = 0; i < values.length; i++) {
+        if (p.SetPrototypeHas(y, values[i])) continue;
+        others ??= p.setValues(y);
+        if (!someEqual(others, values[i], strict, next)) return false;
       }
       return true;
     }
-    const keysA = keysOf(a, strict);
-    const keysB = keysOf(b, strict);
-    if (keysA.length !== keysB.length) return false;
     const recordA = a as Record<string, unknown>;
     const recordB = b as Record<string, unknown>;
-    return keysA.every((key) => hasOwn.call(b, key) && compare(recordA[key], recordB[key], strict, next));
+    const keysA = p.ObjectKeys(a);
+    const keysB = p.ObjectKeys(b);
+    if (strict ? keysA.length !== keysB.length : defined(recordA, keysA) !== defined(recordB, keysB)) return false;
+    for (let i = 0; i < keysA.length; i++) {
+      const key = keysA[i];
+      if (!strict && recordA[key] === undefined) continue;
+      if (!hasOwn(b, key) || !compare(recordA[key], recordB[key], strict, next)) return false;
+    }
+    return true;
   }
 
   function matchesObject(actual: unknown, expected: unknown): boolean {
-    if (isAsymmetric(expected)) return expected.asymmetricMatch(actual);
+    const match = asymmetric(expected);
+    if (match !== undefined) return match(actual);
     if (typeof expected !== 'object' || expected === null || typeof actual !== 'object' || actual === null) {
-      return compare(actual, expected, false, []);
+      return compare(actual, expected, false, fresh());
     }
-    if (Array.isArray(expected)) {
-      return Array.isArray(actual) && actual.length === expected.length && expected.every((item, i) => matchesObject(actual[i], item));
+    const kind = p.kindOf(expected);
+    if (kind === 'Array') {
+      const want = expected as unknown[];
+      const have = actual as unknown[];
+      if (p.kindOf(actual) !== 'Array' || have.length !== want.length) return false;
+      for (let i = 0; i < want.length; i++) if (!matchesObject(have[i], want[i])) return false;
+      return true;
     }
-    if (toStringTag.call(expected) !== '[object Object]') return compare(actual, expected, false, []);
+    if (kind !== 'Object') return compare(actual, expected, false, fresh());
     const record = actual as Record<string, unknown>;
-    return Object.keys(expected).every((key) => key in record && matchesObject(record[key], (expected as Record<string, unknown>)[key]));
+    const keys = p.ObjectKeys(expected);
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i];
+      if (!(key in record) || !matchesObject(record[key], (expected as Record<string, unknown>)[key])) return false;
+    }
+    return true;
   }
 
   function matcher(description: string, test: (other: unknown) => boolean): AsymmetricMatcher {
-    return { asymmetricMatch: test, toString: () => description };
+    const made: AsymmetricMatcher = p.ObjectFreeze({ asymmetricMatch: test, toString: () => description });
+    p.WeakMapPrototypeSet(tests, made, test);
+    formatter.registerMatcher(made, description);
+    return made;
+  }
+
+  /** Whether `other` is a value of the built-in `type` (primitives included), as expect.any means it. */
+  function isOfType(type: unknown, other: unknown): boolean {
+    if (type === p.Number) return typeof other === 'number' || p.kindOf(other) === 'Number';
+    if (type === p.String) return typeof other === 'string' || p.kindOf(other) === 'String';
+    if (type === p.Boolean) return typeof other === 'boolean' || p.kindOf(other) === 'Boolean';
+    if (type === p.BigInt) return typeof other === 'bigint';
+    if (type === p.Symbol) return typeof other === 'symbol';
+    if (type === p.Function) return typeof other === 'function';
+    if (type === p.Object) return typeof other === 'object' && other !== null;
+    return p.isInstance(other, type);
   }
 
   function any(type: unknown): AsymmetricMatcher {
-    const name = typeof type === 'function' ? type.name : String(type);
-    return matcher(`Any<${name}>`, (other) => {
-      if (type === Number) return typeof other === 'number' || other instanceof Number;
-      if (type === String) return typeof other === 'string' || other instanceof String;
-      if (type === Boolean) return typeof other === 'boolean' || other instanceof Boolean;
-      if (type === BigInt) return typeof other === 'bigint';
-      if (type === Symbol) return typeof other === 'symbol';
-      if (type === Function) return typeof other === 'function';
-      if (type === Object) return typeof other === 'object' && other !== null;
-      return typeof type === 'function' && other instanceof type;
-    });
+    const name = typeof type === 'function' ? p.String(type.name) : p.String(type);
+    return matcher('Any<' + name + '>', (other) => isOfType(type, other));
+  }
+
+  function arrayContains(other: unknown, items: unknown[]): boolean {
+    if (p.kindOf(other) !== 'Array') return false;
+    const list = other as unknown[];
+    for (let i = 0; i < items.length; i++) {
+      let found = false;
+      for (let j = 0; j < list.length && !found; j++) found = compare(list[j], items[i], false, fresh());
+      if (!found) return false;
+    }
+    return true;
+  }
+
+  function stringMatching(pattern: string | RegExp): AsymmetricMatcher {
+    const regExp = p.kindOf(pattern) === 'RegExp'
+      ? new p.RegExp(p.RegExpPrototypeGetSource(pattern as RegExp), p.regExpFlags(pattern as RegExp, false))
+      : new p.RegExp(p.String(pattern));
+    return matcher('StringMatching ' + formatter.format(pattern), (other) => typeof other === 'string' && p.RegExpPrototypeExec(regExp, other) !== null);
   }
 
   return {
-    equals: (actual, expected, strict) => compare(actual, expected, strict, []),
+    equals: (actual, expected, strict) => compare(actual, expected, strict, fresh()),
     matchesObject,
     any,
     anything: () => matcher('Anything', (other) => other !== null && other !== undefined),
-    objectContaining: (subset) => matcher(`ObjectContaining ${format(subset)}`, (other) => matchesObject(other, subset)),
-    arrayContaining: (items) => matcher(`ArrayContaining ${format(items)}`, (other) =>
-      Array.isArray(other) && items.every((item) => other.some((candidate) => compare(candidate, item, false, [])))),
-    stringContaining: (text) => matcher(`StringContaining ${format(text)}`, (other) => typeof other === 'string' && other.includes(text)),
-    stringMatching: (pattern) => matcher(`StringMatching ${format(pattern)}`, (other) =>
-      typeof other === 'string' && (typeof pattern === 'string' ? new RegExp(pattern) : pattern).test(other)),
+    objectContaining: (subset) => matcher('ObjectContaining ' + formatter.format(subset), (other) => matchesObject(other, subset)),
+    arrayContaining: (items) => matcher('ArrayContaining ' + formatter.format(items), (other) => arrayContains(other, items)),
+    stringContaining: (text) => matcher('StringContaining ' + formatter.format(text),
+      (other) => typeof other === 'string' && p.StringPrototypeIncludes(other, text)),
+    stringMatching,
   };
 }

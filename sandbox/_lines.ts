@@ -3,27 +3,52 @@ import type { Readable } from 'node:stream';
 
 /**
  * Calls `handle` with each JSON value that arrives on `stream` as one line; other lines (a stray
- * print, a half line at exit) are skipped.
+ * print, a half line at exit) are skipped. A line that starts like JSON but does not parse, or one
+ * longer than `maxLine` characters (it is dropped, never buffered whole), goes to `garbled`.
+ * Each chunk is searched once: a long line costs its length, not its length squared.
  * @example onJsonLines(process.stdin, (message) => console.error(message));
  */
-export function onJsonLines(stream: Readable, handle: (message: unknown) => void): void {
-  let buffer = '';
+export function onJsonLines(stream: Readable, handle: (message: unknown) => void, garbled?: (problem: string) => void, maxLine = Infinity): void {
+  let pending: string[] = [];
+  let pendingLength = 0;
+  let skipping = false;
+
+  function line(text: string): void {
+    if (!text.startsWith('{')) return;
+    let message: unknown;
+    try {
+      message = JSON.parse(text);
+    } catch (error) {
+      garbled?.(`a line of ${text.length} characters that is not JSON: ${error instanceof Error ? error.message : String(error)}`);
+      return;
+    }
+    handle(message);
+  }
+
   stream.setEncoding('utf8');
   stream.on('data', (chunk: string) => {
-    buffer += chunk;
-    let end = buffer.indexOf('\n');
-    while (end >= 0) {
-      const line = buffer.slice(0, end);
-      buffer = buffer.slice(end + 1);
-      end = buffer.indexOf('\n');
-      if (!line.startsWith('{')) continue;
-      let message: unknown;
-      try {
-        message = JSON.parse(line);
-      } catch {
+    let start = 0;
+    for (let end = chunk.indexOf('\n'); end >= 0; end = chunk.indexOf('\n', start)) {
+      const piece = chunk.slice(start, end);
+      start = end + 1;
+      const whole = pending.length === 0 ? piece : pending.join('') + piece;
+      pending = [];
+      pendingLength = 0;
+      if (skipping) {
+        // The end of an over-long line.
+        skipping = false;
         continue;
       }
-      handle(message);
+      line(whole);
+    }
+    if (start >= chunk.length || skipping) return;
+    pending.push(chunk.slice(start));
+    pendingLength += chunk.length - start;
+    if (pendingLength > maxLine) {
+      garbled?.(`a line longer than ${maxLine} characters`);
+      pending = [];
+      pendingLength = 0;
+      skipping = true;
     }
   });
 }

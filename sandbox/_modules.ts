@@ -9,7 +9,7 @@
  */
 import { posix } from 'node:path';
 import type IVM from 'isolated-vm';
-import { testModuleSource } from './_harness.ts';
+import { testModuleSource } from './_harness_source.ts';
 import { jsonModuleSource } from './_json.ts';
 
 export interface Location {

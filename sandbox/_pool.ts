@@ -12,12 +12,16 @@ import { onJsonLines } from './_lines.ts';
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { SandboxReport } from './mod.ts';
+import { internalError, readReport } from './_bound.ts';
 import type { RunInput } from './_input.ts';
 
 /** Parent → worker. */
 export type ToWorker = { type: 'validate'; id: number; input: RunInput };
-/** Worker → parent: 'ready' once its engine is loaded, then one 'report' per 'validate'. */
-export type FromWorker = { type: 'ready' } | { type: 'report'; id: number; report: SandboxReport; start?: 'warm' | 'context' | 'cold' };
+/**
+ * Worker → parent: 'ready' once its engine is loaded, then one 'report' per 'validate'. `retire`
+ * says why the worker must not take another run (an internal error, an engine left broken).
+ */
+export type FromWorker = { type: 'ready' } | { type: 'report'; id: number; report: SandboxReport; start?: 'warm' | 'context' | 'cold'; retire?: string };
 
 export interface PoolOptions {
   size: number;
@@ -31,16 +35,23 @@ export interface PoolOptions {
 }
 
 export interface Pool {
-  run(input: RunInput, owner?: string): Promise<SandboxReport>;
+  /**
+   * Runs `input` in the next free worker. `expect`, when given, says whether the report is the one a
+   * healthy worker gives: a worker that answers otherwise is replaced (the probe's known-good run).
+   */
+  run(input: RunInput, owner?: string, expect?: (report: SandboxReport) => boolean): Promise<SandboxReport>;
   close(): Promise<void>;
   pids(): number[];
   /** How the last answered run started inside its worker (for the bench). */
   lastStart(): 'warm' | 'context' | 'cold' | undefined;
 }
 
-/** Line-delimited JSON on a child's stdin/stdout, presented like Node's IPC channel. */
+/**
+ * Line-delimited JSON on a child's stdin/stdout, presented like Node's IPC channel; a line that is
+ * not JSON, or too long to be a report, is emitted as 'garbled'.
+ */
 function lineChannel(child: ChildProcess): void {
-  if (child.stdout) onJsonLines(child.stdout, (message) => child.emit('message', message));
+  if (child.stdout) onJsonLines(child.stdout, (message) => child.emit('message', message), (problem) => child.emit('garbled', problem), MAX_LINE);
   child.send = ((message: unknown, callback?: (error: Error | null) => void) => {
     const stdin = child.stdin;
     if (stdin === null || stdin.destroyed) {
@@ -51,6 +62,8 @@ function lineChannel(child: ChildProcess): void {
   }) as ChildProcess['send'];
 }
 
+/** The longest line a QuickJS worker may send: a report is bounded far below this (REPORT_LIMITS). */
+const MAX_LINE = 8 * 1024 * 1024;
 /** The worker keeps its own deadline; the parent waits this much longer before it gives up on it. */
 const GRACE_MS = 750;
 const STARTUP_MS = 20_000;
@@ -64,6 +77,15 @@ const RSS_SAMPLE_MS = 100;
 const RSS_BASE_MB = 384;
 /** isolated-vm's memory limit is a guideline an attacker can exceed 2–3×: the parent enforces this multiple. */
 const RSS_FACTOR = 4;
+/**
+ * A worker that does not answer by the parent's deadline is stuck where the engine's timeout cannot
+ * reach (a builtin filling a huge array, isolated-vm copying a thrown Proxy). If its resident memory
+ * grew by more than this share of the run's limit (at least GROWTH_MIN_MB) while it ran, it was
+ * stuck allocating: a memory bomb, however slowly a busy machine let it grow. Measured: such a bomb
+ * grows 50–100 MB by the deadline of a 64 MB run with both cores busy; a stuck Proxy copy, 0–1 MB.
+ */
+const GROWTH_SHARE = 0.25;
+const GROWTH_MIN_MB = 16;
 
 /** The resident memory of a process in MB, or undefined where /proc is not there. */
 function residentMb(pid: number | undefined): number | undefined {
@@ -80,6 +102,7 @@ interface Job {
   input: RunInput;
   owner: string | undefined;
   startedAt: number;
+  expect: ((report: SandboxReport) => boolean) | undefined;
   resolve(report: SandboxReport): void;
 }
 
@@ -91,6 +114,9 @@ interface Worker {
   jobId: number;
   deadline: ReturnType<typeof setTimeout> | undefined;
   sampler: ReturnType<typeof setInterval> | undefined;
+  /** Resident memory (MB) at the sampler's first reading of the run, and the most it saw since. */
+  rssAtStart: number | undefined;
+  rssPeak: number;
   stderr: string;
   exited: Promise<void>;
 }
@@ -171,15 +197,24 @@ export function createPool(options: PoolOptions): Pool {
     hold(worker, true);
     // What the worker writes from now on is about this run.
     worker.stderr = '';
+    // The baseline is the sampler's first reading, 100 ms in: a file read on the run's critical
+    // path costs every run (a busy machine makes it slow), and only a run still going at the
+    // deadline needs it.
+    worker.rssAtStart = undefined;
+    worker.rssPeak = 0;
     worker.deadline = setTimeout(() => {
-      // A worker stuck in V8's last-resort garbage collections is out of memory, not slow; so is one
-      // that reached the deadline still holding far more than its limit (a bomb that grows slower than
-      // the sampler's cap on a loaded machine).
+      // Classified by cause, not by the clock: a worker stuck while its memory grew (GROWTH_SHARE), or
+      // while V8 reports its last-resort garbage collections, is out of memory, however slowly a busy
+      // machine let the bomb grow; a worker stuck with its memory flat is a runaway.
       const rss = residentMb(worker.child.pid);
+      const peak = Math.max(worker.rssPeak, rss ?? 0);
+      const grew = worker.rssAtStart !== undefined && peak - worker.rssAtStart > Math.max(GROWTH_MIN_MB, GROWTH_SHARE * job.input.memoryMb);
       const hoarding = rss !== undefined && rss > RSS_BASE_MB + 2 * job.input.memoryMb;
-      const memory = hoarding || MEMORY_ABORT.test(worker.stderr) || /last resort|Mark-Compact/.test(worker.stderr);
-      retire(worker, (late) => failure(late, memory ? 'memory' : 'timeout',
-        `the sandbox worker did not answer within ${late.input.timeoutMs + GRACE_MS} ms (the run's limit is ${late.input.timeoutMs} ms)${memory ? ', out of memory' : ''}; it was killed and a fresh one will take the next run`));
+      const memory = grew || hoarding || MEMORY_ABORT.test(worker.stderr) || /last resort|Mark-Compact/.test(worker.stderr);
+      const grown = worker.rssAtStart === undefined ? '' : ` (its worker grew by ${Math.round(peak - worker.rssAtStart)} MB)`;
+      retire(worker, (late) => failure(late, memory ? 'memory' : 'timeout', memory
+        ? `the code exceeded its ${late.input.memoryMb} MB memory limit: it was still allocating${grown} when the sandbox worker failed to answer within ${late.input.timeoutMs + GRACE_MS} ms; it was killed and a fresh one will take the next run`
+        : `the sandbox worker did not answer within ${late.input.timeoutMs + GRACE_MS} ms (the run's limit is ${late.input.timeoutMs} ms); it was killed and a fresh one will take the next run`));
     }, job.input.timeoutMs + GRACE_MS);
     // The engine's own memory limit is a guideline: a builtin filling a huge array can run past it
     // (and past its timeout). The parent watches the worker's resident memory and ends it.
@@ -187,7 +222,10 @@ export function createPool(options: PoolOptions): Pool {
     clearInterval(worker.sampler);
     worker.sampler = setInterval(() => {
       const rss = residentMb(worker.child.pid);
-      if (rss === undefined || rss <= cap || worker.job !== job) return;
+      if (rss === undefined || worker.job !== job) return;
+      worker.rssAtStart ??= rss;
+      if (rss > worker.rssPeak) worker.rssPeak = rss;
+      if (rss <= cap) return;
       retire(worker, (big) => failure(big, 'memory',
         `the code's memory grew past its ${big.input.memoryMb} MB limit (the sandbox worker reached ${Math.round(rss)} MB); the worker was killed and a fresh one will take the next run`));
     }, RSS_SAMPLE_MS);
@@ -221,7 +259,10 @@ export function createPool(options: PoolOptions): Pool {
     const child = options.launch();
     if (options.transport === 'lines') lineChannel(child);
     let exited!: () => void;
-    const worker: Worker = { child, ready: false, gone: false, job: undefined, jobId: 0, deadline: undefined, sampler: undefined, stderr: '', exited: new Promise((resolve) => { exited = resolve; }) };
+    const worker: Worker = {
+      child, ready: false, gone: false, job: undefined, jobId: 0, deadline: undefined, sampler: undefined, rssAtStart: undefined, rssPeak: 0, stderr: '',
+      exited: new Promise((resolve) => { exited = resolve; }),
+    };
     workers.push(worker);
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (chunk: string) => { worker.stderr = (worker.stderr + chunk).slice(-STDERR_TAIL); });
@@ -237,8 +278,14 @@ export function createPool(options: PoolOptions): Pool {
       worker.stderr += `\n${error.message}`;
       if (child.pid === undefined) child.emit('exit', null, null);
     });
-    child.on('message', (message: FromWorker) => {
+    // A worker that speaks garbage is broken (or compromised): its run fails and it is replaced.
+    child.on('garbled', (problem: string) => {
       if (worker.gone) return;
+      const report = internalError(`the sandbox worker sent something that is not a message (${problem}); it was replaced`);
+      retire(worker, (job) => ({ ...report, ms: Math.round(performance.now() - job.startedAt) }));
+    });
+    child.on('message', (message: FromWorker) => {
+      if (worker.gone || message === null || typeof message !== 'object') return;
       if (message.type === 'ready') {
         worker.ready = true;
         clearTimeout(startup);
@@ -246,12 +293,21 @@ export function createPool(options: PoolOptions): Pool {
       } else if (message.type === 'report' && worker.job !== undefined && message.id === worker.jobId) {
         lastStart = message.start;
         const job = worker.job;
+        // The single choke point for both engines: whatever a worker sends is checked and bounded
+        // here, so a broken or compromised one cannot hand the server an unbounded report.
+        const report = readReport(message.report);
+        if (report === undefined) {
+          retire(worker, () => internalError('the sandbox worker answered with something that is not a sandbox report; it was replaced'));
+          return;
+        }
         worker.job = undefined;
         clearTimeout(worker.deadline);
         clearInterval(worker.sampler);
-        finish(job, message.report);
-        // After a memory blow-up the process may keep a bloated heap: start clean.
-        if (!message.report.ok && message.report.reason === 'memory') retire(worker);
+        finish(job, report);
+        // Replaced: a worker that says its engine is broken, one that failed the known-good probe,
+        // and one after a memory blow-up (the process may keep a bloated heap).
+        const failedProbe = job.expect !== undefined && !job.expect(report);
+        if (typeof message.retire === 'string' || failedProbe || (!report.ok && report.reason === 'memory')) retire(worker);
         else idle(worker);
       }
     });
@@ -290,10 +346,10 @@ export function createPool(options: PoolOptions): Pool {
   }
 
   return {
-    run(input, owner) {
+    run(input, owner, expect) {
       if (closed) return Promise.resolve({ ok: false, reason: 'threw', message: 'the sandbox is closed: create a new one to validate more code' });
       return new Promise((resolve) => {
-        queue.push({ input, owner, startedAt: performance.now(), resolve });
+        queue.push({ input, owner, startedAt: performance.now(), expect, resolve });
         pump();
       });
     },

@@ -5,22 +5,38 @@
  * (strings out). Every job runs on this thread under an interrupt handler, so endless loops and
  * endless promise-callback chains stop at the deadline, and a promise left pending once no job is
  * queued can never settle (no timers, no I/O): that is reported as a timeout at once.
+ *
+ * Some of QuickJS's C recursion (JSON.parse of deep nesting, joining nested arrays) exhausts this
+ * process's own stack before QuickJS's stack check fires; the host exception unwinds through the
+ * WebAssembly frames and leaves the module's state (its C stack pointer, its heap) corrupt. Such a
+ * run is reported, and marked `broken` so the pool replaces this worker.
  */
 import { posix } from 'node:path';
 import type { QuickJSContext, QuickJSHandle, QuickJSWASMModule } from 'quickjs-emscripten';
-import type { SandboxReport, TestResult } from './mod.ts';
-import { CONSOLE_LIMIT, HarnessEvent, harnessSource, testModuleSource } from './_harness.ts';
+import type { SandboxReport } from './mod.ts';
+import { clip, clipHead, createConsoleLog, createResultsLog, failureReport } from './_bound.ts';
+import { concludeRun } from './_conclude.ts';
+import { heldMemory, isAllocationError, stackLocation } from './_diagnose.ts';
+import { HarnessEvent } from './_harness.ts';
+import { harnessSource, testModuleSource } from './_harness_source.ts';
 import type { RunInput } from './_input.ts';
 import { jsonModuleSource } from './_json.ts';
+import { REPORT_LIMITS } from './_limits.ts';
 import type { Location } from './_modules.ts';
-import { capResults } from './_results.ts';
 import { checkSources } from './_static.ts';
-import { isAllocationError, stackLocation } from './_diagnose.ts';
 
 type FailureReason = (SandboxReport & { ok: false })['reason'];
 
+/** A run's report; `broken` says why this worker's engine must not run anything else. */
+export interface QuickJSOutcome {
+  report: SandboxReport;
+  broken?: string;
+}
+
 const TEST_MODULES = ['sandbox:test', 'vitest'];
 const STACK_BYTES = 256 * 1024;
+/** How long the harness may run past an interrupt to name the test that was running. */
+const NAMING_GRACE_MS = 300;
 
 function candidatesFor(base: string): string[] {
   if (/\.(json|[mc]?ts)$/.test(base)) return [base];
@@ -28,54 +44,41 @@ function candidatesFor(base: string): string[] {
   return [base, ...['.js', '.mjs', '.ts', '.mts', '/index.js', '/index.mjs', '/index.ts'].map((suffix) => base + suffix)];
 }
 
-export function runQuickJS(engine: QuickJSWASMModule, input: RunInput): SandboxReport {
+/** An exception thrown by the host (not a QuickJS error handle) out of the engine. */
+class EngineFault extends Error {
+  readonly thrown: unknown;
+  constructor(thrown: unknown) {
+    super(thrown instanceof Error ? thrown.message : String(thrown));
+    this.thrown = thrown;
+  }
+}
+
+export function runQuickJS(engine: QuickJSWASMModule, input: RunInput): QuickJSOutcome {
   const startedAt = performance.now();
   const deadline = startedAt + input.timeoutMs;
   const elapsed = () => Math.round((performance.now() - startedAt) * 1000) / 1000;
-  const consoleLines: string[] = [];
-  const tests: TestResult[] = [];
-  let bytes = 0;
-  let truncated = false;
-  let current: string | undefined;
+  const consoleLog = createConsoleLog();
+  const results = createResultsLog();
+  /** The running test: its name, or undefined while only the harness knows it (a long name). */
+  let current: { name: string | undefined } | undefined;
   let where = 'while preparing the sandbox';
   let refused: { message: string; location?: Location } | undefined;
+  let broken: string | undefined;
 
-  const cut = () => {
-    if (!truncated) consoleLines.push(`[console output truncated: it exceeded ${CONSOLE_LIMIT / 1024} KB]`);
-    truncated = true;
-  };
   const sink = (kind: string, text: string) => {
-    if (kind === HarnessEvent.Console && !truncated) {
-      const size = new TextEncoder().encode(text).length + 1;
-      if (bytes + size <= CONSOLE_LIMIT) {
-        bytes += size;
-        consoleLines.push(text);
-      } else {
-        consoleLines.push(text.slice(0, Math.max(0, CONSOLE_LIMIT - bytes - 1)));
-        cut();
-      }
-    } else if (kind === HarnessEvent.ConsoleTruncated) {
-      cut();
-    } else if (kind === HarnessEvent.TestStart) {
-      current = text;
-    } else if (kind === HarnessEvent.TestEnd) {
-      try {
-        const raw = JSON.parse(text) as TestResult;
-        if (typeof raw.name === 'string' && typeof raw.ok === 'boolean' && tests.length < 2000) {
-          tests.push(raw.message === undefined ? { name: raw.name, ok: raw.ok, ms: Number(raw.ms) || 0 } : { name: raw.name, ok: raw.ok, ms: Number(raw.ms) || 0, message: String(raw.message) });
-        }
-      } catch {
-        // a malformed event is dropped; the final JSON still counts the test
-      }
+    if (kind === HarnessEvent.Console) consoleLog.add(text);
+    else if (kind === HarnessEvent.ConsoleTruncated) consoleLog.cut();
+    else if (kind === HarnessEvent.TestStart) current = { name: clip(text, REPORT_LIMITS.testNameBytes) };
+    else if (kind === HarnessEvent.TestStartUnnamed) current = { name: undefined };
+    else if (kind === HarnessEvent.TestEnd) {
+      results.event(text);
       current = undefined;
     }
   };
-  const failure = (reason: FailureReason, message: string, location?: Location): SandboxReport => {
-    const report: SandboxReport = { ok: false, reason, message, console: consoleLines, ms: elapsed() };
-    if (location !== undefined) report.location = location;
-    if (tests.length > 0) report.tests = capResults(tests);
-    return report;
-  };
+  const failure = (reason: FailureReason, message: string, location?: Location): QuickJSOutcome => ({
+    report: failureReport(reason, message, { location, tests: results.finish(), console: consoleLog.lines, ms: elapsed() }),
+    broken,
+  });
 
   const checked = checkSources(input.files, [input.entry, ...input.tests]);
   if (!checked.ok) return failure(checked.reason, checked.message, checked.location);
@@ -83,10 +86,13 @@ export function runQuickJS(engine: QuickJSWASMModule, input: RunInput): SandboxR
 
   const runtime = engine.newRuntime();
   let interrupted = false;
+  let graceUntil = 0;
   runtime.setMemoryLimit(input.memoryMb * 1024 * 1024);
   runtime.setMaxStackSize(STACK_BYTES);
   runtime.setInterruptHandler(() => {
-    if (performance.now() > deadline) interrupted = true;
+    const now = performance.now();
+    if (now < graceUntil) return false;
+    if (now > deadline) interrupted = true;
     return interrupted;
   });
   runtime.setModuleLoader(
@@ -119,32 +125,123 @@ export function runQuickJS(engine: QuickJSWASMModule, input: RunInput): SandboxR
     handles.push(handle);
     return handle;
   };
+  /** Calls into the engine; a host exception out of it is an EngineFault. */
+  const engineCall = <T>(call: () => T): T => {
+    try {
+      return call();
+    } catch (error) {
+      throw new EngineFault(error);
+    }
+  };
+  let control: QuickJSHandle | undefined;
+  /** Asks the harness (`control(name, value)`) for a string, within the run's time or a short grace after it. */
+  const ask = (name: string, value?: QuickJSHandle): string | undefined => {
+    if (control === undefined) return undefined;
+    const wasInterrupted = interrupted;
+    interrupted = false;
+    graceUntil = performance.now() + NAMING_GRACE_MS;
+    const arg = vm.newString(name);
+    try {
+      const result = value === undefined ? vm.callFunction(control, vm.undefined, arg) : vm.callFunction(control, vm.undefined, arg, value);
+      if (result.error !== undefined) {
+        result.error.dispose();
+        return undefined;
+      }
+      const text = vm.typeof(result.value) === 'string' ? vm.getString(result.value) : undefined;
+      result.value.dispose();
+      return text;
+    } finally {
+      arg.dispose();
+      graceUntil = 0;
+      interrupted = wasInterrupted;
+    }
+  };
+  const testName = (): string | undefined => {
+    if (current === undefined) return undefined;
+    current.name ??= ask('current') ?? '(a test whose name could not be read)';
+    return current.name;
+  };
+
+  /** What a thrown value says, within the limits: asked of the harness, so a 20 MB message stays in the engine. */
+  const describe = (errorHandle: QuickJSHandle): { name: string; message: string; stack?: string } => {
+    const json = interrupted ? undefined : ask('describe', errorHandle);
+    if (json !== undefined) {
+      const described = JSON.parse(json) as { thrown?: string; name?: string; message?: string; stack?: string };
+      if (described.thrown !== undefined) return { name: '', message: `threw ${described.thrown}` };
+      return { name: described.name ?? 'Error', message: described.message ?? '', stack: described.stack };
+    }
+    // The harness could not answer (out of memory, interrupted): read the two fields directly.
+    const read = (key: string) => {
+      const handle = vm.getProp(errorHandle, key);
+      const text = vm.typeof(handle) === 'string' ? clip(vm.getString(handle), REPORT_LIMITS.messageBytes) : undefined;
+      handle.dispose();
+      return text;
+    };
+    return { name: read('name') ?? 'Error', message: read('message') ?? '' };
+  };
+
+  /** The bytes the run's QuickJS heap holds, or undefined if the engine cannot say. */
+  const memoryUsed = (): number | undefined => {
+    try {
+      const usage = runtime.computeMemoryUsage();
+      const bytes = Number((vm.dump(usage) as { memory_used_size?: number }).memory_used_size);
+      usage.dispose();
+      return Number.isFinite(bytes) ? bytes : undefined;
+    } catch {
+      return undefined;
+    }
+  };
 
   /** An error handle as a failure: its kind decides the reason. */
-  const explain = (errorHandle: QuickJSHandle): SandboxReport => {
-    const error = vm.dump(errorHandle) as { name?: string; message?: string; stack?: string } | string | null;
+  const explain = (errorHandle: QuickJSHandle): QuickJSOutcome => {
+    const error = describe(errorHandle);
     errorHandle.dispose();
-    const name = typeof error === 'object' && error !== null ? String(error.name ?? 'Error') : 'Error';
-    const message = typeof error === 'object' && error !== null ? String(error.message ?? '') : String(error);
-    const at = current === undefined ? where : `in test ${JSON.stringify(current)}`;
-    if (current !== undefined && !tests.some((test) => test.name === current)) tests.push({ name: current, ok: false, ms: 0, message: `${name}: ${message}` });
+    const { name, message } = error;
+    const head = name === '' ? message : `${name}: ${message}`;
+    const running = testName();
+    const at = running === undefined ? where : `in test ${JSON.stringify(running)}`;
+    const fail = (reason: FailureReason, text: string, location?: Location): QuickJSOutcome => {
+      const message = clip(reason === 'threw' ? head : text, REPORT_LIMITS.testMessageBytes);
+      if (running !== undefined) results.offer({ name: running, ok: false, ms: 0, message });
+      current = undefined;
+      return failure(reason, text, location);
+    };
     if (interrupted || (name === 'InternalError' && message === 'interrupted')) {
-      return failure('timeout', `the run exceeded its ${input.timeoutMs} ms time limit ${at}: most likely an endless loop (or an endless chain of promise callbacks)`);
+      const bomb = heldMemory(memoryUsed(), { memoryMb: input.memoryMb, timeoutMs: input.timeoutMs, where: at });
+      if (bomb !== undefined) return fail('memory', bomb);
+      return fail('timeout', `the run exceeded its ${input.timeoutMs} ms time limit ${at}: most likely an endless loop (or an endless chain of promise callbacks)`);
     }
-    if (/out of memory/i.test(message)) return failure('memory', `the code exceeded its ${input.memoryMb} MB memory limit ${at}`);
+    if (/out of memory/i.test(message)) return fail('memory', `the code exceeded its ${input.memoryMb} MB memory limit ${at}`);
     if (isAllocationError(Object.assign(new Error(message), { name }))) {
-      return failure('memory', `the code tried to allocate more than the engine allows (${name}: ${message}) ${at}; its memory limit is ${input.memoryMb} MB`);
+      return fail('memory', `the code tried to allocate more than the engine allows (${clip(head, 512)}) ${at}; its memory limit is ${input.memoryMb} MB`);
     }
-    if (refused !== undefined) return failure('threw', refused.message, refused.location);
-    const location = stackLocation(typeof error === 'object' && error !== null ? error.stack : undefined, input.files);
+    if (refused !== undefined) return fail('threw', refused.message, refused.location);
+    const location = stackLocation(error.stack, input.files);
     const suffix = location === undefined ? '' : `, at ${location.file}:${location.line}:${location.column}`;
-    return failure('threw', `${name}: ${message} (${at}${suffix})`, location);
+    return fail('threw', clipHead(head, ` (${at}${suffix})`, REPORT_LIMITS.messageBytes), location);
+  };
+
+  /** A host exception out of the engine: the engine's state is suspect from here on. */
+  const fault = (error: EngineFault): QuickJSOutcome => {
+    const thrown = error.thrown;
+    const overflow = thrown instanceof RangeError && /call stack/i.test(thrown.message);
+    // The engine is not asked for a long test name any more: nothing more runs in it.
+    const running = current === undefined ? undefined : current.name ?? '(a test with a long name)';
+    const at = running === undefined ? where : `in test ${JSON.stringify(running)}`;
+    broken = overflow ? 'the engine overflowed its native stack' : `the engine failed: ${error.message}`;
+    const message = overflow
+      ? `RangeError: Maximum call stack size exceeded (${at}): the code nests or recurses too deeply for the engine `
+        + '(deeply nested JSON, arrays or calls); the sandbox worker that ran it is replaced'
+      : `internal sandbox error (this is a bug in the sandbox, not in the code under test): the engine failed ${at}: ${error.message}; `
+        + 'the sandbox worker that ran it is replaced';
+    if (running !== undefined) results.offer({ name: running, ok: false, ms: 0, message: clip(message, REPORT_LIMITS.testMessageBytes) });
+    return failure('threw', message);
   };
 
   /** Runs queued jobs until none is left; an error handle when one threw or was interrupted. */
   const drain = (): QuickJSHandle | undefined => {
     for (;;) {
-      const result = runtime.executePendingJobs(-1);
+      const result = engineCall(() => runtime.executePendingJobs(-1));
       if (result.error !== undefined) return result.error;
       // An interrupted job is dropped without an error: the flag is what tells.
       if (interrupted) return vm.newError({ name: 'InternalError', message: 'interrupted' });
@@ -152,8 +249,8 @@ export function runQuickJS(engine: QuickJSWASMModule, input: RunInput): SandboxR
     }
   };
 
-  try {
-    const connect = vm.evalCode(harnessSource(), 'sandbox:harness', { type: 'global' });
+  const execute = (): QuickJSOutcome => {
+    const connect = engineCall(() => vm.evalCode(harnessSource(), 'sandbox:harness', { type: 'global' }));
     if (connect.error !== undefined) return explain(connect.error);
     keep(connect.value);
     const emit = keep(vm.newFunction('emit', (kind, text) => {
@@ -161,12 +258,12 @@ export function runQuickJS(engine: QuickJSWASMModule, input: RunInput): SandboxR
       const t = vm.typeof(text) === 'string' ? vm.getString(text) : undefined;
       if (t !== undefined) sink(k, t);
     }));
-    const made = vm.callFunction(connect.value, vm.undefined, emit);
+    const made = engineCall(() => vm.callFunction(connect.value, vm.undefined, emit));
     if (made.error !== undefined) return explain(made.error);
-    const control = keep(made.value);
+    control = keep(made.value);
     const command = (name: string): { value?: QuickJSHandle; error?: QuickJSHandle } => {
       const arg = vm.newString(name);
-      const result = vm.callFunction(control, vm.undefined, arg);
+      const result = engineCall(() => vm.callFunction(control as QuickJSHandle, vm.undefined, arg));
       arg.dispose();
       return result.error !== undefined ? { error: result.error } : { value: result.value };
     };
@@ -175,7 +272,7 @@ export function runQuickJS(engine: QuickJSWASMModule, input: RunInput): SandboxR
       const step = command('file');
       if (step.error !== undefined) return explain(step.error);
       step.value?.dispose();
-      const loaded = vm.evalCode(`import ${JSON.stringify(file)};\nexport const loaded = true;\n`, 'sandbox:loader', { type: 'module' });
+      const loaded = engineCall(() => vm.evalCode(`import ${JSON.stringify(file)};\nexport const loaded = true;\n`, 'sandbox:loader', { type: 'module' }));
       if (loaded.error !== undefined) return explain(loaded.error);
       const namespace = keep(loaded.value);
       const jobs = drain();
@@ -196,36 +293,31 @@ export function runQuickJS(engine: QuickJSWASMModule, input: RunInput): SandboxR
     const json = vm.typeof(result.value as QuickJSHandle) === 'string' ? vm.getString(result.value as QuickJSHandle) : undefined;
     result.value?.dispose();
     if (json === undefined) {
-      const at = current === undefined ? where : `in test ${JSON.stringify(current)}`;
-      if (current !== undefined) tests.push({ name: current, ok: false, ms: 0, message: 'waits on a promise that never settles' });
+      const running = testName();
+      const at = running === undefined ? where : `in test ${JSON.stringify(running)}`;
+      if (running !== undefined) results.offer({ name: running, ok: false, ms: 0, message: 'waits on a promise that never settles' });
       return failure('timeout', `the run cannot finish ${at}: it waits on a promise that never settles (the sandbox has no timers or I/O, so nothing can settle it later)`);
     }
-    const outcome = JSON.parse(json) as { tests: TestResult[]; registered: number };
-    const results = capResults(outcome.tests);
-    const failed = results.filter((test) => !test.ok);
-    const usage = runtime.computeMemoryUsage();
-    const memoryBytes = Number((vm.dump(usage) as { memory_used_size?: number }).memory_used_size ?? 0);
-    usage.dispose();
-    if (failed.length > 0) {
-      const message = `${failed.length} of ${results.length} tests failed: ${failed[0].name}: ${failed[0].message ?? 'failed'}`;
-      return { ok: false, reason: 'tests-failed', message, tests: results, console: consoleLines, ms: elapsed() };
-    }
-    if (input.tests.length > 0 && results.length === 0) {
-      const why = outcome.registered === 0
-        ? `${input.tests.join(', ')} registered no test cases (call it() or test() at the top level or inside describe())`
-        : `all ${outcome.registered} registered tests were skipped or marked todo`;
-      return { ok: false, reason: 'tests-failed', message: `no tests ran: ${why}`, tests: results, console: consoleLines, ms: elapsed() };
-    }
-    return { ok: true, tests: results, console: consoleLines, ms: elapsed(), memoryBytes };
-  } finally {
-    for (const handle of handles.reverse()) if (handle.alive) handle.dispose();
-    try {
-      vm.dispose();
-      runtime.dispose();
-    } catch {
-      // A runtime that ran out of memory may fail its own leak checks; the next run gets a new one.
-    }
+    return { report: concludeRun(json, input, consoleLog.lines, elapsed(), memoryUsed() ?? 0) };
+  };
+
+  let outcome: QuickJSOutcome;
+  try {
+    outcome = execute();
+  } catch (error) {
+    if (!(error instanceof EngineFault)) throw error;
+    outcome = fault(error);
   }
+  try {
+    for (const handle of handles.reverse()) if (handle.alive) handle.dispose();
+    vm.dispose();
+    runtime.dispose();
+  } catch (error) {
+    // A runtime that ran out of memory may fail its own leak checks; after a fault its state is
+    // not to be trusted. Either way this worker's engine is done.
+    broken ??= `the engine could not be disposed cleanly: ${error instanceof Error ? error.message : String(error)}`;
+  }
+  return broken === undefined ? outcome : { report: outcome.report, broken };
 }
 
 /** Re-exported so the worker needs one import for its engine's context type. */

@@ -8,6 +8,7 @@
 import { onJsonLines } from './_lines.ts';
 import process from 'node:process';
 import { RELEASE_SYNC, newQuickJSWASMModule } from 'quickjs-emscripten';
+import { boundReport, internalError } from './_bound.ts';
 import type { FromWorker, ToWorker } from './_pool.ts';
 import { runQuickJS } from './_quickjs_run.ts';
 
@@ -17,18 +18,25 @@ function send(message: FromWorker): void {
   process.stdout.write(`${JSON.stringify(message)}\n`);
 }
 
-function internalError(error: unknown): string {
-  const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
-  return `internal sandbox error (this is a bug in the sandbox, not in the code under test): ${text.split('\n').slice(0, 3).join(' | ')}`;
-}
+/** Why this worker's engine must not run anything more (then every answer asks the pool to replace it). */
+let broken: string | undefined;
 
 onJsonLines(process.stdin, (value) => {
   const message = value as ToWorker;
   if (message === null || typeof message !== 'object' || message.type !== 'validate') return;
+  if (broken !== undefined) {
+    send({ type: 'report', id: message.id, report: internalError(`this worker's engine is broken (${broken})`), retire: broken });
+    return;
+  }
   try {
-    send({ type: 'report', id: message.id, report: runQuickJS(engine, message.input), start: 'cold' });
+    const outcome = runQuickJS(engine, message.input);
+    broken = outcome.broken;
+    send({ type: 'report', id: message.id, report: boundReport(outcome.report), start: 'cold', retire: broken });
   } catch (error) {
-    send({ type: 'report', id: message.id, report: { ok: false, reason: 'threw', message: internalError(error) } });
+    // The stack goes to stderr (the pool keeps its tail); the report names no host path.
+    process.stderr.write(`sandbox worker: internal error: ${error instanceof Error ? error.stack : String(error)}\n`);
+    broken = `internal error: ${error instanceof Error ? error.message : String(error)}`;
+    send({ type: 'report', id: message.id, report: internalError(error instanceof Error ? error.message : String(error)), retire: broken });
   }
 });
 // Without a parent there is nobody to answer: leave instead of lingering as an orphan.

@@ -13,17 +13,19 @@
  * watchdog disposes the isolate at the deadline. isolated-vm comes in as an argument so only
  * `_worker.ts` loads the addon.
  */
-import { Buffer } from 'node:buffer';
 import type IVM from 'isolated-vm';
-import type { SandboxReport, TestResult } from './mod.ts';
+import type { SandboxReport } from './mod.ts';
+import { clip, createConsoleLog, createResultsLog, failureReport } from './_bound.ts';
+import { concludeRun } from './_conclude.ts';
 import { DeadlineError, diagnose } from './_diagnose.ts';
 import type { RunState } from './_diagnose.ts';
-import { CONSOLE_LIMIT, HarnessEvent, TAKE_CONNECT, harnessSnapshotSource, harnessWarmup } from './_harness.ts';
+import { HarnessEvent } from './_harness.ts';
+import { TAKE_CONNECT, harnessSnapshotSource, harnessWarmup } from './_harness_source.ts';
 import type { HarnessControl } from './_harness.ts';
 import type { RunInput } from './_input.ts';
+import { REPORT_LIMITS } from './_limits.ts';
 import { compileModules } from './_modules.ts';
 import type { Problem } from './_modules.ts';
-import { RESULTS_LIMIT, capResults } from './_results.ts';
 import { checkSources } from './_static.ts';
 
 type Ivm = typeof IVM;
@@ -32,6 +34,8 @@ type FailureReason = (SandboxReport & { ok: false })['reason'];
 
 /** The async watchdog fires this long after the deadline (timer granularity), disposing the isolate. */
 const WATCHDOG_SLACK_MS = 2;
+/** How long the harness may take, after a run hit its time limit, to cut the running test's long name. */
+const NAMING_MS = 300;
 /** A warm isolate serves at most this many runs, or until its heap passes half its limit. */
 const RUNS_PER_ISOLATE = 1000;
 
@@ -75,57 +79,36 @@ function heapUsed(isolate: IVM.Isolate): number {
   return heap.used_heap_size + heap.externally_allocated_size;
 }
 
-function parseResult(value: unknown): TestResult | undefined {
-  const raw = value as Partial<TestResult> | null;
-  if (raw === null || typeof raw !== 'object' || typeof raw.name !== 'string' || typeof raw.ok !== 'boolean' || typeof raw.ms !== 'number') return undefined;
-  const result: TestResult = { name: raw.name.slice(0, 500), ok: raw.ok, ms: raw.ms };
-  if (typeof raw.message === 'string') result.message = raw.message.slice(0, 2000);
-  return result;
-}
-
-/** What the harness reported while the run went on: kept host-side so a timeout or crash still has it. */
+/**
+ * What the harness reported while the run went on: kept host-side (within the report limits) so a
+ * timeout or crash still has it.
+ */
 function createRunLog() {
-  let bytes = 0;
-  let truncated = false;
+  const consoleLog = createConsoleLog();
+  const results = createResultsLog();
   const log = {
-    console: [] as string[],
-    tests: [] as TestResult[],
-    current: undefined as { name: string; startedAt: number } | undefined,
+    console: consoleLog.lines,
+    results,
+    /** The running test; its name is undefined while only the harness has it (a long name). */
+    current: undefined as { name: string | undefined; startedAt: number } | undefined,
     /** The last test that finished: work it left queued (a promise callback loop) may be what hangs. */
     finished: undefined as string | undefined,
     sink(kind: string, text: string): void {
-      if (kind === HarnessEvent.Console && !truncated) {
-        const size = Buffer.byteLength(text) + 1;
-        if (bytes + size <= CONSOLE_LIMIT) {
-          bytes += size;
-          log.console.push(text);
-          return;
-        }
-        const room = CONSOLE_LIMIT - bytes;
-        if (room > 1) log.console.push(Buffer.from(text).subarray(0, room - 1).toString().replace(/\uFFFD$/, ''));
-        cut();
+      if (kind === HarnessEvent.Console) {
+        consoleLog.add(text);
       } else if (kind === HarnessEvent.ConsoleTruncated) {
-        cut();
+        consoleLog.cut();
       } else if (kind === HarnessEvent.TestStart) {
-        log.current = { name: text, startedAt: performance.now() };
+        log.current = { name: clip(text, REPORT_LIMITS.testNameBytes), startedAt: performance.now() };
+      } else if (kind === HarnessEvent.TestStartUnnamed) {
+        log.current = { name: undefined, startedAt: performance.now() };
       } else if (kind === HarnessEvent.TestEnd) {
-        let result: TestResult | undefined;
-        try {
-          result = parseResult(JSON.parse(text));
-        } catch {
-          result = undefined;
-        }
-        if (result !== undefined && log.tests.length < RESULTS_LIMIT * 4) log.tests.push(result);
+        results.event(text);
         log.finished = log.current?.name;
         log.current = undefined;
       }
     },
   };
-  function cut(): void {
-    if (truncated) return;
-    truncated = true;
-    log.console.push(`[console output truncated: it exceeded ${CONSOLE_LIMIT / 1024} KB]`);
-  }
   return log;
 }
 
@@ -238,12 +221,12 @@ export function createRunner(ivm: Ivm): Runner {
       if (left < 1) throw new DeadlineError();
       return left;
     };
-    const failure = (reason: FailureReason, problem: Problem): SandboxReport => {
-      const report: SandboxReport = { ok: false, reason, message: problem.message, console: log.console, ms: elapsed() };
-      if (problem.location !== undefined) report.location = problem.location;
-      if (log.tests.length > 0) report.tests = capResults(log.tests);
-      return report;
-    };
+    const failure = (reason: FailureReason, problem: Problem): SandboxReport => failureReport(reason, problem.message, {
+      location: problem.location,
+      tests: log.results.finish(),
+      console: log.console,
+      ms: elapsed(),
+    });
     const order = [input.entry, ...input.tests];
     // V8 compiles the modules below and reports any syntax error; acorn's diagnostics run only when
     // something failed, so the first problem named is the same as a full check up front.
@@ -261,36 +244,42 @@ export function createRunner(ivm: Ivm): Runner {
       taken.prepared.release();
       settle(taken.slot, clean && !state.watchdogFired, heapBytes);
     };
+    /** The running test's long name, asked of the harness while the isolate still lives (a time limit, not a disposal). */
+    const askName = (): string | undefined => {
+      if (taken === undefined || taken.slot.isolate.isDisposed) return undefined;
+      try {
+        const name = taken.prepared.control.applySync(undefined, ['current'], { timeout: NAMING_MS });
+        return typeof name === 'string' ? clip(name, REPORT_LIMITS.testNameBytes) : undefined;
+      } catch {
+        return undefined;
+      }
+    };
     const caught = (error: unknown): SandboxReport => {
       const current = log.current;
-      if (current !== undefined) state.where = `in test ${JSON.stringify(current.name)}`;
+      if (current !== undefined) {
+        current.name ??= askName() ?? '(a test with a long name)';
+        state.where = `in test ${JSON.stringify(current.name)}`;
+      }
       else if (log.finished !== undefined && state.where === 'while running the tests') state.where += ` (after test ${JSON.stringify(log.finished)} had finished)`;
+      // What the run held when it was stopped tells a memory bomb from a slow loop.
+      try {
+        if (taken !== undefined && !taken.slot.isolate.isDisposed) state.heapBytes = heapUsed(taken.slot.isolate);
+      } catch {
+        state.heapBytes = undefined;
+      }
       const diagnosis = diagnose(error, state);
       // A thrown error leaves the isolate as healthy as a passing run; limits and disposal do not.
       clean = diagnosis.reason === 'threw' && taken !== undefined && !taken.slot.isolate.isDisposed && !(error instanceof DeadlineError);
-      if (current !== undefined && diagnosis.reason !== 'threw') {
-        log.tests.push({ name: current.name, ok: false, ms: Math.round(performance.now() - current.startedAt), message: diagnosis.message });
+      if (current?.name !== undefined && diagnosis.reason !== 'threw') {
+        const ms = Math.round(performance.now() - current.startedAt);
+        log.results.offer({ name: current.name, ok: false, ms, message: clip(diagnosis.message, REPORT_LIMITS.testMessageBytes) });
       }
       return failure(diagnosis.reason, diagnosis);
     };
     const conclude = (json: string): SandboxReport => {
-      const outcome = JSON.parse(json) as { tests: unknown[]; registered: number };
-      const tests = capResults(outcome.tests.map(parseResult).filter((result) => result !== undefined));
       heapBytes = heapUsed((taken as { slot: Slot }).slot.isolate);
-      const failed = tests.filter((test) => !test.ok);
-      const ms = elapsed();
       clean = true;
-      if (failed.length > 0) {
-        const message = `${failed.length} of ${tests.length} tests failed: ${failed[0].name}: ${failed[0].message ?? 'failed'}`;
-        return { ok: false, reason: 'tests-failed', message, tests, console: log.console, ms };
-      }
-      if (input.tests.length > 0 && tests.length === 0) {
-        const why = outcome.registered === 0
-          ? `${input.tests.join(', ')} registered no test cases (call it() or test() at the top level or inside describe())`
-          : `all ${outcome.registered} registered tests were skipped or marked todo`;
-        return { ok: false, reason: 'tests-failed', message: `no tests ran: ${why}`, tests, console: log.console, ms };
-      }
-      return { ok: true, tests, console: log.console, ms, memoryBytes: heapBytes };
+      return concludeRun(json, input, log.console, elapsed(), heapBytes);
     };
 
     let json: string | undefined;

@@ -7,6 +7,7 @@
  * the parent reports the run and forks a replacement.
  */
 import ivm from 'isolated-vm';
+import { boundReport, internalError } from './_bound.ts';
 import type { FromWorker, ToWorker } from './_pool.ts';
 import { DEFAULT_MEMORY_MB } from './_input.ts';
 import { createRunner } from './_run.ts';
@@ -24,9 +25,15 @@ function send(message: FromWorker): void {
   process.send?.(message);
 }
 
-function internalError(error: unknown): string {
-  const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
-  return `internal sandbox error (this is a bug in the sandbox, not in the code under test): ${text.split('\n').slice(0, 3).join(' | ')}`;
+/**
+ * A run that failed inside the sandbox itself: the stack goes to stderr (the pool keeps its tail),
+ * the report names no host path, and the pool is asked to replace this worker (its isolates may
+ * be in any state).
+ */
+function failed(id: number, error: unknown): FromWorker & { type: 'report' } {
+  process.stderr.write(`sandbox worker: internal error: ${error instanceof Error ? error.stack : String(error)}\n`);
+  const what = error instanceof Error ? error.message : String(error);
+  return { type: 'report', id, report: internalError(what), retire: `internal error: ${what}` };
 }
 
 process.on('message', (message: ToWorker) => {
@@ -34,7 +41,7 @@ process.on('message', (message: ToWorker) => {
   const { id, input } = message;
   clearTimeout(idle);
   const answer = (report: FromWorker & { type: 'report' }) => {
-    send(report);
+    send({ ...report, report: boundReport(report.report) });
     // Off the critical path: retired isolates (maybe bloated by a memory bomb) are disposed at
     // once; once idle, the next run with these limits gets a context ready.
     setImmediate(() => runner.tidy());
@@ -46,13 +53,13 @@ process.on('message', (message: ToWorker) => {
     if (report instanceof Promise) {
       report.then(
         (done) => answer({ type: 'report', id, report: done, start: runner.lastStart() }),
-        (error: unknown) => answer({ type: 'report', id, report: { ok: false, reason: 'threw', message: internalError(error) } }),
+        (error: unknown) => answer(failed(id, error)),
       );
     } else {
       answer({ type: 'report', id, report, start: runner.lastStart() });
     }
   } catch (error) {
-    answer({ type: 'report', id, report: { ok: false, reason: 'threw', message: internalError(error) } });
+    answer(failed(id, error));
   }
 });
 

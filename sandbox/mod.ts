@@ -13,12 +13,47 @@
  * This file loads on any runtime and never runs generated code itself: engines load only in the
  * worker processes.
  */
+import { boundReport as bound } from './_bound.ts';
 import { isolatedVmLaunch, quickjsLaunch } from './_launch.ts';
 import { normalizeInput, runtimeLabel } from './_input.ts';
+import { REPORT_LIMITS as LIMITS } from './_limits.ts';
 import { markupProblem } from './_markup.ts';
 import type { MarkupCheck } from './_markup.ts';
 import { createPool } from './_pool.ts';
+import { createProbe } from './_probe.ts';
+import type { ProbeResult } from './_probe.ts';
 export type { MarkupCheck } from './_markup.ts';
+export type { ProbeResult } from './_probe.ts';
+
+/**
+ * What a report may carry (UTF-8 bytes unless named "JSON bytes"): `messageBytes` 4096,
+ * `testNameBytes` 512, `testMessageBytes` 2048, `results` 500 entries and `resultsJsonBytes`
+ * 64 KiB (failures kept first, the rest summarized in one entry), `consoleLineBytes` 8192,
+ * `consoleJsonBytes` 64 KiB, `fileBytes` 512; together they keep a report's JSON under
+ * `reportJsonBytes` (256 KiB). A cut string ends with "…cut (N bytes more)", N the UTF-8 bytes cut.
+ *
+ * @example
+ * const fits = Buffer.byteLength(JSON.stringify(report)) < REPORT_LIMITS.reportJsonBytes; // always true
+ */
+export const REPORT_LIMITS = LIMITS;
+
+/** Matches the marker at the end of a cut string ("…cut (N bytes more)"); group 1 is N, the UTF-8 bytes cut. */
+export { CUT_MARKER } from './_limits.ts';
+
+/**
+ * `report` with every text field within REPORT_LIMITS: the message, test names and failure
+ * messages cut with the "…cut (N bytes more)" marker, at most 500 results and 64 KiB of them
+ * (failures kept first, the rest summarized in one entry), console lines of at most 8 KiB and
+ * 64 KiB in all. Every report a sandbox returns is already bounded; this is for reports from
+ * elsewhere (a plugin's validator, a stored report). Applying it twice changes nothing.
+ *
+ * @example
+ * const report = boundReport({ ok: false, reason: 'threw', message: 'M'.repeat(20_000_000) });
+ * // report.message: 'MMMM…' + '…cut (19995940 bytes more)', 4096 bytes in all
+ */
+export function boundReport(report: SandboxReport): SandboxReport {
+  return bound(report);
+}
 
 /**
  * Whether a generated HTML (.html, .htm) or SVG/XML (.svg, .xml) file is well-formed, with the
@@ -101,6 +136,12 @@ export interface ValidateInput {
  */
 export interface Sandbox {
   validate(input: ValidateInput): Promise<SandboxReport>;
+  /**
+   * Runs a tiny known-good module and its tests through the sandbox and says whether it can run
+   * code (`ok`), why not (`message`) and with which driver. Cheap (one warm run); calls made while
+   * one is running share it; a worker that gives a wrong answer is replaced.
+   */
+  probe(): Promise<ProbeResult>;
   close(): Promise<void>;
   readonly driver: string;
 }
@@ -140,6 +181,7 @@ function unsupportedSandbox(): Sandbox {
   return {
     driver: 'unsupported',
     validate: () => Promise.resolve({ ok: false, reason: 'unsupported', message }),
+    probe: () => Promise.resolve({ ok: false, message, driver: 'unsupported' }),
     close: () => Promise.resolve(),
   };
 }
@@ -184,11 +226,13 @@ export function createSandbox(options: SandboxOptions = {}): Sandbox {
     async validate(input) {
       try {
         const normalized = normalizeInput(input);
-        return normalized.ok ? await pool.run(normalized.input, typeof input.owner === 'string' ? input.owner : undefined) : normalized.report;
+        // The pool bounds what workers send; input errors name paths and are bounded here.
+        return normalized.ok ? await pool.run(normalized.input, typeof input.owner === 'string' ? input.owner : undefined) : bound(normalized.report);
       } catch (error) {
-        return { ok: false, reason: 'threw', message: `internal sandbox error: ${error instanceof Error ? error.message : String(error)}` };
+        return bound({ ok: false, reason: 'threw', message: `internal sandbox error: ${error instanceof Error ? error.message : String(error)}` });
       }
     },
+    probe: createProbe(driver, (input, expect) => pool.run(input, undefined, expect)),
     close: () => pool.close(),
     workerPids: () => pool.pids(),
     lastStart: () => pool.lastStart(),

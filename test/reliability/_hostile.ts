@@ -237,7 +237,8 @@ const TAMPER: Record<string, Maker> = {
   'Array.prototype.filter hides failures': (s) => ({ target: 'implementer', text: wrong(s).replace('export function', 'const filter = Array.prototype.filter;\nArray.prototype.filter = function (p, t) { return filter.call(this, (x, ...r) => !(x && x.ok === false) && p.call(t, x, ...r)); };\nexport function'), expect: 'failed', reason: TESTS_FAILED }),
   'Object.prototype.ok getter': (s) => ({ target: 'implementer', text: wrong(s).replace('export function', "Object.defineProperty(Object.prototype, 'ok', { get() { return true; }, set() {}, configurable: true });\nexport function"), expect: 'failed', reason: TESTS_FAILED }),
   'Error.prepareStackTrace hijack': (s) => ({ target: 'implementer', text: wrong(s).replace('export function', 'Error.prepareStackTrace = (e, frames) => frames.map((f) => f.getThis && f.getThis());\nexport function'), expect: 'failed', reason: TESTS_FAILED }),
-  'Symbol.iterator sabotage': (s) => ({ target: 'implementer', text: wrong(s, '\nArray.prototype[Symbol.iterator] = function* () {};'), expect: 'failed', reason: THREW }),
+  // The harness runs on built-ins captured before generated code (docs/sandbox.md): the real failure shows.
+  'Symbol.iterator sabotage': (s) => ({ target: 'implementer', text: wrong(s, '\nArray.prototype[Symbol.iterator] = function* () {};'), expect: 'failed', reason: TESTS_FAILED }),
   // Generated code shares its context with the harness and tries to rewrite its own results: the test
   // globals cannot be rebound (the module throws), and the runner keeps its results in prototype-less
   // objects with built-ins taken before generated code ran (docs/sandbox.md, "What is not protected").
