@@ -3,7 +3,8 @@
  * @module
  */
 import type { RunningServer, ServeOptions } from './types.ts';
-export type { RunningServer, ServeOptions, WsHandlers, WsPeer } from './types.ts';
+export type { GuardInput, PlainHandler, PlainRequest, PlainResponse, Refusal, RunningServer, ServeOptions, WsHandlers, WsPeer } from './types.ts';
+export { DEFAULT_BODY_LIMIT, bodyBytes } from './types.ts';
 
 export const runtimeName: 'deno' | 'node' = 'Deno' in globalThis ? 'deno' : 'node';
 

@@ -1,37 +1,55 @@
-import { createServer } from 'node:http';
+import { STATUS_CODES, createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Readable } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
-import { bufferedBodies, refusalBody, wsHandlersFor } from './types.ts';
-import type { GuardInput, PlainHandler, RunningServer, ServeOptions, WsPeer } from './types.ts';
+import { DEFAULT_BODY_LIMIT, bufferedBodies, refusalBody, wsHandlersFor } from './types.ts';
+import type { PlainHandler, Refusal, RunningServer, ServeOptions, WsPeer } from './types.ts';
+import { admit, isRefusal, normalizeTarget } from './_target.ts';
+import { BodyRefused, createBodyBudget, readBody } from './_body.ts';
+import type { BodyBudget } from './_body.ts';
 
-// Bodies up to this size are read into memory before the Request is made: a web stream over the
-// socket costs more per request than the whole of a small proxied call. Larger ones stream.
-const BUFFER_BODY_BYTES = 1024 * 1024;
+const NO_BODY = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-async function toRequest(req: IncomingMessage, host: string, port: number): Promise<Request> {
-  const url = new URL(req.url ?? '/', `http://${req.headers.host ?? `${host}:${port}`}`);
-  const headers = new Headers();
-  for (const [key, value] of Object.entries(req.headers)) {
-    if (Array.isArray(value)) for (const v of value) headers.append(key, v);
-    else if (value !== undefined) headers.set(key, value);
+/** After refusing a body, how long the connection stays open, unread, so the client reads the answer. */
+const LINGER_MS = 1000;
+
+/**
+ * Answers a refusal. Past a body limit (`drop`) nothing more of the body is read: the connection
+ * stays open, unread, for a moment, so the client reads the answer instead of a reset (closing a
+ * socket with unread bytes sends one), then it is closed.
+ */
+function refuse(res: ServerResponse, refusal: Refusal, headers: Record<string, string> = {}, drop = false): void {
+  if (res.headersSent) return void res.destroy();
+  const body = refusalBody(refusal);
+  res.writeHead(refusal.status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': String(Buffer.byteLength(body)),
+    'cache-control': 'no-store',
+    ...headers,
+  });
+  res.end(body);
+  if (!drop) return;
+  // No "connection: close" header: node:http would then close at once, unread bytes and all (a
+  // reset that can beat the answer). Nor may it drop the rest of the body to keep the connection
+  // (it reads it all, gigabytes if declared): a body being consumed (read(0) marks it so, for one
+  // refused before its first byte) is left alone, and its paused stream reads no further.
+  res.req.read(0);
+  const socket = res.req.socket;
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+}
+
+/** The headers a route sees: as sent, but for the body's encoding and length, which reading undid. */
+function routeHeaders(req: IncomingMessage, bodyLength: number | undefined): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  if (bodyLength !== undefined) {
+    delete headers['content-encoding'];
+    delete headers['transfer-encoding'];
+    headers['content-length'] = String(bodyLength);
   }
-  const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
-  const length = Number(req.headers['content-length'] ?? NaN);
-  if (hasBody && Number.isFinite(length) && length <= BUFFER_BODY_BYTES) {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    const request = new Request(url, { method: req.method, headers });
-    bufferedBodies.set(request, Buffer.concat(chunks));
-    return request;
-  }
-  return new Request(url, {
-    method: req.method,
-    headers,
-    body: hasBody ? (Readable.toWeb(req) as ReadableStream) : undefined,
-    duplex: 'half',
-  } as RequestInit);
+  return headers;
 }
 
 async function send(res: ServerResponse, response: Response): Promise<void> {
@@ -56,26 +74,9 @@ async function send(res: ServerResponse, response: Response): Promise<void> {
   res.end();
 }
 
-// The plain path's own cap; the handler applies its (smaller) limit with a provider-shaped error.
-const MAX_PLAIN_BODY = 64 * 1024 * 1024;
-
 /** Serves a plain handler straight from node:http objects: no web Request/Response in between. */
-async function servePlain(req: IncomingMessage, res: ServerResponse, handler: PlainHandler): Promise<void> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).byteLength;
-    if (size > MAX_PLAIN_BODY) {
-      res.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
-      res.end(JSON.stringify({ error: { code: 'E_INVALID', message: `request body is over ${MAX_PLAIN_BODY} bytes` } }));
-      req.destroy();
-      return;
-    }
-    chunks.push(chunk as Buffer);
-  }
-  const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(req.headers)) if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
-  const response = await handler({ method: req.method ?? 'POST', url: req.url ?? '/', headers, body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks) });
+async function servePlain(res: ServerResponse, handler: PlainHandler, request: Parameters<PlainHandler>[0]): Promise<void> {
+  const response = await handler(request);
   const body = response.body;
   if (typeof body === 'string' || body instanceof Uint8Array) {
     res.writeHead(response.status, { ...response.headers, 'content-length': String(Buffer.byteLength(body)) });
@@ -93,6 +94,39 @@ async function servePlain(req: IncomingMessage, res: ServerResponse, handler: Pl
   res.end();
 }
 
+/** One request: admitted on its normalised target, its body read within its limit, then routed. */
+async function handle(req: IncomingMessage, res: ServerResponse, options: ServeOptions, budget: BodyBudget, base: string): Promise<void> {
+  const method = req.method ?? 'GET';
+  const header = (name: string) => {
+    const value = req.headers[name];
+    return Array.isArray(value) ? value[0] : value;
+  };
+  const admitted = admit({ method, target: req.url ?? '/', header, upgrade: false }, options.guard);
+  if (isRefusal(admitted)) return refuse(res, admitted);
+  let body: Uint8Array | undefined;
+  if (!NO_BODY.has(method)) {
+    try {
+      const read = await readBody(req.iterator({ destroyOnReturn: false }), {
+        limit: options.bodyLimit?.(method, admitted.target.path) ?? DEFAULT_BODY_LIMIT,
+        declared: header('content-length'),
+        encoding: header('content-encoding'),
+        budget,
+      });
+      body = read.bytes;
+      res.once('close', () => budget.give(read.held));
+    } catch (error) {
+      if (error instanceof BodyRefused) return refuse(res, error.refusal, error.headers, true);
+      throw error;
+    }
+  }
+  const headers = routeHeaders(req, body?.byteLength);
+  const plain = options.plain?.(method, admitted.target.path);
+  if (plain) return servePlain(res, plain, { method, url: admitted.url, headers, body: body ?? new Uint8Array() });
+  const request = new Request(base + admitted.url, { method, headers });
+  if (body) bufferedBodies.set(request, body);
+  await send(res, await options.fetch(request));
+}
+
 function peerOf(socket: WebSocket): WsPeer {
   return {
     send: (text) => socket.send(text),
@@ -103,65 +137,44 @@ function peerOf(socket: WebSocket): WsPeer {
   };
 }
 
-function guardInput(req: IncomingMessage, upgrade: boolean): GuardInput {
-  return {
-    method: req.method ?? 'GET',
-    url: req.url ?? '/',
-    header: (name) => {
-      const value = req.headers[name];
-      return Array.isArray(value) ? value[0] : value;
-    },
-    upgrade,
-  };
-}
-
 /** Serves `options.fetch` and the ws paths on Node with node:http and ws. */
 export function serveNode(options: ServeOptions): Promise<RunningServer> {
+  const budget = createBodyBudget();
+  // Routes see URLs on the server's own address, never one built from the Host header (a Host such
+  // as "[::1" is refused by the guard, but must not even reach a URL parser).
+  const authority = (port: number) => `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
+  let base = authority(options.port);
   const server = createServer((req, res) => {
-    const refusal = options.guard?.(guardInput(req, false));
-    if (refusal) {
-      const body = refusalBody(refusal);
-      res.writeHead(refusal.status, { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), 'cache-control': 'no-store' });
-      res.end(body);
-      return;
-    }
-    const url = req.url ?? '/';
-    const query = url.indexOf('?');
-    const plain = options.plain?.(req.method ?? 'GET', query < 0 ? url : url.slice(0, query));
-    if (plain) {
-      servePlain(req, res, plain).catch((error) => {
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: { code: 'E_INTERNAL', message: String((error as Error)?.message ?? error) } }));
-      });
-      return;
-    }
-    toRequest(req, options.host, options.port)
-      .then((request) => options.fetch(request))
-      .then((response) => send(res, response))
-      .catch((error) => {
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: { code: 'E_INTERNAL', message: String((error as Error)?.message ?? error) } }));
-      });
+    handle(req, res, options, budget, base).catch((error) => {
+      // Mid-answer (a stream whose source failed): end what was sent; the body's own events tell.
+      if (res.headersSent) return void res.end();
+      refuse(res, { status: 500, code: 'E_INTERNAL', message: String((error as Error)?.message ?? error) });
+    });
   });
   server.requestTimeout = 60_000;
   server.headersTimeout = 15_000;
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.wsMaxPayload });
   server.on('upgrade', (req, socket, head) => {
     socket.on('error', () => socket.destroy());
-    const path = new URL(req.url ?? '/', 'http://x').pathname;
-    const handlers = options.wsPaths.includes(path) ? wsHandlersFor(options.ws, path) : undefined;
+    const header = (name: string) => {
+      const value = req.headers[name];
+      return Array.isArray(value) ? value[0] : value;
+    };
+    const refuseUpgrade = (refusal: Refusal) => {
+      const body = refusalBody(refusal);
+      socket.end(`HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? 'Refused'}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    };
+    const target = normalizeTarget(req.url ?? '/');
+    if (isRefusal(target)) return refuseUpgrade(target);
+    const handlers = options.wsPaths.includes(target.path) ? wsHandlersFor(options.ws, target.path) : undefined;
     if (!handlers) {
       // e.g. Codex tries a WebSocket on /v1/responses first: say plainly that this path is HTTP only.
       socket.end('HTTP/1.1 426 Upgrade Required\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 70\r\n\r\n{"error":{"code":"E_UPGRADE","message":"no WebSocket here: use HTTP"}}');
       return;
     }
-    // After the 426 above (which serves nothing), before any handler: the token and Host checks.
-    const refusal = options.guard?.(guardInput(req, true));
-    if (refusal) {
-      const body = refusalBody(refusal);
-      socket.end(`HTTP/1.1 ${refusal.status} ${refusal.status === 401 ? 'Unauthorized' : 'Forbidden'}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
-      return;
-    }
+    // Serving nothing above; before any handler, the Host and token checks on that same path.
+    const refusal = options.guard?.({ method: req.method ?? 'GET', path: target.path, query: target.query, header, upgrade: true });
+    if (refusal) return refuseUpgrade(refusal);
     wss.handleUpgrade(req, socket, head, (ws) => {
       const peer = peerOf(ws);
       ws.on('message', (data) => handlers.message(peer, data.toString()));
@@ -175,6 +188,7 @@ export function serveNode(options: ServeOptions): Promise<RunningServer> {
     server.listen(options.port, options.host, () => {
       const address = server.address();
       const port = typeof address === 'object' && address ? address.port : options.port;
+      base = authority(port);
       resolve({
         port,
         host: options.host,

@@ -33,8 +33,10 @@ export type PlainHandler = (request: PlainRequest) => Promise<PlainResponse>;
 /** What a request guard sees: the same on every runtime and on the plain and web paths. */
 export interface GuardInput {
   method: string;
-  /** Path and query, e.g. '/ws?token=…'. */
-  url: string;
+  /** The normalised path (`_target.ts`): exactly the path the router will serve. */
+  path: string;
+  /** The query as sent, '' or '?…'; routes never see its `token` parameter. */
+  query: string;
   /** A header by lower-case name. */
   header(name: string): string | undefined | null;
   /** A WebSocket upgrade. */
@@ -54,7 +56,8 @@ export interface Refusal {
  * @example refusalBody({ status: 403, code: 'E_HOST', message: '…' })
  */
 export function refusalBody(refusal: Refusal): string {
-  const type = refusal.status === 401 ? 'authentication_error' : refusal.status === 415 ? 'invalid_request_error' : 'permission_error';
+  const type = refusal.status === 401 ? 'authentication_error' : refusal.status === 403 ? 'permission_error'
+    : refusal.status === 413 ? 'request_too_large' : refusal.status === 503 ? 'overloaded_error' : 'invalid_request_error';
   return JSON.stringify({ type: 'error', error: { type, code: refusal.code, message: refusal.message } });
 }
 
@@ -73,6 +76,11 @@ export interface ServeOptions {
   plain?: (method: string, path: string) => PlainHandler | undefined;
   /** Runs before anything else for every request and upgrade; a refusal is answered as is. */
   guard?: (request: GuardInput) => Refusal | null;
+  /**
+   * The most bytes a request body to this path may have, raw and decoded (`_body.ts` enforces it
+   * while reading). Default: 64 KiB.
+   */
+  bodyLimit?: (method: string, path: string) => number;
   /** One set of handlers for every ws path, or one per path (a path without handlers is refused). */
   ws: WsHandlers | Record<string, WsHandlers>;
 }
@@ -93,15 +101,19 @@ export interface RunningServer {
 }
 
 /**
- * Bodies the Node adapter already read into memory, keyed by their Request: reading them back
- * through the Request's web stream would cost more than a small proxied call. Deno leaves it empty.
+ * Bodies the adapter already read (decoded, within the path's limit: `_body.ts`), keyed by their
+ * Request. Routes read them from here, never from the Request's own stream.
  */
 export const bufferedBodies: WeakMap<Request, Uint8Array> = new WeakMap();
 
 /**
- * The request body as bytes: the buffered copy when the adapter has one, else read from the stream.
+ * The request body as bytes: the copy the adapter read and checked; a Request that did not come
+ * through an adapter (a unit test) is read from its stream.
  * @example const bytes = await bodyBytes(request);
  */
 export async function bodyBytes(request: Request): Promise<Uint8Array> {
   return bufferedBodies.get(request) ?? new Uint8Array(await request.arrayBuffer());
 }
+
+/** The API's body limit when `ServeOptions.bodyLimit` says nothing else. */
+export const DEFAULT_BODY_LIMIT = 64 * 1024;

@@ -1,9 +1,7 @@
-// The proxy's HTTP details: provider-shaped errors, body decoding and limits, who is calling, which
+// The proxy's HTTP details: provider-shaped errors, the body limit, who is calling, which
 // headers cross, and the conversion between web Request/Response and the plain handler shapes.
-import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
-import * as zlib from 'node:zlib';
 import { ErrorCode, RuntimeError } from '../protocol/mod.ts';
-import { bodyBytes, type PlainRequest, type PlainResponse } from '../adapters/types.ts';
+import { bodyBytes, type PlainRequest, type PlainResponse } from '../adapters/mod.ts';
 import type { Protocol } from '../llm/types.ts';
 
 /** Headers that describe one hop, or carry credentials we replace: never forwarded as they came. */
@@ -19,34 +17,14 @@ export function providerError(protocol: Protocol, status: number, message: strin
   return { status, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
 }
 
-function decode(bytes: Uint8Array, encoding: string | null): Uint8Array {
-  switch ((encoding ?? 'identity').toLowerCase().trim()) {
-    case 'identity':
-    case '':
-      return bytes;
-    case 'gzip':
-    case 'x-gzip':
-      return gunzipSync(bytes);
-    case 'br':
-      return brotliDecompressSync(bytes);
-    case 'deflate':
-      return inflateSync(bytes);
-    case 'zstd': {
-      const zstd = (zlib as unknown as { zstdDecompressSync?: (b: Uint8Array) => Uint8Array }).zstdDecompressSync;
-      if (!zstd) throw new RuntimeError(ErrorCode.Unsupported, 'content-encoding zstd is not supported on this runtime: send the body uncompressed or gzip');
-      return zstd(bytes);
-    }
-    default:
-      throw new RuntimeError(ErrorCode.Invalid, `content-encoding is ${JSON.stringify(encoding)}: use gzip, br, deflate, zstd or none`, { details: { status: 415 } });
-  }
-}
-
+/**
+ * The request body as text. The adapter read it within the proxy's limit, decoding any
+ * content-encoding as it streamed (runtime/adapters/_body.ts); this only re-checks the size.
+ */
 export function readBody(request: PlainRequest, limit: number): string {
   const bytes = request.body;
   if (bytes.byteLength > limit) throw new RuntimeError(ErrorCode.Invalid, `request body is ${bytes.byteLength} bytes, over the proxy's ${limit}-byte limit`, { details: { status: 413 } });
-  const decoded = decode(bytes, request.headers['content-encoding'] ?? null);
-  if (decoded.byteLength > limit * 8) throw new RuntimeError(ErrorCode.Invalid, `request body decompresses to ${decoded.byteLength} bytes: refused`, { details: { status: 413 } });
-  return new TextDecoder().decode(decoded);
+  return new TextDecoder().decode(bytes);
 }
 
 /** The caller's credential as sent, and the header style it came in. */

@@ -7,7 +7,7 @@
  */
 import { ErrorCode, RuntimeError, Topics, errorMessage } from '../protocol/mod.ts';
 import type { Bus } from '../bus/mod.ts';
-import type { PlainHandler, PlainRequest, PlainResponse } from '../adapters/types.ts';
+import type { PlainHandler, PlainRequest, PlainResponse } from '../adapters/mod.ts';
 import { cacheKey, credentialNamespace } from '../llm/_canonical.ts';
 import type { LlmCache } from '../llm/cache.ts';
 import { servable } from '../llm/gateway.ts';
@@ -321,5 +321,7 @@ export function proxyRoutes(deps: ProxyDeps) {
     routes,
     /** The same POST endpoints without web Request/Response objects, for adapters that can skip them (Node). */
     plain: (method: string, path: string): PlainHandler | undefined => (method === 'POST' ? posts.find((p) => p.path.test(path))?.run : undefined),
+    /** The body limit of a proxy endpoint (the adapter enforces it while reading), or undefined for other paths. */
+    bodyLimit: (method: string, path: string): number | undefined => (method === 'POST' && posts.some((p) => p.path.test(path)) ? limit : undefined),
   };
 }

@@ -24,7 +24,7 @@ import type { Hub } from './hub.ts';
 import { dataPaths } from './config.ts';
 import type { ServerConfig } from './config.ts';
 import { createRoutes } from './routes.ts';
-import { errorResponse } from './http.ts';
+import { MAX_BODY_BYTES, errorResponse } from './http.ts';
 import { startLlm } from './llm.ts';
 import { scrubbingLog, wireConsole } from './console.ts';
 import { corsFor } from './http.ts';
@@ -147,7 +147,17 @@ export async function startApp(config: ServerConfig, log: LogSink = defaultLog):
   };
   let server: RunningServer;
   try {
-    server = await serve({ port: config.port, host: config.host, guard, wsPaths: ['/ws', '/ws/inspect'], wsMaxPayload: 64 * 1024, fetch, plain: llm.proxy.plain, ws: { '/ws': hub.ws, '/ws/inspect': inspector.ws } });
+    server = await serve({
+      port: config.port,
+      host: config.host,
+      guard,
+      bodyLimit: (method, path) => llm.proxy.bodyLimit(method, path) ?? MAX_BODY_BYTES,
+      wsPaths: ['/ws', '/ws/inspect'],
+      wsMaxPayload: 64 * 1024,
+      fetch,
+      plain: llm.proxy.plain,
+      ws: { '/ws': hub.ws, '/ws/inspect': inspector.ws },
+    });
   } catch (error) {
     inspector.close();
     tasks.stop();

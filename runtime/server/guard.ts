@@ -12,7 +12,7 @@
  * @module
  */
 import { timingSafeEqual } from 'node:crypto';
-import type { GuardInput, Refusal } from '../adapters/types.ts';
+import type { GuardInput, Refusal } from '../adapters/mod.ts';
 
 export type { GuardInput, Refusal };
 
@@ -39,12 +39,30 @@ export function isLoopback(host: string): boolean {
   return name === 'localhost' || name === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
 }
 
-/** The host name of a Host header or an origin's authority, lower case, without port or brackets. */
-function hostName(authority: string): string {
-  const text = authority.trim().toLowerCase();
-  if (text.startsWith('[')) return text.slice(1, text.indexOf(']') < 0 ? undefined : text.indexOf(']'));
-  const colon = text.indexOf(':');
-  return colon < 0 ? text : text.slice(0, colon);
+/**
+ * A Host header (or an origin's authority) split into its name and port, or null when it is not
+ * one: a DNS name or IPv4 address, or an IPv6 address in brackets, then an optional numeric port.
+ * "localhost:evil.com" and "[::1" are not hosts (400), rather than hosts whose name we guess.
+ * @example parseHost('LocalHost:8100'); // { name: 'localhost', port: 8100 }
+ */
+export function parseHost(value: string): { name: string; port: number | undefined } | null {
+  const match = /^(?:\[([0-9a-fA-F:.]{2,45})\]|([A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_.])?))(?::(\d{1,5}))?$/.exec(value.trim());
+  if (!match) return null;
+  const port = match[3] === undefined ? undefined : Number(match[3]);
+  if (port !== undefined && port > 65535) return null;
+  return { name: (match[1] ?? match[2]).toLowerCase(), port };
+}
+
+/**
+ * True when a content-type header's media type is JSON: `application/json` or `application/<x>+json`,
+ * parsed (type/subtype before any parameter), never searched: "text/plain; application/json" is
+ * text/plain, which a page may send cross-site without asking the server first.
+ * @example isJsonMediaType('application/json; charset=utf-8'); // true
+ */
+export function isJsonMediaType(value: string | null | undefined): boolean {
+  if (!value) return false;
+  const essence = value.split(';', 1)[0].trim().toLowerCase();
+  return essence === 'application/json' || /^application\/[a-z0-9!#$&^_.-]+\+json$/.test(essence);
 }
 
 function sameToken(given: string, expected: Buffer): boolean {
@@ -65,10 +83,11 @@ export function createGuard(options: GuardOptions): (request: GuardInput) => Ref
     const header = request.header(TOKEN_HEADER);
     if (header && sameToken(header, expected)) return true;
     // Not from Authorization or x-api-key: those carry provider keys to the proxy, which forwards
-    // a caller's key upstream; the token must never travel there.
-    const query = request.url.indexOf('?');
-    if (query >= 0 && request.url.includes('token=', query)) {
-      const value = new URLSearchParams(request.url.slice(query + 1)).get('token');
+    // a caller's key upstream; the token must never travel there. From the query only on a
+    // WebSocket upgrade (a browser cannot set headers there): a token in any other URL ends up in
+    // logs, histories and Referer headers, and the proxy forwards queries upstream.
+    if (request.upgrade && request.query.includes('token=')) {
+      const value = new URLSearchParams(request.query.slice(1)).get('token');
       if (value && sameToken(value, expected)) return true;
     }
     return false;
@@ -87,16 +106,20 @@ export function createGuard(options: GuardOptions): (request: GuardInput) => Ref
   }
 
   return (request) => {
+    const host = request.header('host');
+    const parsed = host ? parseHost(host) : null;
+    if (host && !parsed) {
+      return { status: 400, code: 'E_HOST', message: `Host ${JSON.stringify(host.slice(0, 200))} is not a host name with an optional port: send e.g. "Host: 127.0.0.1:8100"` };
+    }
     if (!options.remote) {
-      const host = request.header('host');
-      if (!host) {
+      if (!parsed) {
         return { status: 403, code: 'E_HOST', message: 'the request has no Host header: send one naming this server, e.g. "Host: 127.0.0.1:8100"' };
       }
-      if (!hosts.has(hostName(host))) {
+      if (!hosts.has(parsed.name)) {
         return {
           status: 403,
           code: 'E_HOST',
-          message: `Host ${JSON.stringify(host.slice(0, 200))} is not this server's name (a foreign name pointing at 127.0.0.1 is how DNS rebinding attacks work): open http://127.0.0.1 or http://localhost, or accept the name with --allow-host (ORCHESTRATOR_ALLOWED_HOSTS)`,
+          message: `Host ${JSON.stringify(host!.slice(0, 200))} is not this server's name (a foreign name pointing at 127.0.0.1 is how DNS rebinding attacks work): open http://127.0.0.1 or http://localhost, or accept the name with --allow-host (ORCHESTRATOR_ALLOWED_HOSTS)`,
         };
       }
     }
@@ -110,7 +133,7 @@ export function createGuard(options: GuardOptions): (request: GuardInput) => Ref
       return {
         status: 403,
         code: 'E_AUTH',
-        message: `WebSocket ${request.url.split('?')[0]} needs the launch token${origin ? ` (origin ${JSON.stringify(origin.slice(0, 200))})` : ''}: connect with ?token=<token> from <data dir>/token; the dashboard served by this server does this for you`,
+        message: `WebSocket ${request.path} needs the launch token${origin ? ` (origin ${JSON.stringify(origin.slice(0, 200))})` : ''}: connect with ?token=<token> from <data dir>/token; the dashboard served by this server does this for you`,
       };
     }
     if (SAFE_METHODS.has(request.method)) return null;
@@ -123,11 +146,11 @@ export function createGuard(options: GuardOptions): (request: GuardInput) => Ref
     }
     const type = request.header('content-type');
     const hasBody = Number(request.header('content-length') ?? 0) > 0 || !!request.header('transfer-encoding');
-    if (hasBody && !(type ?? '').toLowerCase().includes('json')) {
+    if (hasBody && !isJsonMediaType(type)) {
       return {
         status: 415,
         code: 'E_CONTENT_TYPE',
-        message: `${request.method} ${request.url.split('?')[0]} has a body of content-type ${JSON.stringify(type ?? '')}: send JSON with "content-type: application/json"`,
+        message: `${request.method} ${request.path} has a body of content-type ${JSON.stringify((type ?? '').slice(0, 200))}: send JSON with "content-type: application/json"`,
       };
     }
     return null;
@@ -138,6 +161,6 @@ export function createGuard(options: GuardOptions): (request: GuardInput) => Ref
 // page (the page carries no token in remote mode; it asks for one, see docs/security.md).
 function isOpen(request: GuardInput): boolean {
   if (request.upgrade || !SAFE_METHODS.has(request.method)) return false;
-  const path = request.url.split('?')[0];
+  const path = request.path;
   return path === '/api/health' || path === '/api/hello' || path === '/' || path === '/index.html' || path.startsWith('/ui/') || path === '/favicon.ico';
 }

@@ -1,7 +1,9 @@
 import { ErrorCode, RuntimeError, SubmitRequirement, errorMessage, parse } from '../protocol/mod.ts';
-import { bufferedBodies } from '../adapters/types.ts';
+import { DEFAULT_BODY_LIMIT, bodyBytes } from '../adapters/mod.ts';
+import { isJsonMediaType } from './guard.ts';
 
-export const MAX_BODY_BYTES = 64 * 1024;
+/** The API's body limit (the proxy has its own, larger one). */
+export const MAX_BODY_BYTES = DEFAULT_BODY_LIMIT;
 
 const STATUS: Record<string, number> = {
   [ErrorCode.Invalid]: 400,
@@ -24,32 +26,21 @@ export function errorResponse(error: unknown): Response {
   return json({ error: { code: 'E_INTERNAL', message: errorMessage(error) } }, 500);
 }
 
-/** Reads a JSON body with a size cap; the errors say what was wrong and what to send instead. */
+/**
+ * Reads a JSON body. The adapter already read it within the path's limit (decoded, counted as it
+ * arrived: runtime/adapters/_body.ts); this checks the media type and the API's limit once more for
+ * Requests that did not come through an adapter. The errors say what was wrong and what to send.
+ */
 export async function readJson(request: Request): Promise<unknown> {
   const type = request.headers.get('content-type') ?? '';
-  if (!type.includes('application/json')) {
-    throw new RuntimeError(ErrorCode.Invalid, `content-type is ${JSON.stringify(type)}: send a JSON body with content-type: application/json`, { details: { status: 415 } });
+  if (!isJsonMediaType(type)) {
+    throw new RuntimeError(ErrorCode.Invalid, `content-type is ${JSON.stringify(type.slice(0, 200))}: send a JSON body with content-type: application/json`, { details: { status: 415 } });
   }
   const declared = Number(request.headers.get('content-length') ?? 0);
   if (declared > MAX_BODY_BYTES) tooLarge(declared);
-  const buffered = bufferedBodies.get(request);
-  if (buffered && buffered.byteLength > MAX_BODY_BYTES) tooLarge(buffered.byteLength);
-  const reader = buffered ? undefined : request.body?.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  if (reader) {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > MAX_BODY_BYTES) {
-        await reader.cancel();
-        tooLarge(size);
-      }
-      chunks.push(value);
-    }
-  }
-  const text = buffered ? new TextDecoder().decode(buffered) : await new Blob(chunks as BlobPart[]).text();
+  const bytes = await bodyBytes(request);
+  if (bytes.byteLength > MAX_BODY_BYTES) tooLarge(bytes.byteLength);
+  const text = new TextDecoder().decode(bytes);
   if (!text.trim()) throw new RuntimeError(ErrorCode.Invalid, 'request body is empty: send JSON such as {"requirement": "a fizzbuzz module with tests", "priority": 5}');
   try {
     return JSON.parse(text);
