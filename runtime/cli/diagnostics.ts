@@ -6,7 +6,8 @@
  * secret value survived.
  * @module
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
+import { TEXT_LIMITS, cutText } from '../protocol/mod.ts';
 import { arch, platform, release } from 'node:os';
 import { basename, resolve } from 'node:path';
 import { dataPaths, effectiveEnv, resolveDataDir } from '../server/env.ts';
@@ -50,9 +51,26 @@ function packageVersion(name: string): string | null {
   }
 }
 
-function tailLines(file: string, lines: number): string | undefined {
+/**
+ * The most of one log file the bundle holds: its last 2 MiB, each line redacted, then cut to
+ * TEXT_LIMITS.logLine (in that order: a cut through a key would leave a piece no redaction finds).
+ */
+const LOG_TAIL_BYTES = 2 * 1024 * 1024;
+
+function tailLines(file: string, lines: number, secrets: Array<[string, string]>): string | undefined {
   if (!existsSync(file)) return undefined;
-  return readFileSync(file, 'utf8').split('\n').slice(-lines - 1).join('\n');
+  const fd = openSync(file, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const start = Math.max(0, size - LOG_TAIL_BYTES);
+    const buffer = Buffer.alloc(size - start);
+    readSync(fd, buffer, 0, buffer.length, start);
+    const text = buffer.toString('utf8').split('\n');
+    if (start > 0) text[0] = `[${start} earlier bytes of ${basename(file)} not included]`;
+    return text.slice(-lines - 1).map((line) => cutText(redactText(line, secrets), TEXT_LIMITS.logLine)).join('\n');
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**
@@ -111,8 +129,8 @@ export const diagnosticsCommand: Command = {
     } else addJson('stats.json', { server: null, note: `no server runs for ${dataDir}` });
     const paths = dataPaths(dataDir);
     for (const [name, file] of [['logs/server.log.1', `${paths.log}.1`], ['logs/server.log', paths.log], ['logs/daemon.out', `${paths.logs}/daemon.out`]]) {
-      const text = tailLines(file, lines);
-      if (text !== undefined) entries.push({ name, content: redactText(text, secrets) });
+      const text = tailLines(file, lines, secrets);
+      if (text !== undefined) entries.push({ name, content: text });
     }
     // The last line of defence: no known secret value leaves in any file.
     for (const entry of entries) {

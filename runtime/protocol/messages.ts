@@ -9,25 +9,10 @@ export interface GeneratedFile {
 export const Complexity = { Simple: 'simple', Complex: 'complex' } as const;
 export type Complexity = (typeof Complexity)[keyof typeof Complexity];
 
-export interface TestResult {
-  name: string;
-  ok: boolean;
-  ms: number;
-  message?: string;
-}
-
-/** What the sandbox says about one validation run; the integrate stage needs an `ok: true` one. */
-export type SandboxReport =
-  | { ok: true; tests: TestResult[]; console: string[]; ms: number; memoryBytes: number }
-  | {
-      ok: false;
-      reason: 'syntax' | 'timeout' | 'memory' | 'threw' | 'tests-failed' | 'unsupported';
-      message: string;
-      location?: { file: string; line: number; column: number };
-      tests?: TestResult[];
-      console?: string[];
-      ms?: number;
-    };
+// A sandbox report is the sandbox's own type (sandbox/mod.ts): one definition, named here for the
+// runtime, the plugins and the UI (a type-only import: nothing of the sandbox loads with it).
+export type { SandboxReport, TestResult } from '../../sandbox/mod.ts';
+import type { SandboxReport } from '../../sandbox/mod.ts';
 
 export interface Analysis {
   complexity: Complexity;

@@ -10,3 +10,4 @@ export * from './frames.ts';
 export * from './schemas.ts';
 export * from './typos.ts';
 export * from './protected.ts';
+export * from './limits.ts';

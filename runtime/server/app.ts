@@ -124,6 +124,7 @@ export async function startApp(config: ServerConfig, log: LogSink = defaultLog):
   let draining = false;
   const routes = createRoutes({
     session: { token, remote: config.remote },
+    sandboxProbe: () => sandbox.probe(),
     inspector,
     bus,
     version: VERSION,

@@ -3,7 +3,8 @@ import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import type { Bus } from '../bus/mod.ts';
 import type { InspectActorId } from '../protocol/mod.ts';
 import type { Inspector } from './inspect.ts';
-import { ErrorCode, RuntimeError, Topics } from '../protocol/mod.ts';
+import { ErrorCode, RuntimeError, Topics, errorMessage } from '../protocol/mod.ts';
+import type { ProbeResult } from '../../sandbox/mod.ts';
 import type { Supervisor } from '../supervisor/mod.ts';
 import type { TaskManager } from '../tasks/mod.ts';
 import type { Workspace } from '../workspace/mod.ts';
@@ -28,6 +29,36 @@ export interface RouteDeps {
   bus?: Bus;
   /** The launch token and whether the server listens beyond loopback (runtime/server/guard.ts). */
   session?: { token: string; remote: boolean };
+  /** The sandbox's known-good probe (sandbox/mod.ts): /api/health says degraded when it fails. */
+  sandboxProbe?: () => Promise<ProbeResult>;
+}
+
+/** How old the last probe may be before /api/health starts another one (in the background). */
+const PROBE_MAX_AGE_MS = 10_000;
+
+/**
+ * The last probe's result, refreshed in the background: /api/health never waits behind a sandbox
+ * busy with a long run (a bomb running to its deadline), it reports what the last probe found.
+ * @example const sandboxHealth = probeCache(() => sandbox.probe()); sandboxHealth.current();
+ */
+export function probeCache(probe: () => Promise<ProbeResult>, maxAgeMs = PROBE_MAX_AGE_MS, now = () => Date.now()) {
+  let last: (ProbeResult & { at: number }) | undefined;
+  let running: Promise<void> | undefined;
+  const refresh = (): Promise<void> => {
+    running ??= probe()
+      .then((result) => void (last = { ...result, at: now() }))
+      .catch((error: unknown) => void (last = { ok: false, driver: 'unknown', message: `the probe failed: ${errorMessage(error)}`, at: now() }))
+      .finally(() => (running = undefined));
+    return running;
+  };
+  return {
+    refresh,
+    /** The last result (undefined before the first probe ends); starts a new probe when it is old. */
+    current(): (ProbeResult & { at: number }) | undefined {
+      if (!last || now() - last.at > maxAgeMs) void refresh();
+      return last;
+    },
+  };
 }
 
 /**
@@ -132,6 +163,8 @@ function taskOr404(tasks: TaskManager, id: string) {
 /** The HTTP API as one web-standard fetch handler (runs unchanged on Node and Deno). */
 export function createRoutes(deps: RouteDeps): (request: Request) => Promise<Response> {
   const { tasks, supervisor, workspace, store } = deps;
+  const sandboxHealth = deps.sandboxProbe ? probeCache(deps.sandboxProbe) : undefined;
+  void sandboxHealth?.refresh();
   const health = () => {
     const agents = supervisor.agents();
     let storeOk = true;
@@ -141,7 +174,9 @@ export function createRoutes(deps: RouteDeps): (request: Request) => Promise<Res
       storeOk = false;
     }
     const failed = agents.filter((a) => a.status === 'failed').map((a) => a.name);
-    const ok = storeOk && failed.length === 0;
+    const probe = sandboxHealth?.current();
+    const sandboxOk = probe?.ok !== false;
+    const ok = storeOk && failed.length === 0 && sandboxOk;
     return json(
       {
         status: ok ? 'ok' : 'degraded',
@@ -150,6 +185,7 @@ export function createRoutes(deps: RouteDeps): (request: Request) => Promise<Res
         demo: deps.provider.demo,
         provider: deps.provider.name,
         store: storeOk ? 'ok' : 'failing',
+        sandbox: probe ? { status: probe.ok ? 'ok' : 'failing', driver: probe.driver, message: probe.message, checkedAt: probe.at } : { status: sandboxHealth ? 'probing' : 'unknown' },
         agents: { total: agents.length, failed },
         tasks: tasks.stats(),
         wsClients: deps.hub.clients(),

@@ -4,7 +4,7 @@ import { ErrorCode, RuntimeError, Topics, errorMessage } from '../protocol/mod.t
 import type { Message, SandboxReport, TaskView } from '../protocol/mod.ts';
 import type { Bus } from '../bus/mod.ts';
 import type { Store, TaskRow } from '../store/mod.ts';
-import { FINAL_STAGES, PIPELINE_MACHINE_VERSION, Stage, createPipelineMachine, isPassingReport } from './pipeline.ts';
+import { FINAL_STAGES, PIPELINE_MACHINE_VERSION, Stage, createPipelineMachine, isPassingReport, taskError } from './pipeline.ts';
 import type { PipelineContext, PipelineMachine, StageCalls } from './pipeline.ts';
 import { PriorityQueue } from './queue.ts';
 import { restoreRefusal, restoredRefusal } from './_restore.ts';
@@ -164,7 +164,7 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
       error: (error) => {
         // A machine that throws is a defect; the task still ends failed with the reason, never hangs.
         if (stopped) return;
-        const row = store.updateTask(id, { status: 'failed', stage: Stage.Failed, updatedAt: clock.now(), error: JSON.stringify({ stage, reason: 'E_HANDLER', message: errorMessage(error) }) });
+        const row = store.updateTask(id, { status: 'failed', stage: Stage.Failed, updatedAt: clock.now(), error: JSON.stringify(taskError(stage, 'E_HANDLER', errorMessage(error))) });
         emit(toView(row));
         actors.delete(id);
         pump();
@@ -221,7 +221,7 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
     const now = clock.now();
     const failed = store.transaction(() => {
       store.appendEvent({ taskId: row.id, ts: now, type: 'task.stage', data: { from: row.stage, to: Stage.Failed, iteration: 0 } });
-      return store.updateTask(row.id, { status: 'failed', stage: Stage.Failed, updatedAt: now, error: JSON.stringify({ stage: row.stage, reason: 'E_MIGRATION', message }) });
+      return store.updateTask(row.id, { status: 'failed', stage: Stage.Failed, updatedAt: now, error: JSON.stringify(taskError(row.stage, 'E_MIGRATION', message)) });
     });
     emit(toView(failed));
   }

@@ -1,6 +1,7 @@
 import { assign, fromPromise, setup } from 'xstate';
-import { errorMessage } from '../protocol/mod.ts';
+import { TEXT_LIMITS, boundFindings, cutText, errorMessage } from '../protocol/mod.ts';
 import type { Analysis, Feedback, Implementation, MessageMap, SandboxReport } from '../protocol/mod.ts';
+import { boundReport } from '../../sandbox/mod.ts';
 
 /**
  * Bumped whenever states, events, invoked actors or context change shape; persisted snapshots carry
@@ -79,9 +80,23 @@ export interface StageCalls {
 const stageOf = (calls: StageCalls) => <T>(name: keyof Omit<StageCalls, 'hasReviewer'>) =>
   fromPromise<T, { context: PipelineContext }>(({ input }) => calls[name](input.context) as Promise<T>);
 
+/**
+ * A task's error, with its message cut to TEXT_LIMITS.taskError: it is stored in the task row and
+ * the snapshot, shown in every view and /ws frame and logged, and may quote what a model or
+ * generated code said (a 20 MB exception message must not become a 20 MB row).
+ */
+export function taskError(stage: string, reason: string, message: string): TaskError {
+  return { stage, reason: cutText(reason, 200), message: cutText(message, TEXT_LIMITS.taskError) };
+}
+
 function failure(stageName: string, error: unknown): TaskError {
   const code = (error as { code?: unknown })?.code;
-  return { stage: stageName, reason: typeof code === 'string' ? code : 'E_HANDLER', message: errorMessage(error) };
+  return taskError(stageName, typeof code === 'string' ? code : 'E_HANDLER', errorMessage(error));
+}
+
+/** A reviewer's error findings as the fix loop sends them back, bounded. */
+function reviewFindings(findings: MessageMap['review.result']['findings']): string[] {
+  return boundFindings(findings.filter((f) => f.severity === 'error').map((f) => `${f.file}:${f.line}: ${f.message}`));
 }
 
 /**
@@ -193,34 +208,36 @@ export function createPipelineMachine(calls: StageCalls) {
             {
               guard: ({ event }) => passed(event.output.report) && calls.hasReviewer(),
               target: Stage.Reviewing,
-              actions: assign({ report: ({ event }) => event.output.report, findings: ({ event }) => event.output.findings }),
+              actions: assign({ report: ({ event }) => boundReport(event.output.report), findings: ({ event }) => boundFindings(event.output.findings) }),
             },
             {
               guard: ({ event }) => passed(event.output.report),
               target: Stage.Integrating,
-              actions: assign({ report: ({ event }) => event.output.report, findings: ({ event }) => event.output.findings }),
+              actions: assign({ report: ({ event }) => boundReport(event.output.report), findings: ({ event }) => boundFindings(event.output.findings) }),
             },
             {
               guard: 'canRetry',
               target: Stage.Implementing,
               actions: assign({
-                report: ({ event }) => event.output.report,
-                findings: ({ event }) => event.output.findings,
-                feedback: ({ event, context }) => ({ iteration: context.iteration, findings: event.output.findings, report: event.output.report }),
+                report: ({ event }) => boundReport(event.output.report),
+                findings: ({ event }) => boundFindings(event.output.findings),
+                feedback: ({ event, context }) => ({ iteration: context.iteration, findings: boundFindings(event.output.findings), report: boundReport(event.output.report) }),
               }),
             },
             {
               target: Stage.Failed,
               actions: assign({
-                report: ({ event }) => event.output.report,
-                findings: ({ event }) => event.output.findings,
+                report: ({ event }) => boundReport(event.output.report),
+                findings: ({ event }) => boundFindings(event.output.findings),
                 error: ({ event, context }) => {
-                  const report = event.output.report;
-                  const reason = report.ok ? 'invalid-report' : report.reason;
-                  const message = report.ok
+                  // "ok" is judged on what the validator said, before bounding turns a malformed ok into 'threw'.
+                  const claimed = (event.output.report as { ok?: unknown } | null)?.ok === true;
+                  const report = boundReport(event.output.report);
+                  const reason = claimed || report.ok ? 'invalid-report' : report.reason;
+                  const message = claimed || report.ok
                     ? 'the validator said ok without a passing test run (no test results, or a test that failed): fix or replace the validator plugin'
                     : report.message;
-                  return { stage: Stage.Validating, reason, message: `validation failed after ${context.iteration} attempt(s): ${reason}: ${message}` };
+                  return taskError(Stage.Validating, reason, `validation failed after ${context.iteration} attempt(s): ${reason}: ${message}`);
                 },
               }),
             },
@@ -238,22 +255,15 @@ export function createPipelineMachine(calls: StageCalls) {
               guard: 'canRetry',
               target: Stage.Implementing,
               actions: assign({
-                findings: ({ event }) => event.output.findings.map((f) => `${f.file}:${f.line}: ${f.message}`),
-                feedback: ({ event, context }) => ({
-                  iteration: context.iteration,
-                  findings: event.output.findings.filter((f) => f.severity === 'error').map((f) => `${f.file}:${f.line}: ${f.message}`),
-                  report: context.report!,
-                }),
+                findings: ({ event }) => boundFindings(event.output.findings.map((f) => `${f.file}:${f.line}: ${f.message}`)),
+                feedback: ({ event, context }) => ({ iteration: context.iteration, findings: reviewFindings(event.output.findings), report: context.report! }),
               }),
             },
             {
               target: Stage.Failed,
               actions: assign({
-                error: ({ event, context }) => ({
-                  stage: Stage.Reviewing,
-                  reason: 'review-failed',
-                  message: `review failed after ${context.iteration} attempt(s): ${event.output.findings.filter((f) => f.severity === 'error').map((f) => `${f.file}:${f.line}: ${f.message}`).join('; ')}`,
-                }),
+                error: ({ event, context }) =>
+                  taskError(Stage.Reviewing, 'review-failed', `review failed after ${context.iteration} attempt(s): ${reviewFindings(event.output.findings).join('; ')}`),
               }),
             },
           ],
