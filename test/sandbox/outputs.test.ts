@@ -15,7 +15,10 @@ const sandboxes = Object.fromEntries(drivers.map((driver) => [driver, createSand
  * The validator's memory limit; a generous time limit (a safety bound, not a speed target: QuickJS
  * scans 20 MB strings at WebAssembly speed, and the cores may be busy).
  */
-const LIMITS = { timeoutMs: 60_000, memoryMb: 64 };
+// Room for three 20 MB strings and their copies: these tests are about the caps on what comes out, and
+// at 64 MB a busy machine's GC thrash near the limit made a run look like a memory bomb (seen once
+// under two concurrent `npm test`s).
+const LIMITS = { timeoutMs: 60_000, memoryMb: 256 };
 const BIG = "'M'.repeat(2e7)";
 
 function jsonBytes(report: SandboxReport): number {
