@@ -181,22 +181,29 @@ test('class 2: a compressed body (brotli: under 1 KB) that decodes past the limi
   const rows: string[] = [];
   for (const [encoding, bomb, status] of bombs) {
     for (const path of ['/api/requirements', '/v1/messages']) {
-      const tasksBefore = (await api(local, '/api/tasks')).body.tasks.length;
-      const upstreamBefore = fake.requests.length;
-      const before = usage(pid);
-      resetPeak(pid);
-      const answer = await post(local, path, bomb, { 'content-encoding': encoding, 'x-api-key': 'client-key' });
-      const after = usage(pid);
-      assert.is(answer.status, status, `${encoding} bomb (${bomb.byteLength} B) to ${path}: ${answer.status} ${answer.body.slice(0, 300)}`);
-      assert.match(answer.body, status === 413 ? /E_TOO_LARGE/ : /E_CONTENT_ENCODING.*window/);
-      assert.is((await api(local, '/api/tasks')).body.tasks.length, tasksBefore, 'no task was made');
-      assert.is(fake.requests.length, upstreamBefore, 'nothing reached the upstream');
-      const cpu = after.cpuMs - before.cpuMs;
-      const grew = after.peakMb - before.rssMb;
+      // The server's CPU and RSS are sampled around the request, so anything else it does in that
+      // window (a GC, the sandbox probe's bookkeeping) counts too; a busy machine widens the window.
+      // The bomb's own cost is the least of up to five tries; every try must be refused the same way.
+      let cpu = Infinity;
+      let grew = Infinity;
+      for (let attempt = 0; attempt < 5 && (cpu > 50 || grew >= 50); attempt++) {
+        const tasksBefore = (await api(local, '/api/tasks')).body.tasks.length;
+        const upstreamBefore = fake.requests.length;
+        const before = usage(pid);
+        resetPeak(pid);
+        const answer = await post(local, path, bomb, { 'content-encoding': encoding, 'x-api-key': 'client-key' });
+        const after = usage(pid);
+        assert.is(answer.status, status, `${encoding} bomb (${bomb.byteLength} B) to ${path}: ${answer.status} ${answer.body.slice(0, 300)}`);
+        assert.match(answer.body, status === 413 ? /E_TOO_LARGE/ : /E_CONTENT_ENCODING.*window/);
+        assert.is((await api(local, '/api/tasks')).body.tasks.length, tasksBefore, 'no task was made');
+        assert.is(fake.requests.length, upstreamBefore, 'nothing reached the upstream');
+        cpu = Math.min(cpu, after.cpuMs - before.cpuMs);
+        grew = Math.min(grew, after.peakMb - before.rssMb);
+      }
       rows.push(`${encoding} ${bomb.byteLength} B → ${path}: ${cpu} ms CPU, peak RSS +${grew.toFixed(1)} MB`);
       // CPU time, not wall time: a busy machine does not inflate it. Decoding the whole 64 MiB costs
       // ~450 ms (brotli) here; stopping at the limit or the ratio costs a few.
-      assert.ok(cpu <= 50, `${encoding} bomb to ${path} cost ${cpu} ms of server CPU`);
+      assert.ok(cpu <= 50, `${encoding} bomb to ${path} cost ${cpu} ms of server CPU (the least of 5 tries)`);
       assert.ok(grew < 50, `${encoding} bomb to ${path} grew the server's RSS by ${grew.toFixed(1)} MB`);
     }
   }
