@@ -22,7 +22,14 @@ export interface SendOptions {
   from?: Address;
   taskId?: string;
   causationId?: string;
+  /** No reply within this long rejects with E_TIMEOUT and withdraws the request (its signal aborts). */
   timeoutMs?: number;
+  /**
+   * Withdraws the request when it aborts: the promise rejects at once (with the reason when it is a
+   * RuntimeError, else E_CANCELLED), a request still queued is never handled, and the handler's signal
+   * aborts so the work it started (a model call, a sandbox run) stops.
+   */
+  signal?: AbortSignal;
 }
 
 export interface Subscription {
@@ -30,7 +37,12 @@ export interface Subscription {
   close(): void;
 }
 
-export type Handler = (message: Message) => unknown;
+/** What a handler learns besides the message: `signal` aborts when the sender withdraws the request. */
+export interface Delivery {
+  signal: AbortSignal;
+}
+
+export type Handler = (message: Message, delivery: Delivery) => unknown;
 
 export interface BusOptions {
   transport?: Transport;
@@ -41,7 +53,8 @@ export interface BusOptions {
 
 export interface Bus {
   readonly clock: Clock;
-  serve(address: Address, handler: Handler, options?: MailboxOptions): Subscription;
+  /** Serves one address, or several from one mailbox (a pool serves its role and its name). */
+  serve(address: Address | readonly Address[], handler: Handler, options?: MailboxOptions): Subscription;
   subscribe(topic: Topic, handler: (message: Message) => void, options?: MailboxOptions): Subscription;
   send<K extends RequestType>(to: Address, type: K, payload: MessageMap[K], options?: SendOptions): Promise<MessageMap[ResultOf<K>]>;
   publish<K extends MessageType>(to: Topic, type: K, payload: MessageMap[K], options?: Omit<SendOptions, 'timeoutMs'>): number;
@@ -51,8 +64,19 @@ export interface Bus {
 
 interface Pending {
   message: Message;
+  signal: AbortSignal | undefined;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
+}
+
+const NEVER = new AbortController().signal;
+
+/** The error a withdrawn request settles with: the abort reason when it is coded, else E_CANCELLED. */
+export function withdrawnError(signal: AbortSignal, what: string): RuntimeError {
+  const reason = signal.reason;
+  if (reason instanceof RuntimeError) return reason;
+  const why = reason instanceof Error && reason.name !== 'AbortError' ? `: ${reason.message}` : typeof reason === 'string' ? `: ${reason}` : '';
+  return new RuntimeError(ErrorCode.Cancelled, `${what} was cancelled${why}`);
 }
 
 function asRuntimeError(error: unknown, message: Message): RuntimeError {
@@ -108,25 +132,40 @@ export function createBus(options: BusOptions = {}): Bus {
 
   return {
     clock,
-    serve(address, handler, mailboxOptions) {
-      if (!isAddress(address)) throw new RuntimeError(ErrorCode.Invalid, `cannot serve "${address}": not an address kind:name`);
+    serve(addresses, handler, mailboxOptions) {
+      const list: readonly Address[] = typeof addresses === 'string' ? [addresses] : addresses;
+      for (const address of list) {
+        if (!isAddress(address)) throw new RuntimeError(ErrorCode.Invalid, `cannot serve "${address}": not an address kind:name`);
+      }
+      const name = list.join(' + ');
       const mailbox = new Mailbox<Pending>(
-        address,
+        name,
         async (pending) => {
+          const signal = pending.signal ?? NEVER;
+          // Withdrawn while queued: the sender already has its answer, and the work never starts.
+          if (signal.aborted) return pending.reject(withdrawnError(signal, pending.message.type));
           try {
-            pending.resolve(await handler(pending.message));
+            pending.resolve(await handler(pending.message, { signal }));
           } catch (error) {
             pending.reject(asRuntimeError(error, pending.message));
           }
         },
         mailboxOptions,
       );
-      const unserve = transport.serve(address, (message) => new Promise((resolve, reject) => mailbox.push({ message, resolve, reject })));
+      const receive = (message: Message, signal?: AbortSignal) =>
+        new Promise((resolve, reject) => mailbox.push({ message, signal, resolve, reject }));
+      const unserves: Array<() => void> = [];
+      try {
+        for (const address of list) unserves.push(transport.serve(address, receive));
+      } catch (error) {
+        for (const unserve of unserves) unserve();
+        throw error;
+      }
       const close = () => {
-        unserve();
+        for (const unserve of unserves) unserve();
         endpoints.delete(close);
         for (const pending of mailbox.close()) {
-          pending.reject(new RuntimeError(ErrorCode.Stopped, `${address} stopped before it handled ${pending.message.type}`));
+          pending.reject(new RuntimeError(ErrorCode.Stopped, `${name} stopped before it handled ${pending.message.type}`));
         }
       };
       endpoints.add(close);
@@ -157,31 +196,33 @@ export function createBus(options: BusOptions = {}): Bus {
         request = out;
       }
       const timeoutMs = o.timeoutMs ?? defaultTimeoutMs;
+      const caller = o.signal;
+      if (caller?.aborted) return Promise.reject(withdrawnError(caller, `${type} to ${to}`));
+      // The request's own signal: aborted by the caller's, by the timeout, or once settled (so a
+      // networked transport can forget it); the receiver's work stops when it aborts.
+      const withdraw = new AbortController();
       return new Promise((resolve, reject) => {
         let settled = false;
-        const timer = clock.setTimeout(() => {
+        const settle = (outcome: { ok: true; payload: unknown } | { ok: false; error: RuntimeError }) => {
           if (settled) return;
           settled = true;
-          const error = new RuntimeError(ErrorCode.Timeout, `no reply from ${to} to ${type} within ${timeoutMs} ms`);
-          if (interceptors.length) reportReply(request, { ok: false, error });
-          reject(error);
+          clock.clearTimeout(timer);
+          caller?.removeEventListener('abort', onAbort);
+          if (interceptors.length) reportReply(request, outcome);
+          if (outcome.ok) resolve(outcome.payload as MessageMap[ResultOf<typeof type>]);
+          else {
+            if (!withdraw.signal.aborted) withdraw.abort(outcome.error);
+            reject(outcome.error);
+          }
+        };
+        const onAbort = () => settle({ ok: false, error: withdrawnError(caller!, `${type} to ${to}`) });
+        const timer = clock.setTimeout(() => {
+          settle({ ok: false, error: new RuntimeError(ErrorCode.Timeout, `no reply from ${to} to ${type} within ${timeoutMs} ms`) });
         }, timeoutMs);
-        transport.request(request).then(
-          (reply) => {
-            if (settled) return;
-            settled = true;
-            clock.clearTimeout(timer);
-            if (interceptors.length) reportReply(request, { ok: true, payload: reply });
-            resolve(reply as MessageMap[ResultOf<typeof type>]);
-          },
-          (error) => {
-            if (settled) return;
-            settled = true;
-            clock.clearTimeout(timer);
-            const runtimeError = asRuntimeError(error, request);
-            if (interceptors.length) reportReply(request, { ok: false, error: runtimeError });
-            reject(runtimeError);
-          },
+        caller?.addEventListener('abort', onAbort, { once: true });
+        transport.request(request, withdraw.signal).then(
+          (reply) => settle({ ok: true, payload: reply }),
+          (error) => settle({ ok: false, error: asRuntimeError(error, request) }),
         );
       });
     },

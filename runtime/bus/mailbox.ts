@@ -11,6 +11,11 @@ export type Overflow = (typeof Overflow)[keyof typeof Overflow];
 export interface MailboxOptions {
   capacity?: number;
   overflow?: Overflow;
+  /**
+   * How many items are processed at once (default 1: an actor, one message at a time, in order).
+   * A pool of N agent instances reads one mailbox with concurrency N.
+   */
+  concurrency?: number;
 }
 
 export interface MailboxStats {
@@ -21,16 +26,19 @@ export interface MailboxStats {
 }
 
 /**
- * A bounded FIFO processed one item at a time. `process` may return a promise: the next item waits for
- * it, which is what makes an agent an actor (one message at a time, in order). A synchronous `process`
- * drains in a tight loop, so a publish costs no promise and no timer.
+ * A bounded FIFO processed `concurrency` items at a time (default one). `process` may return a promise:
+ * the next item waits for a free slot, which is what makes an agent an actor (one message at a time, in
+ * order) and a pool a set of them. A synchronous `process` drains in a tight loop, so a publish costs no
+ * promise and no timer.
  */
 export class Mailbox<T> {
   readonly capacity: number;
   readonly overflow: Overflow;
+  readonly concurrency: number;
   #items: T[] = [];
   #head = 0;
   #busy = false;
+  #inFlight = 0;
   #closed = false;
   #process: (item: T) => void | Promise<void>;
   #name: string;
@@ -41,6 +49,10 @@ export class Mailbox<T> {
     this.#process = process;
     this.capacity = options.capacity ?? 1000;
     this.overflow = options.overflow ?? Overflow.Reject;
+    this.concurrency = options.concurrency ?? 1;
+    if (!(this.concurrency >= 1) || (!Number.isInteger(this.concurrency) && this.concurrency !== Infinity)) {
+      throw new RuntimeError(ErrorCode.Invalid, `mailbox "${name}": concurrency ${this.concurrency} is invalid: use an integer >= 1`);
+    }
     if (!Number.isInteger(this.capacity) || this.capacity < 1) {
       throw new RuntimeError(ErrorCode.Invalid, `mailbox "${name}": capacity ${this.capacity} is invalid: use an integer >= 1`);
     }
@@ -48,6 +60,11 @@ export class Mailbox<T> {
 
   get size(): number {
     return this.#items.length - this.#head;
+  }
+
+  /** Items being processed now (at most `concurrency`). */
+  get inFlight(): number {
+    return this.#inFlight;
   }
 
   /** Queues an item; returns the item dropped to make room, if any. Throws E_MAILBOX_FULL under 'reject'. */
@@ -87,7 +104,7 @@ export class Mailbox<T> {
 
   #drain(): void {
     this.#busy = true;
-    while (this.#head < this.#items.length) {
+    while (this.#head < this.#items.length && this.#inFlight < this.concurrency) {
       const item = this.#items[this.#head];
       this.#items[this.#head++] = undefined as T;
       if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
@@ -103,14 +120,15 @@ export class Mailbox<T> {
       }
       this.stats.processed++;
       if (result && typeof (result as Promise<void>).then === 'function') {
-        (result as Promise<void>).then(
-          () => this.#drain(),
-          () => this.#drain(),
-        );
-        return;
+        this.#inFlight++;
+        const done = () => {
+          this.#inFlight--;
+          if (!this.#busy) this.#drain();
+        };
+        (result as Promise<void>).then(done, done);
       }
     }
-    if (this.#head > 0) {
+    if (this.#head > 0 && this.#head === this.#items.length) {
       this.#items = [];
       this.#head = 0;
     }

@@ -3,11 +3,11 @@
  * chain, and a pluggable transport (in-process by default).
  * @module
  */
-export { createBus } from './bus.ts';
-export type { Bus, BusOptions, Handler, Interceptor, SendOptions, Subscription } from './bus.ts';
+export { createBus, withdrawnError } from './bus.ts';
+export type { Bus, BusOptions, Delivery, Handler, Interceptor, SendOptions, Subscription } from './bus.ts';
 export { Mailbox, Overflow } from './mailbox.ts';
 export type { MailboxOptions, MailboxStats } from './mailbox.ts';
 export { inProcessTransport } from './transport.ts';
 export type { Transport } from './transport.ts';
-export { simulatedClock, systemClock } from './clock.ts';
+export { simulatedClock, sleep, systemClock } from './clock.ts';
 export type { Clock } from './clock.ts';

@@ -7,19 +7,25 @@ import type { Address, Message, Topic } from '../protocol/mod.ts';
  */
 export interface Transport {
   readonly name: string;
-  /** Registers the one receiver of `address`; E_CONFLICT when it is taken. */
-  serve(address: Address, receive: (message: Message) => Promise<unknown>): () => void;
+  /**
+   * Registers the one receiver of `address`; E_CONFLICT when it is taken. `signal` aborts when the
+   * sender withdraws the request (its task ended, its stage timed out): the receiver stops the work.
+   */
+  serve(address: Address, receive: (message: Message, signal?: AbortSignal) => Promise<unknown>): () => void;
   /** Registers a receiver on `topic`; 'topic:*' receives every topic. */
   subscribe(topic: Topic, receive: (message: Message) => void): () => void;
-  /** Delivers a request; resolves with the reply payload. E_NO_HANDLER when nobody serves `message.to`. */
-  request(message: Message): Promise<unknown>;
+  /**
+   * Delivers a request; resolves with the reply payload. E_NO_HANDLER when nobody serves `message.to`.
+   * Aborting `signal` withdraws it: a networked transport sends the receiver a cancel for `message.id`.
+   */
+  request(message: Message, signal?: AbortSignal): Promise<unknown>;
   /** Delivers to every subscriber of `message.to`; returns how many received it. */
   publish(message: Message): number;
   close(): void;
 }
 
 export function inProcessTransport(): Transport {
-  const servers = new Map<string, (message: Message) => Promise<unknown>>();
+  const servers = new Map<string, (message: Message, signal?: AbortSignal) => Promise<unknown>>();
   const topics = new Map<string, Array<(message: Message) => void>>();
   let wildcard: Array<(message: Message) => void> = [];
 
@@ -46,7 +52,7 @@ export function inProcessTransport(): Transport {
       topics.set(topic, [...(topics.get(topic) ?? []), receive]);
       return () => void topics.set(topic, remove(topics.get(topic), receive));
     },
-    request(message) {
+    request(message, signal) {
       const receive = servers.get(message.to);
       if (!receive) {
         return Promise.reject(
@@ -56,7 +62,7 @@ export function inProcessTransport(): Transport {
           ),
         );
       }
-      return receive(message);
+      return receive(message, signal);
     },
     publish(message) {
       // Lists are replaced, never mutated, so iterating a snapshot is safe against (un)subscribes mid-publish.

@@ -6,7 +6,7 @@
  */
 import { closeSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { LogLevel } from '../protocol/messages.ts';
+import type { LogLevel } from '../protocol/mod.ts';
 
 export const LEVEL_RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 

@@ -4,7 +4,7 @@
  * stage lines, never through the redrawn line.
  * @module
  */
-import type { TaskView } from '../protocol/messages.ts';
+import type { TaskView } from '../protocol/mod.ts';
 import { painter } from './_output.ts';
 
 const FRAMES = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];

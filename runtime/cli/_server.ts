@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
-import { dataPaths } from '../server/env.ts';
+import { dataPaths } from '../server/mod.ts';
 import { CliError } from './_output.ts';
 
 /** What a running server wrote to `<dataDir>/server.json`. */

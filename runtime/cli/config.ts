@@ -5,6 +5,7 @@
  * @module
  */
 import { existsSync } from 'node:fs';
+import { effectiveEnv, resolveConfigWithSources } from '../server/mod.ts';
 import { CliError, COMMON, Exit, painter, parseCommand, printJson, table } from './_output.ts';
 import type { Command } from './_output.ts';
 import { isSecretName, maskSecret, redactValue, secretValues } from './_redact.ts';
@@ -78,10 +79,9 @@ export const configCommand: Command = {
  * @example const { config, sources } = await effectiveConfig({}, process.env);
  */
 export async function effectiveConfig(flags: Record<string, string | undefined>, env: Record<string, string | undefined>) {
-  const { effectiveEnv, resolveConfigWithSources } = await import('../server/config.ts');
   let resolved;
   try {
-    resolved = resolveConfigWithSources(flags, env);
+    resolved = await resolveConfigWithSources(flags, env);
   } catch (error) {
     throw new CliError(`invalid configuration: ${(error as Error).message}`);
   }

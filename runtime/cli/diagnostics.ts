@@ -10,7 +10,7 @@ import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, wri
 import { TEXT_LIMITS, cutText } from '../protocol/mod.ts';
 import { arch, platform, release } from 'node:os';
 import { basename, resolve } from 'node:path';
-import { dataPaths, effectiveEnv, resolveDataDir } from '../server/env.ts';
+import { dataPaths, effectiveEnv, resolveDataDir } from '../server/mod.ts';
 import { CliError, COMMON, Exit, parseCommand, printJson } from './_output.ts';
 import type { Command } from './_output.ts';
 import { mergeSecrets, redactText, redactValue, secretValues, secretsInConfigText } from './_redact.ts';

@@ -6,8 +6,8 @@
  */
 import { mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AgentState } from '../protocol/messages.ts';
-import { dataPaths, resolveDataDir } from '../server/env.ts';
+import type { AgentState } from '../protocol/mod.ts';
+import { dataPaths, resolveConfig, resolveDataDir } from '../server/mod.ts';
 import { COMMON, Exit, painter, parseCommand, printJson } from './_output.ts';
 import type { Command } from './_output.ts';
 import { call, findServer, wsUrl } from './_server.ts';
@@ -51,8 +51,7 @@ export async function runChecks(dataDir: string, env: Record<string, string | un
   const checks: Check[] = [];
   let providers: Array<{ name: string; key: string; usable?: boolean }> = [];
   try {
-    const { resolveConfig } = await import('../server/config.ts');
-    const config = resolveConfig({ dataDir }, env);
+    const config = await resolveConfig({ dataDir }, env);
     providers = config.providers.map((p) => ({ name: p.name, key: p.keySource === 'none' ? 'none' : `set (${p.keySource})`, usable: Boolean(p.apiKey) || !/api\.(anthropic|openai|deepseek)\.com/.test(p.baseUrl) }));
     checks.push(pass('config', 'orchestrator.config.json, .env and ORCHESTRATOR_* are valid'));
   } catch (error) {

@@ -9,7 +9,7 @@ import { existsSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { resolveDataDir } from '../server/env.ts';
+import { resolveDataDir } from '../server/mod.ts';
 import { ensureServer } from './_server.ts';
 import type { ServerInfo } from './_server.ts';
 import type { Command } from './_output.ts';

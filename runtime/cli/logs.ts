@@ -5,8 +5,8 @@
  */
 import { existsSync, openSync, readSync, closeSync, readFileSync, statSync } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
-import type { LogLevel } from '../protocol/messages.ts';
-import { dataPaths, resolveDataDir } from '../server/env.ts';
+import type { LogLevel } from '../protocol/mod.ts';
+import { dataPaths, resolveDataDir } from '../server/mod.ts';
 import { CliError, COMMON, Exit, intFlag, painter, parseCommand } from './_output.ts';
 import type { Command } from './_output.ts';
 import { LEVEL_RANK } from './_log.ts';

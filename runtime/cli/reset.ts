@@ -7,7 +7,7 @@
 import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
-import { dataPaths, resolveDataDir } from '../server/env.ts';
+import { dataPaths, resolveDataDir } from '../server/mod.ts';
 import { CliError, COMMON, Exit, duration, parseAge, parseCommand, printJson } from './_output.ts';
 import type { Command } from './_output.ts';
 import { findServer } from './_server.ts';

@@ -7,11 +7,14 @@
  * @module
  */
 import { readFileSync, rmSync } from 'node:fs';
-import type { LogLevel } from '../protocol/messages.ts';
-import { dataPaths } from '../server/env.ts';
+import type { LogLevel } from '../protocol/mod.ts';
+import { dataPaths, resolveConfig, startApp } from '../server/mod.ts';
+import type { ServerConfig } from '../server/mod.ts';
 import { CliError, Exit, parseCommand, printJson } from './_output.ts';
 import type { Command } from './_output.ts';
 import { findServer, spawnDaemon } from './_server.ts';
+
+type Env = Record<string, string | undefined>;
 
 const HELP = `runtime start — serve the HTTP API, the dashboard, /ws and the LLM gateway
 
@@ -73,8 +76,11 @@ export const startCommand: Command = {
     const args = parseCommand(argv, startCommand, OPTIONS);
     if (!args) return Exit.Ok;
     const v = args.values;
-    const { resolveConfig } = await import('../server/config.ts');
-    const config = resolveConfig({ port: v.port, host: v.host, remote: v.remote ? '1' : undefined, allowedHosts: v['allow-host'], dataDir: v['data-dir'], workers: v.workers, cacheSize: v['cache-size'], cacheTtl: v['cache-ttl'], logLevel: v['log-level'] }, env);
+    const flags = {
+      port: v.port, host: v.host, remote: v.remote ? '1' : undefined, allowedHosts: v['allow-host'], dataDir: v['data-dir'],
+      workers: v.workers, cacheSize: v['cache-size'], cacheTtl: v['cache-ttl'], logLevel: v['log-level'],
+    };
+    const config = await resolveConfig(flags, env);
     const running = await findServer(config.dataDir);
     if (running) {
       throw new CliError(`a server already runs for ${config.dataDir} (pid ${running.pid}, ${running.url}): use it, stop it with "runtime stop --data-dir ${config.dataDir}", or start another with its own --data-dir`);
@@ -93,8 +99,8 @@ export const startCommand: Command = {
   },
 };
 
-async function serveForeground(config: import('../server/config.ts').ServerConfig, toFile: boolean, env: Record<string, string | undefined>): Promise<number> {
-  const [{ startApp }, { consoleSink, fileSink }] = await Promise.all([import('../server/app.ts'), import('./_log.ts')]);
+async function serveForeground(config: ServerConfig, toFile: boolean, env: Env): Promise<number> {
+  const { consoleSink, fileSink } = await import('./_log.ts');
   const paths = dataPaths(config.dataDir);
   const log = toFile ? fileSink(paths.log, config.logLevel, env) : consoleSink(config.logLevel);
   let app;

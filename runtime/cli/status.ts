@@ -3,8 +3,8 @@
  * version, agents, queue, cache hit rate). Exit 0 when it runs, 1 when it does not.
  * @module
  */
-import type { AgentState } from '../protocol/messages.ts';
-import { resolveDataDir } from '../server/env.ts';
+import type { AgentState } from '../protocol/mod.ts';
+import { resolveDataDir } from '../server/mod.ts';
 import { COMMON, Exit, duration, painter, parseCommand, printJson, table } from './_output.ts';
 import type { Colour, Command } from './_output.ts';
 import { call, findServer } from './_server.ts';

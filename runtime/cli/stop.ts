@@ -4,7 +4,7 @@
  * @module
  */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dataPaths, resolveDataDir } from '../server/env.ts';
+import { dataPaths, resolveConfig, resolveDataDir } from '../server/mod.ts';
 import { CliError, COMMON, Exit, duration, intFlag, parseCommand, printJson } from './_output.ts';
 import type { Command } from './_output.ts';
 import { alive, hello, readServerInfo, spawnDaemon } from './_server.ts';
@@ -123,8 +123,7 @@ export const restartCommand: Command = {
     const v = args.values;
     const dataDir = resolveDataDir(v['data-dir'], env);
     // Settings are checked before the old server goes away.
-    const { resolveConfig } = await import('../server/config.ts');
-    resolveConfig({ port: v.port, host: v.host, dataDir, workers: v.workers, logLevel: v['log-level'] }, env);
+    await resolveConfig({ port: v.port, host: v.host, dataDir, workers: v.workers, logLevel: v['log-level'] }, env);
     const old = await stopServer(dataDir, intFlag(v.timeout, '--timeout', 0, 3600, 30) * 1000);
     const port = v.port ?? (old.info ? String(old.info.port) : undefined);
     const forward = [...(port !== undefined ? ['--port', port] : []), ...(['host', 'workers', 'log-level'] as const).flatMap((n) => (v[n] !== undefined ? [`--${n}`, v[n]!] : []))];

@@ -5,8 +5,8 @@
  * @module
  */
 import { join } from 'node:path';
-import type { TaskView } from '../protocol/messages.ts';
-import { dataPaths, resolveDataDir } from '../server/env.ts';
+import type { TaskView } from '../protocol/mod.ts';
+import { dataPaths, resolveDataDir } from '../server/mod.ts';
 import { CliError, COMMON, Exit, duration, intFlag, painter, parseCommand, printJson } from './_output.ts';
 import type { Command } from './_output.ts';
 import { createProgress } from './_progress.ts';

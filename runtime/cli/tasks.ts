@@ -3,8 +3,8 @@
  * agent views of a running server, as text or `--json`.
  * @module
  */
-import type { AgentState, TaskView } from '../protocol/messages.ts';
-import { resolveDataDir } from '../server/env.ts';
+import type { AgentState, TaskView } from '../protocol/mod.ts';
+import { resolveDataDir } from '../server/mod.ts';
 import { CliError, COMMON, Exit, duration, intFlag, painter, parseCommand, printJson, table } from './_output.ts';
 import type { Command } from './_output.ts';
 import { call, requireServer } from './_server.ts';

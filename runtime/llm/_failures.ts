@@ -7,6 +7,15 @@ import { ErrorCode, RuntimeError, errorMessage } from '../protocol/mod.ts';
 import type { UpstreamError } from './types.ts';
 import type { AttemptRecord, Deployment } from './types.ts';
 
+/** One failed attempt as the final error explains it: `attempt` of at most `maxAttempts`, under `timeoutMs`. */
+export interface Failure {
+  deployment: Deployment;
+  error: UpstreamError;
+  timeoutMs: number;
+  attempt: number;
+  maxAttempts: number;
+}
+
 const KEY_ENV: Record<string, string> = { anthropic: 'ANTHROPIC_API_KEY', openai: 'OPENAI_API_KEY', deepseek: 'DEEPSEEK_API_KEY' };
 
 /** "429 rate_limit_error", "timeout", "network error (ECONNREFUSED)": one attempt in a summary. */
@@ -66,7 +75,29 @@ export function summarise(attempts: AttemptRecord[], labels: string[]): string {
     .join('; ');
 }
 
-export function fixes(errors: Array<{ deployment: Deployment; error: UpstreamError; timeoutMs: number }>): string {
+/**
+ * The timed-out attempts, per model: "anthropic/claude-sonnet-4-5 attempt 1/2 timed out after 1000 ms",
+ * "openai/gpt-5 attempts 1/3, 2/3 and 3/3 each timed out after 60000 ms".
+ */
+export function timedOut(failures: readonly Failure[]): string {
+  const byModel = new Map<string, Failure[]>();
+  for (const failure of failures) {
+    if (failure.error.kind !== 'timeout') continue;
+    const key = `${failure.deployment.id}\u0000${failure.timeoutMs}`;
+    byModel.set(key, [...(byModel.get(key) ?? []), failure]);
+  }
+  return [...byModel.values()]
+    .map((list) => {
+      const numbers = list.map((f) => `${f.attempt}/${f.maxAttempts}`);
+      const which = numbers.length > 1
+        ? `attempts ${numbers.slice(0, -1).join(', ')} and ${numbers.at(-1)} each`
+        : `attempt ${numbers[0]}`;
+      return `${list[0].deployment.id} ${which} timed out after ${list[0].timeoutMs} ms`;
+    })
+    .join('; ');
+}
+
+export function fixes(errors: readonly Failure[]): string {
   const out: string[] = [];
   const auth = [...new Set(errors.filter((e) => e.error.status === 401 || e.error.status === 403).map((e) => e.deployment.provider))];
   if (auth.length) {
@@ -79,7 +110,10 @@ export function fixes(errors: Array<{ deployment: Deployment; error: UpstreamErr
   const timeouts = errors.filter((e) => e.error.kind === 'timeout');
   if (timeouts.length) {
     const ms = Math.max(...timeouts.map((e) => e.timeoutMs));
-    out.push(`Timed out: raise timeoutMs for the model in model-routing.json (now ${ms} ms).`);
+    out.push(
+      `Timed out: ${timedOut(timeouts)} (timeoutMs is per attempt, end to end); ` +
+        `raise timeoutMs for the model in model-routing.json (now ${ms} ms).`,
+    );
   }
   if (errors.some((e) => e.error.status !== undefined && e.error.status >= 500)) {
     out.push('The provider is failing or overloaded: try again later, or add a fallback model to the route in model-routing.json.');

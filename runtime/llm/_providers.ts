@@ -3,14 +3,11 @@ import type { LlmRequest, LlmResponse } from '../plugin/mod.ts';
 import type { LlmProvider } from './mod.ts';
 import { normaliseRequirement } from './_transcripts.ts';
 import type { Transcript } from './_transcripts.ts';
+import { sleep, systemClock } from '../bus/mod.ts';
+import type { Clock } from '../bus/mod.ts';
 
-/** Time for providers: `now` measures `ms`, `setTimeout` runs the optional delay. The bus clocks fit. */
-export interface ProviderClock {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-}
-
-const systemClock: ProviderClock = { now: () => Date.now(), setTimeout: (fn, ms) => setTimeout(fn, ms) };
+/** Time for providers (`now` measures `ms`, `setTimeout` runs the optional delay): the bus's one Clock. */
+export type ProviderClock = Clock;
 
 export interface TranscriptProviderOptions {
   transcripts: Transcript[];
@@ -29,14 +26,11 @@ function noTranscript(label: 'demo' | 'test'): RuntimeError {
   );
 }
 
-function wait(clock: ProviderClock, ms: number): Promise<void> {
-  return ms > 0 ? new Promise((resolve) => clock.setTimeout(resolve, ms)) : Promise.resolve();
-}
-
 /**
  * A provider that answers from scripted transcripts. The transcript is the one whose requirement
  * matches `request.meta.requirement` (see normaliseRequirement); the answer is
  * `turns[request.role][min(meta.attempt ?? 0, n - 1)]`: when a role's turns run out, the last turn repeats.
+ * Its delay stops when the call is withdrawn (`request.signal`).
  */
 export function createTranscriptProvider(options: TranscriptProviderOptions): LlmProvider {
   const { label } = options;
@@ -69,7 +63,7 @@ export function createTranscriptProvider(options: TranscriptProviderOptions): Ll
       }
       const attempt = Math.max(0, Math.floor(request.meta?.attempt ?? 0));
       const text = turns[Math.min(attempt, turns.length - 1)];
-      await wait(clock, delayMs);
+      await sleep(clock, delayMs, request.signal);
       return {
         text,
         provider: label,

@@ -4,7 +4,9 @@
  * change) or, without one, from the providers that have keys.
  * @module
  */
-import { ErrorCode, RuntimeError, Topics } from '../protocol/mod.ts';
+import { ErrorCode, RuntimeError, Topics, cutText } from '../protocol/mod.ts';
+import type { LlmAttemptEvent, UsageOutcome } from '../protocol/mod.ts';
+import { withdrawnError } from '../bus/mod.ts';
 import type { Bus } from '../bus/mod.ts';
 import type { LlmRequest, LlmResponse } from '../plugin/mod.ts';
 import type { LlmProvider } from './mod.ts';
@@ -14,11 +16,9 @@ import { usable, type ProviderClients, type Usage } from './providers.ts';
 import type { RetryLoop } from './retry.ts';
 import { resolveAlias, resolveRoute, type Routing } from './routing.ts';
 import type { Budgets, UsageLedger } from './usage.ts';
-import type { Deployment, ProviderSpec } from './types.ts';
+import type { AttemptRecord, Deployment, ProviderSpec } from './types.ts';
 
 
-/** The role whose answer a pipeline stage parses (runtime/tasks/pipeline.ts stage names). */
-const STAGE_ROLES: Record<string, string> = { enhancing: 'enhancer', analyzing: 'analyst', reasoning: 'reasoner', implementing: 'implementer', reviewing: 'reviewer' };
 export interface GatewayOptions {
   clients: ProviderClients;
   /** Returns the routing in force (model-routing.json reloads replace it). */
@@ -27,11 +27,22 @@ export interface GatewayOptions {
   cache: LlmCache;
   usage: UsageLedger;
   budgets: Budgets;
-  bus?: Pick<Bus, 'publish' | 'subscribe'>;
+  bus?: Pick<Bus, 'publish'>;
   /** Default max tokens for an agent call when neither the request nor the route sets one. */
   defaultMaxTokens?: number;
 }
 
+/**
+ * How the task manager tells the gateway what it needs to know about a task: a retried task asks its
+ * models afresh; an ended task's budget figures are forgotten, and when it failed because a role's
+ * answer was unusable (E_LLM_OUTPUT), that answer leaves the cache.
+ */
+export interface TaskLifecycle {
+  retrying(taskId: string): void;
+  ended(taskId: string, unusableRole?: string): void;
+}
+
+const codeOf = (reason: unknown) => (reason as { code?: unknown } | null)?.code;
 const AGENT_NAMESPACE = credentialNamespace('orchestrator-agents');
 const NO_USAGE: Usage = { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 };
 
@@ -64,33 +75,35 @@ export function createGateway(options: GatewayOptions) {
   const { clients, retry, cache, usage, bus } = options;
 
   // A retried task (attempt > 1) asks its models again rather than replaying the cached answers
-  // that failed it; the fresh answers replace them in the cache. Forgotten once the task is final.
+  // that failed it; the fresh answers replace them in the cache. Forgotten once the task ends.
   const retried = new Set<string>();
   // The cache key each running task last used per role: when the task then fails because that
-  // answer was unusable (E_LLM_OUTPUT at the role's stage), the answer leaves the cache, so the same
-  // prompt from another task asks the model again instead of failing the same way for an hour.
+  // answer was unusable, the answer leaves the cache, so the same prompt from another task asks the
+  // model again instead of failing the same way for an hour.
   const lastKeys = new Map<string, Map<string, string>>();
-  bus?.subscribe(Topics.Tasks, (message) => {
-    const view = message.payload as { id?: string; attempt?: number; status?: string; error?: { stage?: string; reason?: string } | null };
-    if (!view?.id) return;
-    if ((view.attempt ?? 1) > 1 && (view.status === 'queued' || view.status === 'running')) retried.add(view.id);
-    else retried.delete(view.id);
-    if (view.status === 'queued' || view.status === 'running') return;
-    usage.forgetTask(view.id);
-    const keys = lastKeys.get(view.id);
-    lastKeys.delete(view.id);
-    const role = view.error?.reason === ErrorCode.LlmOutput ? STAGE_ROLES[view.error.stage ?? ''] : undefined;
-    const key = role ? keys?.get(role) : undefined;
-    if (key) cache.delete(AGENT_NAMESPACE, key);
-  });
   const noteKey = (request: LlmRequest, key: string): void => {
-    if (request.taskId === undefined || !bus) return;
+    if (request.taskId === undefined) return;
     const keys = lastKeys.get(request.taskId) ?? new Map<string, string>();
     keys.set(request.role, key);
     lastKeys.set(request.taskId, keys);
   };
 
+  /** What the task manager tells the gateway about a task's life (it never listens to task events). */
+  const tasks: TaskLifecycle = {
+    retrying(taskId) {
+      retried.add(taskId);
+    },
+    ended(taskId, unusable) {
+      retried.delete(taskId);
+      usage.forgetTask(taskId);
+      const key = unusable ? lastKeys.get(taskId)?.get(unusable) : undefined;
+      lastKeys.delete(taskId);
+      if (key) cache.delete(AGENT_NAMESPACE, key);
+    },
+  };
+
   async function complete(request: LlmRequest): Promise<LlmResponse> {
+    if (request.signal?.aborted) throw withdrawnError(request.signal, `the ${request.role}'s model call`);
     usage.checkBudget(request.taskId, options.budgets);
     const deployments = servable(resolveRoute(options.routing(), request.role, request.meta?.complexity), clients, `role "${request.role}"`);
     const first = deployments[0];
@@ -108,6 +121,7 @@ export function createGateway(options: GatewayOptions) {
     const publishToken = (deployment: Deployment) => (text: string, kind: 'text' | 'thinking' | 'tool') =>
       bus?.publish(Topics.Tokens, 'llm.token', { agent: request.role, deployment: deployment.id, text, kind }, { taskId: request.taskId });
     let attempts = 0;
+    const { signal } = request;
     try {
       const result = await retry.run(
         deployments,
@@ -118,7 +132,13 @@ export function createGateway(options: GatewayOptions) {
             signal,
             publishToken(deployment),
           ),
-        { onAttempt: () => attempts++ },
+        {
+          signal,
+          onAttempt: (record) => {
+            attempts++;
+            if (!record.ok) announce(request, record);
+          },
+        },
       );
       const ms = performance.now() - started;
       const { deployment, value } = result;
@@ -126,13 +146,30 @@ export function createGateway(options: GatewayOptions) {
       cache.set(AGENT_NAMESPACE, key, { kind: 'text', body: value.text, meta: { provider: deployment.provider, model: deployment.model, usage: value.usage } });
       return { text: value.text, provider: deployment.provider, model: deployment.model, usage: { inputTokens: value.usage.inputTokens, outputTokens: value.usage.outputTokens }, ms, demo: false, cached: false };
     } catch (error) {
-      account(request, first.provider, first.model, NO_USAGE, performance.now() - started, false, attempts, false);
+      // Withdrawn by its task (cancelled or failed) or its stage (timed out): neither a success nor a
+      // provider failure, and the caller gets the task's reason rather than the loop's "aborted".
+      const outcome = signal?.aborted ? (codeOf(signal.reason) === ErrorCode.Timeout ? 'timeout' : 'cancelled') : 'failed';
+      account(request, first.provider, first.model, NO_USAGE, performance.now() - started, false, attempts, false, outcome);
+      if (signal?.aborted) throw withdrawnError(signal, `the ${request.role}'s model call`);
       throw error;
     }
   }
 
-  function account(request: LlmRequest, provider: string, model: string, used: Usage, ms: number, cached: boolean, attempts: number, ok: boolean): void {
-    const event = usage.record({ taskId: request.taskId, agent: request.role, provider, model, usage: used, ms, cached, attempts, ok });
+  /** A failed attempt: on the task's event log (via topic:llm.tokens) with its reason, before the loop goes on. */
+  function announce(request: LlmRequest, record: AttemptRecord): void {
+    const kind = record.kind ?? 'error';
+    const error = cutText(record.error ?? kind, 500);
+    const status = record.status === undefined ? '' : ` (HTTP ${record.status})`;
+    const text = `the ${request.role}'s model call to ${record.deployment}: attempt ${record.attempt} failed after ${(record.ms / 1000).toFixed(1)} s: ${kind}${status}: ${error}`;
+    const event: LlmAttemptEvent = { role: request.role, deployment: record.deployment, attempt: record.attempt, kind, ms: Math.round(record.ms), error, text };
+    if (record.status !== undefined) event.status = record.status;
+    bus?.publish(Topics.Tokens, 'llm.attempt', event, { taskId: request.taskId });
+  }
+
+  function account(
+    request: LlmRequest, provider: string, model: string, used: Usage, ms: number, cached: boolean, attempts: number, ok: boolean, outcome?: UsageOutcome,
+  ): void {
+    const event = usage.record({ taskId: request.taskId, agent: request.role, provider, model, usage: used, ms, cached, attempts, ok, outcome });
     bus?.publish(Topics.Tokens, 'llm.usage', event, { taskId: request.taskId });
   }
 
@@ -151,7 +188,7 @@ export function createGateway(options: GatewayOptions) {
     },
   };
 
-  return { llm, routing: options.routing, resolveAlias: (model: string) => resolveAlias(options.routing(), model) };
+  return { llm, tasks, routing: options.routing, resolveAlias: (model: string) => resolveAlias(options.routing(), model) };
 }
 
 export type Gateway = ReturnType<typeof createGateway>;

@@ -84,17 +84,36 @@ export function demoSamples(): Array<{ id: string; title: string; requirement: s
   return demoTranscripts().map(({ id, title, requirement }) => ({ id, title, requirement }));
 }
 
+/** The model side assembled from config (providers, routing, retry, cache, ledger, gateway, the agents' provider). */
+export { createLlm } from './assemble.ts';
+export { stageBudgetMs } from './_budget.ts';
+export type { AssembledLlm, LlmConfig, LlmDeps } from './assemble.ts';
+
+/** The gateway: routes, retries, caches, records usage; `servable` keeps the deployments a client can serve. */
 export { createGateway, servable } from './gateway.ts';
-export type { Gateway, GatewayOptions } from './gateway.ts';
-export { BUILTIN_PROVIDERS, createProviderClients, resolveProviders, usable } from './providers.ts';
+export type { Gateway, GatewayOptions, TaskLifecycle } from './gateway.ts';
+
+/** Providers through the official SDKs: the config schema, the built-ins, their clients, and secret redaction. */
+export { BUILTIN_PROVIDERS, ProvidersConfig, createProviderClients, redact, resolveProviders } from './providers.ts';
+export { usable } from './providers.ts';
 export type { AgentCall, ProviderClients, Usage } from './providers.ts';
-export { createRetryLoop, DEFAULT_RETRY_POLICY } from './retry.ts';
+
+/** The retry loop and the upstream's own retry hints (`retry-after[-ms]`, `x-should-retry`), read by the proxy too. */
+export { createRetryLoop, DEFAULT_RETRY_POLICY, retryAfterFrom, shouldRetryFrom } from './retry.ts';
 export type { RetryLoop } from './retry.ts';
+
+/** Model routing (model-routing.json): parse, load, watch, and resolve a role or a model alias to deployments. */
 export { defaultRouting, loadRouting, parseRouting, resolveAlias, resolveRoute, watchRouting } from './routing.ts';
 export type { Routing } from './routing.ts';
+
+/** The two-tier answer cache and its key: canonical request body plus a namespace per credential. */
 export { createCache } from './cache.ts';
 export type { LlmCache } from './cache.ts';
 export { cacheKey, credentialNamespace } from './_canonical.ts';
-export { createUsageLedger, DEFAULT_PRICES } from './usage.ts';
+
+/** The usage ledger, prices and budgets (with the config schemas the server validates them with). */
+export { BudgetsConfig, createUsageLedger, DEFAULT_PRICES, Price, PricesConfig } from './usage.ts';
 export type { Budgets, UsageLedger } from './usage.ts';
+
+/** Shared types: providers, deployments, attempts, failures (`UpstreamError`), retry policy, cache entries. */
 export * from './types.ts';

@@ -9,8 +9,9 @@
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { ErrorCode, RuntimeError, errorMessage, parse, showValue, z } from '../protocol/mod.ts';
+import { runtimeName } from '../adapters/mod.ts';
 import type { LlmMessage } from '../plugin/mod.ts';
-import { retryAfterFrom, shouldRetryFrom } from './retry.ts';
+import { DEFAULT_RETRY_POLICY, MAX_TIMER_MS, retryAfterFrom, shouldRetryFrom } from './retry.ts';
 import { UpstreamError } from './types.ts';
 import type { Deployment, ProviderKind, ProviderSpec } from './types.ts';
 
@@ -112,6 +113,51 @@ function checkUrl(url: string, where: string): string {
   return url.replace(/\/+$/, '');
 }
 
+/** Where Node's fetch (undici) keeps the dispatcher all fetches go through; undici's setGlobalDispatcher writes it. */
+const GLOBAL_DISPATCHER = Symbol.for('undici.globalDispatcher.1');
+
+/** The fetch options the SDKs take per request (`fetchOptions`). */
+type FetchOptions = NonNullable<NonNullable<ConstructorParameters<typeof Anthropic>[0]>['fetchOptions']>;
+
+/** The one method of an undici Dispatcher that fetch calls. */
+interface Dispatcher {
+  dispatch(options: Record<string, unknown>, handler: unknown): boolean;
+}
+
+/**
+ * What an SDK request needs so that one attempt is cut by the route's `timeoutMs`, and by nothing
+ * earlier: the SDK's own `timeout` (which covers the wait for the response headers only) and the
+ * HTTP client's limits. Node's fetch (undici) cuts a request after 300 s without response headers
+ * (headersTimeout) or between two chunks of the body (bodyTimeout), whatever the SDK was told;
+ * both are per-request dispatch options, so a dispatcher that hands each request to Node's own
+ * global one (its keep-alive pools, and a proxy set by NODE_USE_ENV_PROXY or setGlobalDispatcher,
+ * stay in use) with both set to `timeoutMs` removes that hidden cut without a dependency. Deno's
+ * fetch has neither limit (and ignores `dispatcher`), so there only the SDK's `timeout` is set.
+ * The retry loop's own timer starts first and runs end to end, so it is the one that fires.
+ * @example
+ * client.messages.stream(body, { signal, ...requestTimeouts(900_000) });
+ * // Node: { timeout: 900000, fetchOptions: { dispatcher } }, headers and body timeouts 900000 ms
+ */
+export function requestTimeouts(timeoutMs: number): { timeout: number; fetchOptions: FetchOptions } {
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+    const fix = 'use a positive whole number of milliseconds, e.g. 120000';
+    throw new RuntimeError(ErrorCode.Invalid, `timeoutMs is ${showValue(timeoutMs)}: ${fix}`);
+  }
+  // The SDKs insist on an integer; a timer longer than 2^31-1 ms would fire at once.
+  const ms = Math.min(Math.ceil(timeoutMs), MAX_TIMER_MS);
+  if (runtimeName === 'deno') return { timeout: ms, fetchOptions: {} };
+  const dispatcher: Dispatcher = {
+    dispatch(options, handler) {
+      // Read at each request, not once: undici installs its global dispatcher when fetch first loads.
+      const global = (globalThis as Record<symbol, Dispatcher | undefined>)[GLOBAL_DISPATCHER];
+      if (!global) throw new Error("Node's fetch has no global dispatcher (Symbol.for('undici.globalDispatcher.1'))");
+      return global.dispatch({ ...options, headersTimeout: ms, bodyTimeout: ms }, handler);
+    },
+  };
+  // The SDKs type `dispatcher` as undici's whole Dispatcher class, of which fetch calls only dispatch().
+  return { timeout: ms, fetchOptions: { dispatcher } as FetchOptions };
+}
+
 /** A provider is usable when it has a key, or is a local server (which needs none). */
 export function usable(spec: ProviderSpec): boolean {
   return Boolean(spec.apiKey) || !BUILTIN_PROVIDERS[spec.name];
@@ -155,7 +201,9 @@ export function createProviderClients(specs: readonly ProviderSpec[]) {
   function anthropicClient(provider: ProviderSpec): Anthropic {
     let client = anthropic.get(provider.name);
     if (!client) {
-      client = new Anthropic({ apiKey: provider.apiKey ?? null, authToken: null, baseURL: provider.baseUrl, maxRetries: 0, timeout: 600_000 });
+      // Every request sets its own timeouts (requestTimeouts): the route's timeoutMs, not a client default.
+      const options = { apiKey: provider.apiKey ?? null, authToken: null, baseURL: provider.baseUrl, maxRetries: 0 };
+      client = new Anthropic(options);
       anthropic.set(provider.name, client);
     }
     return client;
@@ -165,7 +213,8 @@ export function createProviderClients(specs: readonly ProviderSpec[]) {
     let client = openai.get(provider.name);
     if (!client) {
       // Local servers ignore the key, but the SDK insists on one.
-      client = new OpenAI({ apiKey: provider.apiKey ?? 'no-key', baseURL: provider.baseUrl, maxRetries: 0, timeout: 600_000, organization: null, project: null });
+      const apiKey = provider.apiKey ?? 'no-key';
+      client = new OpenAI({ apiKey, baseURL: provider.baseUrl, maxRetries: 0, organization: null, project: null });
       openai.set(provider.name, client);
     }
     return client;
@@ -177,6 +226,8 @@ export function createProviderClients(specs: readonly ProviderSpec[]) {
     if (!usable(provider)) {
       throw new UpstreamError('http', `${deployment.id}: no API key: set ${BUILTIN_PROVIDERS[provider.name]?.keyEnv ?? 'the key variable'}`, { status: 401 });
     }
+    // The retry loop hands every attempt its deployment with the timeoutMs in force (route or policy).
+    const timeouts = requestTimeouts(deployment.params.timeoutMs ?? DEFAULT_RETRY_POLICY.timeoutMs);
     // A signal of this call only, aborted once it settles: the SDKs combine the caller's signal with
     // their own (AbortSignal.any), and Node keeps such a combination alive until a source aborts
     // (nodejs/node#55328) — with the retry loop's long-lived signal, about 1 KB per call, forever.
@@ -197,10 +248,11 @@ export function createProviderClients(specs: readonly ProviderSpec[]) {
       }
       onToken(text, kind);
     };
+    const options: RequestOptions = { signal: local.signal, ...timeouts };
     try {
       return provider.kind === 'anthropic'
-        ? await viaAnthropic(anthropicClient(provider), deployment, call, local.signal, counted)
-        : await viaOpenAi(openaiClient(provider), provider, deployment, call, local.signal, counted);
+        ? await viaAnthropic(anthropicClient(provider), deployment, call, options, counted)
+        : await viaOpenAi(openaiClient(provider), provider, deployment, call, options, counted);
     } catch (error) {
       throw toUpstreamError(error, deployment.id, [provider.apiKey]);
     } finally {
@@ -214,7 +266,16 @@ export function createProviderClients(specs: readonly ProviderSpec[]) {
 
 export type ProviderClients = ReturnType<typeof createProviderClients>;
 
-async function viaAnthropic(client: Anthropic, deployment: Deployment, call: AgentCall, signal: AbortSignal, onToken: TokenSink): Promise<AgentAnswer> {
+/** Per-request options of an SDK call: the abort signal and the attempt's timeouts (requestTimeouts). */
+type RequestOptions = { signal: AbortSignal } & ReturnType<typeof requestTimeouts>;
+
+async function viaAnthropic(
+  client: Anthropic,
+  deployment: Deployment,
+  call: AgentCall,
+  options: RequestOptions,
+  onToken: TokenSink,
+): Promise<AgentAnswer> {
   const system = call.json
     ? `${call.system}\n\nAnswer with exactly one JSON object that matches this JSON schema, and nothing else:\n${JSON.stringify(call.json.schema)}`
     : call.system;
@@ -227,7 +288,7 @@ async function viaAnthropic(client: Anthropic, deployment: Deployment, call: Age
       ...(call.temperature === undefined ? {} : { temperature: call.temperature }),
       ...(call.topP === undefined ? {} : { top_p: call.topP }),
     },
-    { signal },
+    options,
   );
   let sawStop = false;
   for await (const event of stream) {
@@ -252,7 +313,14 @@ async function viaAnthropic(client: Anthropic, deployment: Deployment, call: Age
   };
 }
 
-async function viaOpenAi(client: OpenAI, provider: ProviderSpec, deployment: Deployment, call: AgentCall, signal: AbortSignal, onToken: TokenSink): Promise<AgentAnswer> {
+async function viaOpenAi(
+  client: OpenAI,
+  provider: ProviderSpec,
+  deployment: Deployment,
+  call: AgentCall,
+  options: RequestOptions,
+  onToken: TokenSink,
+): Promise<AgentAnswer> {
   const stream = await client.chat.completions.create(
     {
       model: deployment.model,
@@ -265,7 +333,7 @@ async function viaOpenAi(client: OpenAI, provider: ProviderSpec, deployment: Dep
       ...(call.topP === undefined ? {} : { top_p: call.topP }),
       ...(call.json ? { response_format: { type: 'json_schema' as const, json_schema: { name: call.json.name, schema: call.json.schema, strict: false } } } : {}),
     },
-    { signal },
+    options,
   );
   let text = '';
   let finished = false;

@@ -4,12 +4,16 @@
  * outlives calls, and one coded error that says what failed and what to do about it.
  * @module
  */
-import { systemClock } from '../bus/mod.ts';
+import { sleep, systemClock } from '../bus/mod.ts';
 import type { Clock } from '../bus/mod.ts';
 import { ErrorCode, RuntimeError, errorMessage } from '../protocol/mod.ts';
 import { UpstreamError } from './types.ts';
 import type { AttemptRecord, Deployment, DeploymentHealth, RetryPolicy } from './types.ts';
 import { abortedError, clip, fixes, label, seconds, summarise, upstreamDetail } from './_failures.ts';
+import type { Failure } from './_failures.ts';
+
+/** The longest delay a timer can wait (2^31-1 ms, about 24.8 days): a longer one fires at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * The policy used when a route or config sets none (close to the official SDKs' own defaults).
@@ -130,36 +134,27 @@ export function createRetryLoop(options: { policy?: Partial<RetryPolicy>; clock?
     return Math.round(random() * Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1)));
   }
 
-  /** Waits `ms` on the clock; rejects at once when the caller aborts. */
-  function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-    if (ms <= 0) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const onAbort = (): void => {
-        clock.clearTimeout(handle);
-        reject(signal!.reason);
-      };
-      const handle = clock.setTimeout(() => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      }, ms);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
-  }
+  /** Waits `ms` on the clock; rejects at once when the caller aborts (a signal that already aborted is checked by the loop). */
+  const wait = (ms: number, signal: AbortSignal | undefined): Promise<void> => (ms > 0 ? sleep(clock, ms, signal) : Promise.resolve());
 
-  /** One attempt with its own timeout; the call is raced against the abort so a deaf call cannot hang us. */
+  /**
+   * One attempt with its own timeout, end to end: from the call until its promise settles (an agent's
+   * streamed call settles at the stream's last event). The call is raced against the abort so a deaf call
+   * cannot hang us.
+   */
   async function attemptOnce<T>(
     deployment: Deployment,
     call: (deployment: Deployment, signal: AbortSignal, attempt: number) => Promise<T>,
     attempt: number,
-    timeoutMs: number,
     outer: AbortSignal | undefined,
   ): Promise<{ ok: true; value: T } | { ok: false; error: unknown; timedOut: boolean }> {
     const controller = new AbortController();
     let timedOut = false;
+    const timeoutMs = deployment.params.timeoutMs ?? policy.timeoutMs;
     const handle = clock.setTimeout(() => {
       timedOut = true;
-      controller.abort(new UpstreamError('timeout', `${deployment.id}: no answer within ${timeoutMs} ms`));
-    }, timeoutMs);
+      controller.abort(timedOutError(deployment, attempt, timeoutMs));
+    }, Math.min(timeoutMs, MAX_TIMER_MS));
     const onOuterAbort = (): void => controller.abort(outer!.reason);
     outer?.addEventListener('abort', onOuterAbort, { once: true });
     let onAbort: (() => void) | undefined;
@@ -180,6 +175,11 @@ export function createRetryLoop(options: { policy?: Partial<RetryPolicy>; clock?
     }
   }
 
+  function timedOutError(deployment: Deployment, attempt: number, timeoutMs: number, cause?: unknown): UpstreamError {
+    const text = `${deployment.id}: attempt ${attempt}/${policy.maxAttempts} timed out after ${timeoutMs} ms`;
+    return new UpstreamError('timeout', text, cause === undefined ? {} : { cause });
+  }
+
   async function run<T>(
     deployments: Deployment[],
     call: (deployment: Deployment, signal: AbortSignal, attempt: number) => Promise<T>,
@@ -188,7 +188,7 @@ export function createRetryLoop(options: { policy?: Partial<RetryPolicy>; clock?
     const { signal, onAttempt } = runOptions;
     const attempts: AttemptRecord[] = [];
     const labels: string[] = [];
-    const failures: Array<{ deployment: Deployment; error: UpstreamError; timeoutMs: number }> = [];
+    const failures: Failure[] = [];
     const skipped: Array<{ id: string; until: number }> = [];
     if (!deployments.length) {
       throw new RuntimeError(ErrorCode.Invalid, 'no models to call: the route is empty; list at least one "provider/model" in model-routing.json');
@@ -214,11 +214,15 @@ export function createRetryLoop(options: { policy?: Partial<RetryPolicy>; clock?
         circuit.trialInFlight = true;
       }
       const timeoutMs = deployment.params.timeoutMs ?? policy.timeoutMs;
+      // The call sees the timeoutMs in force, so a provider can set its HTTP client's limits from it.
+      const timed = deployment.params.timeoutMs === timeoutMs
+        ? deployment
+        : { ...deployment, params: { ...deployment.params, timeoutMs } };
       let waitMs = 0;
       try {
         for (let attempt = 1; attempt <= policy.maxAttempts; attempt++) {
           const started = clock.now();
-          const outcome = await attemptOnce(deployment, call, attempt, timeoutMs, signal);
+          const outcome = await attemptOnce(timed, call, attempt, signal);
           const ms = clock.now() - started;
           if (outcome.ok) {
             circuit.failures = 0;
@@ -238,7 +242,7 @@ export function createRetryLoop(options: { policy?: Partial<RetryPolicy>; clock?
             throw outcome.error;
           }
           const error = outcome.timedOut
-            ? new UpstreamError('timeout', `${deployment.id}: no answer within ${timeoutMs} ms`, { cause: outcome.error })
+            ? timedOutError(deployment, attempt, timeoutMs, outcome.error)
             : outcome.error instanceof UpstreamError
               ? outcome.error
               : new UpstreamError('network', errorMessage(outcome.error), { cause: outcome.error });
@@ -246,7 +250,7 @@ export function createRetryLoop(options: { policy?: Partial<RetryPolicy>; clock?
             { deployment: deployment.id, attempt, ok: false, status: error.status, kind: error.kind, waitMs, ms, error: clip(error.message, 300) },
             label(error),
           );
-          failures.push({ deployment, error, timeoutMs });
+          failures.push({ deployment, error, timeoutMs, attempt, maxAttempts: policy.maxAttempts });
           const verdict = verdictFor(error, error.shouldRetry ?? shouldRetryFrom(error.headers));
           if (verdict === 'fatal') {
             throw new RuntimeError(
@@ -267,7 +271,7 @@ export function createRetryLoop(options: { policy?: Partial<RetryPolicy>; clock?
           if (retryAfterMs !== undefined && retryAfterMs > policy.maxRetryAfterMs) break;
           waitMs = retryAfterMs ?? backoff(attempt);
           try {
-            await sleep(waitMs, signal);
+            await wait(waitMs, signal);
           } catch (reason) {
             throw abortedError(attempts, reason);
           }

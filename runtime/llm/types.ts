@@ -32,7 +32,11 @@ export interface ModelParams {
   maxTokens?: number;
   temperature?: number;
   topP?: number;
-  /** Per-call timeout; the retry loop aborts the attempt when it passes. */
+  /**
+   * The limit of each attempt on this model, end to end: from sending the request to the last byte of
+   * the answer (the last SSE event of a stream). The retry loop aborts the attempt when it passes, and
+   * the HTTP client's own limits follow it (see requestTimeouts in providers.ts). Overrides the policy's.
+   */
   timeoutMs?: number;
 }
 
@@ -92,7 +96,7 @@ export interface RetryPolicy {
   maxDelayMs: number;
   /** A retry-after longer than this falls back to the next deployment instead of waiting. */
   maxRetryAfterMs: number;
-  /** Per-attempt timeout (a route's params.timeoutMs overrides it). */
+  /** Per-attempt limit, end to end, streaming or not (a route's params.timeoutMs overrides it). See stageBudgetMs. */
   timeoutMs: number;
   /** Consecutive failures that open a deployment's circuit, and how long it then cools down. */
   failureThreshold: number;

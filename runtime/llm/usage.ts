@@ -5,7 +5,7 @@
  * @module
  */
 import { ErrorCode, RuntimeError, z } from '../protocol/mod.ts';
-import type { LlmUsageEvent } from '../protocol/mod.ts';
+import type { LlmUsageEvent, UsageOutcome } from '../protocol/mod.ts';
 import type { Store } from '../store/mod.ts';
 import type { Usage } from './providers.ts';
 
@@ -55,6 +55,8 @@ export interface UsageRecord {
   cached: boolean;
   attempts: number;
   ok: boolean;
+  /** How the call ended; defaults from `ok` ('ok' or 'failed'). */
+  outcome?: UsageOutcome;
 }
 
 export interface Totals { calls: number; inputTokens: number; outputTokens: number; costUsd: number; ms: number; cachedCalls: number; failedCalls: number }
@@ -132,6 +134,7 @@ export function createUsageLedger(options: { store?: Store; prices?: Record<stri
       cached: input.cached,
       attempts: input.attempts,
       ok: input.ok,
+      outcome: input.outcome ?? (input.ok ? 'ok' : 'failed'),
     };
     const ts = clock.now();
     add(total, event);
@@ -150,9 +153,9 @@ export function createUsageLedger(options: { store?: Store; prices?: Record<stri
     }
     // Write-behind (~50 ms): the ledger must not add an fsync to every model call.
     options.store?.defer(
-      `INSERT INTO llm_usage (ts, task_id, agent, provider, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd, latency_ms, cached, attempts, ok)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      [ts, input.taskId ?? null, input.agent, input.provider, input.model, event.inputTokens, event.outputTokens, input.usage.cacheReadTokens, input.usage.cacheWriteTokens, event.costUsd, event.ms, input.cached ? 1 : 0, input.attempts, input.ok ? 1 : 0],
+      `INSERT INTO llm_usage (ts, task_id, agent, provider, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd, latency_ms, cached, attempts, ok, outcome)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [ts, input.taskId ?? null, input.agent, input.provider, input.model, event.inputTokens, event.outputTokens, input.usage.cacheReadTokens, input.usage.cacheWriteTokens, event.costUsd, event.ms, input.cached ? 1 : 0, input.attempts, input.ok ? 1 : 0, event.outcome],
     );
     return event;
   }

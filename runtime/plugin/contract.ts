@@ -32,6 +32,11 @@ export interface LlmRequest {
    * pick a route; the demo/transcript providers use `requirement` and `attempt` to pick a turn.
    */
   meta?: { requirement?: string; attempt?: number; complexity?: string };
+  /**
+   * Aborts the call: the upstream connection is closed and no further attempt starts. defineAgent
+   * binds every call an agent makes to its request's signal, so a cancelled task stops its model calls.
+   */
+  signal?: AbortSignal;
 }
 
 export interface LlmResponse {
@@ -77,6 +82,12 @@ export interface Capabilities<Config = unknown> {
   readonly workspace: WorkspaceCapability;
   readonly log: Log;
   readonly clock: { now(): number };
+  /**
+   * Aborts when the request being handled is withdrawn (its task cancelled or failed, its stage timed
+   * out, the server draining). Set per request by defineAgent; a raw-logic agent gets the event
+   * `agent.cancel` ({ requestId, reason }) instead and should stop and `fail` that request.
+   */
+  readonly signal?: AbortSignal;
   send<K extends RequestType>(to: Address, type: K, payload: MessageMap[K], options?: { taskId?: string; timeoutMs?: number }): Promise<MessageMap[ResultOf<K>]>;
   publish<K extends MessageType>(to: Topic, type: K, payload: MessageMap[K], options?: { taskId?: string }): number;
   /** Answers the request `requestId` (the agent machine calls it once per request). */
@@ -85,10 +96,19 @@ export interface Capabilities<Config = unknown> {
   fail(requestId: string, error: unknown): void;
 }
 
+/** The event an instance receives when the request it works on is withdrawn. */
+export interface AgentCancelEvent {
+  type: 'agent.cancel';
+  requestId: string;
+  reason: string;
+  /** The sender's error (E_CANCELLED, E_TIMEOUT …) when it is in this process. */
+  error?: unknown;
+}
+
 /**
  * What a drop-in agent plugin default-exports. `logic` is an XState actor logic that receives the
  * request messages it `accepts` as events and answers each through `input.reply` / `input.fail`.
- * A throw inside the logic is a crash: the supervisor restarts the agent and redelivers.
+ * A throw inside the logic is a crash: the supervisor restarts that instance and redelivers.
  */
 export interface AgentPlugin<Config = unknown> {
   name: string;
@@ -99,6 +119,12 @@ export interface AgentPlugin<Config = unknown> {
   emits: readonly MessageType[];
   config?: StandardSchema<Config>;
   logic: AnyActorLogic;
+  /**
+   * How many instances serve the role at once (its pool's size) unless config `agents.<role>.concurrency`
+   * says otherwise; 'serial' means exactly one, whatever the config (for a plugin that keeps state
+   * between requests). Unset: the server's default (at least `--workers` for the built-in model roles).
+   */
+  concurrency?: number | 'serial';
 }
 
 export type AnyAgentPlugin = AgentPlugin<any>;

@@ -31,6 +31,8 @@ export interface LoadOptions {
 
 const NAME = /^[a-z][a-z0-9-]{0,62}$/;
 const VERSION = /^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$/;
+/** The largest pool a plugin may declare (config may not exceed it either). */
+export const MAX_CONCURRENCY = 256;
 const TYPE = /^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)+$/;
 
 function fail(source: string, name: string | null, field: string, message: string): never {
@@ -60,6 +62,10 @@ export function checkPlugin(value: unknown, source: string): AnyAgentPlugin {
   const logic = p.logic as Record<string, unknown> | undefined;
   if (!logic || typeof logic.transition !== 'function' || typeof logic.getInitialSnapshot !== 'function') {
     fail(source, name, 'logic', 'is not XState actor logic: use defineAgent(...) or setup({...}).createMachine({...})');
+  }
+  const c = p.concurrency;
+  if (c !== undefined && c !== 'serial' && !(Number.isInteger(c) && (c as number) >= 1 && (c as number) <= MAX_CONCURRENCY)) {
+    fail(source, name, 'concurrency', `is ${JSON.stringify(c)}: use an integer from 1 to ${MAX_CONCURRENCY}, or "serial" for a plugin that must serve one request at a time`);
   }
   if (p.config !== undefined && typeof (p.config as StandardSchema | null)?.['~standard']?.validate !== 'function') {
     fail(source, name, 'config', 'is not a Standard Schema (zod, valibot and arktype schemas are)');

@@ -4,6 +4,7 @@
  * @module
  */
 export type {
+  AgentCancelEvent,
   AgentPlugin,
   AnyAgentPlugin,
   Capabilities,
@@ -18,5 +19,5 @@ export type {
 } from './contract.ts';
 export { defineAgent } from './define.ts';
 export type { AgentSpec } from './define.ts';
-export { checkConfig, checkPlugin, loadPlugins } from './load.ts';
+export { MAX_CONCURRENCY, checkConfig, checkPlugin, loadPlugins } from './load.ts';
 export type { LoadedPlugin, LoadOptions, PluginFailure } from './load.ts';

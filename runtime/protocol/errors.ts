@@ -29,6 +29,8 @@ export const ErrorCode = {
   Conflict: 'E_CONFLICT',
   Unsupported: 'E_UNSUPPORTED',
   Stopped: 'E_STOPPED',
+  /** The caller withdrew the request (task cancelled or failed, stage timed out, server draining). */
+  Cancelled: 'E_CANCELLED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -67,17 +67,40 @@ export const AgentStatus = {
 } as const;
 export type AgentStatus = (typeof AgentStatus)[keyof typeof AgentStatus];
 
-export interface AgentState {
-  name: string;
-  version: string;
-  role: string;
+/** One instance of a pool: an actor running the plugin's logic, serving one request at a time. */
+export interface AgentInstanceState {
+  /** `<plugin name>#<n>`, n from 1. */
+  id: string;
   status: AgentStatus;
   taskId: string | null;
   done: number;
   failed: number;
   restarts: number;
   lastError: string | null;
+}
+
+/**
+ * A role's pool: one mailbox, `concurrency` instances. `status` sums them up (working while any
+ * instance works, failed once the pool is), and the counts say how many are busy, idle and failed.
+ */
+export interface AgentState {
+  name: string;
+  version: string;
+  role: string;
+  status: AgentStatus;
+  /** The task of the first busy instance (every busy instance's task is in `instances`). */
+  taskId: string | null;
+  done: number;
+  failed: number;
+  restarts: number;
+  lastError: string | null;
   lastLatencyMs: number | null;
+  concurrency: number;
+  busy: number;
+  idle: number;
+  /** Instances restarting after a crash (backoff) or marked failed with their pool. */
+  down: number;
+  instances: AgentInstanceState[];
 }
 
 export const LogLevel = { Debug: 'debug', Info: 'info', Warn: 'warn', Error: 'error' } as const;
@@ -122,7 +145,29 @@ export interface MessageMap {
   'llm.token': { agent: string; deployment: string; text: string; kind: 'text' | 'thinking' | 'tool' };
   /** One finished model call, after usage accounting (published on topic:llm.tokens). */
   'llm.usage': LlmUsageEvent;
+  /** A model call's attempt that failed (the loop retries, falls back or gives up), on topic:llm.tokens. */
+  'llm.attempt': LlmAttemptEvent;
 }
+
+/** One failed attempt of an agent's model call, as the task's event log and the dashboard show it. */
+export interface LlmAttemptEvent {
+  role: string;
+  deployment: string;
+  /** 1-based, per deployment. */
+  attempt: number;
+  /** 'timeout', 'http', 'network', 'aborted', … (runtime/llm FailureKind). */
+  kind: string;
+  status?: number;
+  /** How long the attempt took. */
+  ms: number;
+  error: string;
+  /** One line for people: "the implementer's model call to anthropic/x: attempt 1 failed after 301 s: timeout …". */
+  text: string;
+}
+
+/** How a model call ended. */
+export const UsageOutcome = { Ok: 'ok', Failed: 'failed', Cancelled: 'cancelled', Timeout: 'timeout' } as const;
+export type UsageOutcome = (typeof UsageOutcome)[keyof typeof UsageOutcome];
 
 /** What one model call cost: the usage ledger row as the dashboard sees it. */
 export interface LlmUsageEvent {
@@ -135,6 +180,8 @@ export interface LlmUsageEvent {
   cached: boolean;
   attempts: number;
   ok: boolean;
+  /** 'cancelled' or 'timeout' when the task withdrew the call (cancelled, failed, its stage timed out). */
+  outcome: UsageOutcome;
 }
 
 export type MessageType = keyof MessageMap;

@@ -2,7 +2,7 @@
 // headers cross, and the conversion between web Request/Response and the plain handler shapes.
 import { ErrorCode, RuntimeError } from '../protocol/mod.ts';
 import { bodyBytes, type PlainRequest, type PlainResponse } from '../adapters/mod.ts';
-import type { Protocol } from '../llm/types.ts';
+import type { Protocol } from '../llm/mod.ts';
 
 /** Headers that describe one hop, or carry credentials we replace: never forwarded as they came. */
 export const HOP = new Set(['host', 'connection', 'content-length', 'transfer-encoding', 'keep-alive', 'upgrade', 'te', 'trailer', 'proxy-authorization', 'proxy-connection', 'accept-encoding', 'content-encoding', 'x-api-key', 'authorization', 'cookie', 'origin', 'referer']);

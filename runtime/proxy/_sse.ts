@@ -1,7 +1,6 @@
 // Reading the three wire protocols' answers as they pass through: usage, streamed text, and whether a
 // stream reached its final event (only a complete stream may be cached).
-import type { Protocol } from '../llm/types.ts';
-import type { Usage } from '../llm/providers.ts';
+import type { Protocol, Usage } from '../llm/mod.ts';
 
 export const emptyUsage = (): Usage => ({ inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 });
 

@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { ErrorCode, RuntimeError, Topics } from '../protocol/mod.ts';
-import type { LogLevel, Message } from '../protocol/mod.ts';
+import type { LogLevel, Message, MessageMap } from '../protocol/mod.ts';
 import { createBus } from '../bus/mod.ts';
 import type { Bus } from '../bus/mod.ts';
 import { openStore } from '../store/mod.ts';
@@ -60,6 +60,9 @@ export type LogSink = (level: LogLevel, text: string, fields?: { taskId?: string
  * supervisor, tasks (resumed), sandbox, HTTP API and /ws.
  * @example const app = await startApp(resolveConfig({ port: 0 }, process.env));
  */
+/** A stage's timeout when neither config nor a model route sets one (demo, transcripts). */
+const DEFAULT_STAGE_TIMEOUT_MS = 10 * 60_000;
+
 export async function startApp(config: ServerConfig, log: LogSink = defaultLog): Promise<App> {
   const paths = dataPaths(config.dataDir);
   mkdirSync(config.dataDir, { recursive: true });
@@ -98,11 +101,28 @@ export async function startApp(config: ServerConfig, log: LogSink = defaultLog):
   });
   const agentLog = (level: LogLevel, text: string, taskId?: string) =>
     void bus.publish(Topics.Logs, 'log.entry', { level, source: 'agents', text }, { from: 'supervisor:root', taskId });
+  // Every failed model-call attempt (before a retry, a fallback or giving up) is on its task and in the log.
+  bus.subscribe(Topics.Tokens, (message: Message) => {
+    if (message.type !== 'llm.attempt' || !message.taskId) return;
+    const event = message.payload as MessageMap['llm.attempt'];
+    store.appendEventLater({ taskId: message.taskId, ts: message.ts, type: 'llm.attempt', data: event });
+    agentLog('warn', event.text, message.taskId);
+  });
 
   const { loaded, failures } = await loadPlugins({ builtins: builtinAgents, dirs: config.pluginDirs, configs: config.plugins });
   for (const failure of failures) log('error', `plugin not loaded: ${failure.message}`);
-  const supervisor = startSupervisor({ bus, plugins: loaded, failures, capabilities: { llm: provider, sandbox, workspace, log: agentLog } });
-  const tasks = createTaskManager({ bus, store, workers: config.workers, maxIterations: config.maxIterations, hasReviewer: () => supervisor.servesRole('reviewer') });
+  // Every role is served by a pool as large as `workers` unless config says otherwise, so `workers`
+  // tasks at the same stage call their models side by side.
+  const roles = Object.fromEntries(Object.entries(config.agents).flatMap(([role, a]) => (a.concurrency ? [[role, a.concurrency]] : [])));
+  const supervisor = startSupervisor({
+    bus, plugins: loaded, failures, capabilities: { llm: provider, sandbox, workspace, log: agentLog }, concurrency: { default: config.workers, roles },
+  });
+  const tasks = createTaskManager({
+    bus, store, workers: config.workers, maxIterations: config.maxIterations, hasReviewer: () => supervisor.servesRole('reviewer'), models: llm.tasks,
+    // Explicit, or derived per role from its model route (attempts × timeoutMs + backoff), else 10 min.
+    stageTimeoutMs: (role: string) => config.stageTimeoutMs ?? llm.stageTimeoutMs(role) ?? DEFAULT_STAGE_TIMEOUT_MS,
+    ...(config.taskDeadlineMs === undefined ? {} : { taskDeadlineMs: config.taskDeadlineMs }),
+  });
 
   const hub = createHub({
     demo: provider.demo,

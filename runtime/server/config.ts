@@ -1,10 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ErrorCode, LogLevel, RuntimeError, errorMessage, jsonSyntaxError, parse, z } from '../protocol/mod.ts';
-import { ProvidersConfig, resolveProviders } from '../llm/providers.ts';
-import { BudgetsConfig, PricesConfig } from '../llm/usage.ts';
-import type { Budgets, Price } from '../llm/usage.ts';
-import type { ProviderSpec, RetryPolicy } from '../llm/types.ts';
+import { BudgetsConfig, PricesConfig, ProvidersConfig, resolveProviders } from '../llm/mod.ts';
+import type { Budgets, Price, ProviderSpec, RetryPolicy } from '../llm/mod.ts';
 import { effectiveEnv, envFilePath } from './env.ts';
 import { isLoopback } from './guard.ts';
 
@@ -37,6 +35,12 @@ export interface ServerConfig {
   drainTimeoutSeconds: number;
   pluginDirs: string[];
   plugins: Record<string, unknown>;
+  /** Per role: `concurrency`, the size of the role's pool of agent instances (default: `workers`). */
+  agents: Record<string, { concurrency?: number }>;
+  /** One stage's limit, explicit; unset, each role's is derived from its model route (docs/model-routing.md). */
+  stageTimeoutMs?: number;
+  /** A task's whole deadline budget; unset, derived from the stage timeouts and maxIterations. */
+  taskDeadlineMs?: number;
   /** Origins whose pages may call /api/* (CORS) to embed the dashboard components (ORCHESTRATOR_UI_ORIGINS, comma-separated). */
   uiOrigins: string[];
   /**
@@ -68,6 +72,14 @@ const ConfigFile = z.strictObject({
   remote: z.boolean().optional(),
   allowedHosts: z.array(z.string().regex(/^[A-Za-z0-9.-]+$/, 'a host name such as "orchestrator.local"')).optional(),
   plugins: z.record(z.string(), z.unknown()).optional(),
+  agents: z
+    .record(
+      z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'a role name such as "implementer"'),
+      z.strictObject({ concurrency: z.number().int().min(1).max(256).optional() }),
+    )
+    .optional(),
+  stageTimeoutMs: z.number().int().min(1000).optional(),
+  taskDeadlineMs: z.number().int().min(1000).optional(),
   providers: ProvidersConfig.optional(),
   prices: PricesConfig.optional(),
   budgets: BudgetsConfig.optional(),
@@ -114,7 +126,17 @@ function level(raw: string | undefined, fallback: LogLevel): LogLevel {
   return raw as LogLevel;
 }
 
-type Flags = Partial<Record<keyof ServerConfig | 'cacheSize' | 'cacheTtl', string | number | undefined>>;
+type Env = Record<string, string | undefined>;
+
+/** Settings as `runtime start` and the other commands pass them: flag values, as typed or as numbers. */
+export type ConfigFlags = Partial<Record<keyof ServerConfig | 'cacheSize' | 'cacheTtl', string | number | undefined>>;
+
+/** The effective config, where each simple setting came from, and the files that were read. */
+export interface ResolvedConfig {
+  config: ServerConfig;
+  sources: Record<string, ConfigSource>;
+  files: { config: string; env: string; routing: string };
+}
 
 function bool(name: string, raw: string | number | undefined, how: string): boolean {
   if (raw === undefined || raw === '') return false;
@@ -137,7 +159,7 @@ function hostList(raw: string | number | undefined, how: string): string[] {
  * defaults. Errors name the file or variable, the field, the value and the fix.
  * @example resolveConfig({ port: '0' }, process.env)
  */
-export function resolveConfig(flags: Flags, env: Record<string, string | undefined>): ServerConfig {
+export function resolveConfig(flags: ConfigFlags, env: Record<string, string | undefined>): ServerConfig {
   return resolveConfigWithSources(flags, env).config;
 }
 
@@ -145,7 +167,7 @@ export function resolveConfig(flags: Flags, env: Record<string, string | undefin
  * The effective config, where each simple setting came from, and the files that were read.
  * @example resolveConfigWithSources({}, process.env).sources.port; // 'default'
  */
-export function resolveConfigWithSources(flags: Flags, realEnv: Record<string, string | undefined>): { config: ServerConfig; sources: Record<string, ConfigSource>; files: { config: string; env: string; routing: string } } {
+export function resolveConfigWithSources(flags: ConfigFlags, realEnv: Env): ResolvedConfig {
   const env = effectiveEnv(realEnv);
   const configPath = resolve(env.ORCHESTRATOR_CONFIG ?? 'orchestrator.config.json');
   const file = readConfigFile(configPath);
@@ -192,6 +214,9 @@ export function resolveConfigWithSources(flags: Flags, realEnv: Record<string, s
     drainTimeoutSeconds: int('drain timeout', pick('drainTimeoutSeconds', flags.drainTimeoutSeconds, 'ORCHESTRATOR_DRAIN_TIMEOUT', file.drainTimeoutSeconds), 25, 0, 3600, 'ORCHESTRATOR_DRAIN_TIMEOUT (seconds)', origin('drainTimeoutSeconds')),
     pluginDirs: [resolve(String(pick('pluginDirs', undefined, 'ORCHESTRATOR_PLUGIN_DIR', undefined) ?? new URL('../../plugins', import.meta.url).pathname))],
     plugins: file.plugins ?? {},
+    agents: file.agents ?? {},
+    ...(file.stageTimeoutMs === undefined ? {} : { stageTimeoutMs: file.stageTimeoutMs }),
+    ...(file.taskDeadlineMs === undefined ? {} : { taskDeadlineMs: file.taskDeadlineMs }),
     uiOrigins: String(pick('uiOrigins', undefined, 'ORCHESTRATOR_UI_ORIGINS', undefined) ?? '').split(',').map((o) => o.trim()).filter(Boolean),
     remote: bool('remote', pick('remote', flags.remote, 'ORCHESTRATOR_REMOTE', file.remote === undefined ? undefined : String(file.remote)), '--remote or ORCHESTRATOR_REMOTE'),
     allowedHosts: hostList(pick('allowedHosts', flags.allowedHosts, 'ORCHESTRATOR_ALLOWED_HOSTS', file.allowedHosts?.join(',')), '--allow-host, ORCHESTRATOR_ALLOWED_HOSTS or "allowedHosts" in the config file'),

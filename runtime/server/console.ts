@@ -7,7 +7,7 @@ import { TEXT_LIMITS, Topics, cutText } from '../protocol/mod.ts';
 import type { LlmUsageEvent, LogLevel, Message, MessageMap } from '../protocol/mod.ts';
 import type { Bus } from '../bus/mod.ts';
 import { summarize, type TaskManager } from '../tasks/mod.ts';
-import { redact } from '../llm/providers.ts';
+import { redact } from '../llm/mod.ts';
 import type { Hub } from './hub.ts';
 import type { LogSink } from './app.ts';
 

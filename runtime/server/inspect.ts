@@ -154,16 +154,25 @@ export function createInspector(deps: InspectorDeps) {
   }
 
   function actors(): InspectActorId[] {
-    return ['supervisor', ...supervisor.agents().map((a) => `agent:${a.name}` as const), ...tasks.list({ limit: 100 }).map((t) => `task:${t.id}` as const)];
+    // `agent:<name>` is a pool, shown through its first instance; `agent:<name>#<n>` is one instance.
+    const agents = supervisor.agents().flatMap((a) => [`agent:${a.name}` as const, ...a.instances.slice(1).map((i) => `agent:${i.id}` as const)]);
+    return ['supervisor', ...agents, ...tasks.list({ limit: 100 }).map((t) => `task:${t.id}` as const)];
   }
 
+  /** The instance id an inspector actor name stands for: `name` is the pool's first instance. */
+  const instanceOf = (name: string) => (name.includes('#') ? name : `${name}#1`);
+
   function agentRef(name: string): AnyActorRef | undefined {
-    return (supervisor.actor.getSnapshot().context.refs as Record<string, AnyActorRef>)[name];
+    return (supervisor.actor.getSnapshot().context.refs as Record<string, AnyActorRef>)[instanceOf(name)];
   }
+
+  /** The pool an inspector actor name belongs to. */
+  const poolOf = (name: string) => supervisor.agents().find((a) => a.name === name.replace(/#\d+$/, ''));
 
   function supervisorContext(): unknown {
     const c = supervisor.actor.getSnapshot().context;
-    return jsonSafe({ agents: c.agents, generations: c.generations, crashes: c.crashes, failures: c.failures, policy: c.policy, refs: c.refs, plugins: Object.fromEntries(Object.entries(c.plugins).map(([n, p]) => [n, { version: p.plugin.version, role: p.plugin.role }])) });
+    const pools = Object.fromEntries(Object.entries(c.pools).map(([n, p]) => [n, { version: p.loaded.plugin.version, role: p.loaded.plugin.role, size: p.size }]));
+    return jsonSafe({ agents: c.agents, instances: c.instances, crashes: c.crashes, failures: c.failures, policy: c.policy, refs: c.refs, pools });
   }
 
   function history(taskId: string): InspectHistoryEntry[] {
@@ -196,7 +205,7 @@ export function createInspector(deps: InspectorDeps) {
         agentDefs.set(name, definition);
       }
       const snap = ref.getSnapshot() as { value?: unknown; context?: { current?: unknown } };
-      return { actor, definition, state: { type: 'state', actor, value: snap.value ?? null, context: jsonSafe({ current: snap.context?.current ?? null, agent: supervisor.agents().find((a) => a.name === name) }), at: Date.now() } };
+      return { actor, definition, state: { type: 'state', actor, value: snap.value ?? null, context: jsonSafe({ current: snap.context?.current ?? null, agent: poolOf(name) }), at: Date.now() } };
     }
     const task = tasks.view(name);
     if (!task) throw new RuntimeError(ErrorCode.NotFound, `no task ${name}: GET /api/tasks lists them`);
@@ -216,14 +225,16 @@ export function createInspector(deps: InspectorDeps) {
   const inspection = supervisor.actor.system.inspect((event: InspectionEvent) => {
     if (event.type !== '@xstate.snapshot' || !subscriptions.size) return;
     const ref = event.actorRef as AnyActorRef;
-    const actor: InspectActorId | null = ref === supervisor.actor ? 'supervisor' : /#\d+$/.test(ref.id) ? `agent:${ref.id.replace(/#\d+$/, '')}` : null;
+    // Instances are children `name#n@generation`; instance 1 also stands for its pool (`agent:name`).
+    const child = /^(.+)#(\d+)@\d+$/.exec(ref.id);
+    const actor: InspectActorId | null = ref === supervisor.actor ? 'supervisor' : child ? `agent:${child[2] === '1' ? child[1] : `${child[1]}#${child[2]}`}` : null;
     if (!actor) return;
     let frame: InspectServerFrame | null = null;
     for (const [peer, wanted] of subscriptions) {
       if (wanted !== actor) continue;
       if (!frame) {
         const snap = event.snapshot as { value?: unknown; context?: { current?: unknown } };
-        const context = actor === 'supervisor' ? supervisorContext() : jsonSafe({ current: snap.context?.current ?? null, agent: supervisor.agents().find((a) => `agent:${a.name}` === actor) });
+        const context = actor === 'supervisor' ? supervisorContext() : jsonSafe({ current: snap.context?.current ?? null, agent: poolOf(actor.slice('agent:'.length)) });
         const { type, ...payload } = event.event;
         frame = { type: 'state', actor, value: snap.value ?? null, context, at: Date.now(), event: { type, payload: jsonSafe(payload) } };
       }

@@ -88,6 +88,12 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX llm_usage_task ON llm_usage (task_id);
   CREATE INDEX llm_usage_ts ON llm_usage (ts);
   `,
+  // 3: how each model call ended: a call withdrawn by its task (cancelled) or its stage (timeout) is
+  // neither a success nor a provider failure.
+  `
+  ALTER TABLE llm_usage ADD COLUMN outcome TEXT NOT NULL DEFAULT 'ok' CHECK (outcome IN ('ok', 'failed', 'cancelled', 'timeout'));
+  UPDATE llm_usage SET outcome = 'failed' WHERE ok = 0;
+  `,
 ];
 
 /** The schema version this code writes and understands. */

@@ -1,16 +1,19 @@
 import { assign, enqueueActions, setup, stopChild } from 'xstate';
 import type { AnyActorRef } from 'xstate';
 import { AgentStatus, errorMessage } from '../protocol/mod.ts';
-import type { AgentState } from '../protocol/mod.ts';
-import type { AnyAgentPlugin, LoadedPlugin, PluginFailure } from '../plugin/mod.ts';
+import type { AgentInstanceState, AgentState } from '../protocol/mod.ts';
+import type { LoadedPlugin, PluginFailure } from '../plugin/mod.ts';
 
-export const SUPERVISOR_MACHINE_VERSION = 'supervisor@1';
+export const SUPERVISOR_MACHINE_VERSION = 'supervisor@2';
 
 export interface SupervisorPolicy {
-  /** First restart delay; doubles per crash in the window, capped at maxBackoffMs. */
+  /** First restart delay of an instance; doubles per crash of that instance in the window, capped at maxBackoffMs. */
   backoffMs: number;
   maxBackoffMs: number;
-  /** This many crashes within windowMs mark the agent failed (escalation). */
+  /**
+   * Restart intensity of a pool: this many crashes of its instances within windowMs mark the whole pool
+   * failed and escalate to the root (OTP's one-for-one supervisor with max restarts per period).
+   */
   maxCrashes: number;
   windowMs: number;
 }
@@ -18,27 +21,42 @@ export interface SupervisorPolicy {
 export const defaultPolicy: SupervisorPolicy = { backoffMs: 100, maxBackoffMs: 10_000, maxCrashes: 5, windowMs: 60_000 };
 
 export interface SupervisorHooks {
-  /** Input for a new actor of `plugin` (its capabilities), for generation `generation`. */
-  inputFor(loaded: LoadedPlugin, generation: number): unknown;
-  crashed(name: string, error: string, willRestart: boolean): void;
-  restarted(name: string): void;
+  /** Input for a new actor of `loaded` (its capabilities), for instance `id` in generation `generation`. */
+  inputFor(loaded: LoadedPlugin, id: string, generation: number): unknown;
+  crashed(id: string, error: string, willRestart: boolean): void;
+  restarted(id: string): void;
   escalated(name: string, reason: string): void;
 }
 
+/** One pool to start: a loaded plugin and how many instances serve its role. */
+export interface PoolSpec {
+  loaded: LoadedPlugin;
+  size: number;
+}
+
 export interface SupervisorInput {
-  plugins: LoadedPlugin[];
+  pools: PoolSpec[];
   failures: PluginFailure[];
   policy: SupervisorPolicy;
   hooks: SupervisorHooks;
   now: () => number;
 }
 
+interface Instance extends AgentInstanceState {
+  /** The plugin (pool) it belongs to. */
+  name: string;
+  generation: number;
+  lastLatencyMs: number | null;
+}
+
 export interface SupervisorContext {
+  /** The pools' views, recomputed from their instances on every change. */
   agents: Record<string, AgentState>;
+  instances: Record<string, Instance>;
   refs: Record<string, AnyActorRef>;
-  generations: Record<string, number>;
+  /** Crash times per instance (its backoff) and per pool (its restart intensity). */
   crashes: Record<string, number[]>;
-  plugins: Record<string, LoadedPlugin>;
+  pools: Record<string, PoolSpec>;
   failures: PluginFailure[];
   policy: SupervisorPolicy;
   hooks: SupervisorHooks;
@@ -46,10 +64,10 @@ export interface SupervisorContext {
 }
 
 export type SupervisorEvent =
-  | { type: 'agent.work'; name: string; taskId: string | null }
-  | { type: 'agent.done'; name: string; ok: boolean; latencyMs: number }
-  | { type: 'agent.hung'; name: string; error: string }
-  | { type: 'agent.restart'; name: string }
+  | { type: 'agent.work'; id: string; taskId: string | null }
+  | { type: 'agent.done'; id: string; ok: boolean; latencyMs: number }
+  | { type: 'agent.hung'; id: string; error: string }
+  | { type: 'agent.restart'; id: string }
   | { type: 'supervisor.stop' };
 
 type AnySpawn = (logic: unknown, options: { id: string; input: unknown }) => AnyActorRef;
@@ -62,34 +80,65 @@ interface Enqueue {
   raise(event: SupervisorEvent, options: { delay: number; id: string }): void;
 }
 
-function agentState(plugin: AnyAgentPlugin): AgentState {
+/** `name#n`: the instance's id in views and logs. */
+export function instanceId(name: string, n: number): string {
+  return `${name}#${n}`;
+}
+
+/** `name#n@generation`: a restarted instance is a new child, so stale error events are recognisable. */
+export function childId(id: string, generation: number): string {
+  return `${id}@${generation}`;
+}
+
+/** The pool's view: its instances and the sums a dashboard card shows. */
+export function poolView(spec: PoolSpec, instances: Instance[]): AgentState {
+  const { plugin } = spec.loaded;
+  const count = (status: AgentStatus) => instances.filter((i) => i.status === status).length;
+  const busy = count(AgentStatus.Working);
+  const idle = count(AgentStatus.Ready);
+  const failedAll = instances.length > 0 && count(AgentStatus.Failed) === instances.length;
+  const status = failedAll ? AgentStatus.Failed : busy ? AgentStatus.Working : idle ? AgentStatus.Ready : AgentStatus.Restarting;
+  let lastError: string | null = null;
+  let lastLatencyMs: number | null = null;
+  for (const i of instances) {
+    lastError = i.lastError ?? lastError;
+    lastLatencyMs = i.lastLatencyMs ?? lastLatencyMs;
+  }
+  const sum = (key: 'done' | 'failed' | 'restarts') => instances.reduce((n, i) => n + i[key], 0);
   return {
     name: plugin.name,
     version: plugin.version,
     role: plugin.role,
-    status: AgentStatus.Ready,
-    taskId: null,
-    done: 0,
-    failed: 0,
-    restarts: 0,
-    lastError: null,
-    lastLatencyMs: null,
+    status,
+    taskId: instances.find((i) => i.status === AgentStatus.Working)?.taskId ?? null,
+    done: sum('done'),
+    failed: sum('failed'),
+    restarts: sum('restarts'),
+    lastError,
+    lastLatencyMs,
+    concurrency: spec.size,
+    busy,
+    idle,
+    down: instances.length - busy - idle,
+    instances: instances.map(({ id, status, taskId, done, failed, restarts, lastError }) => ({ id, status, taskId, done, failed, restarts, lastError })),
   };
 }
 
-/** `name#generation`: a restarted agent is a new child, so stale error events are recognisable. */
-export function childId(name: string, generation: number): string {
-  return `${name}#${generation}`;
-}
-
-function patch(context: SupervisorContext, name: string, change: Partial<AgentState>): Record<string, AgentState> {
-  return { ...context.agents, [name]: { ...context.agents[name], ...change } };
+/** The context after `change` to instance `id`, with its pool's view recomputed. */
+function patch(context: SupervisorContext, id: string, change: Partial<Instance>): Pick<SupervisorContext, 'instances' | 'agents'> {
+  const instances = { ...context.instances, [id]: { ...context.instances[id], ...change } };
+  const name = instances[id].name;
+  const members = Object.values(instances).filter((i) => i.name === name);
+  return { instances, agents: { ...context.agents, [name]: poolView(context.pools[name], members) } };
 }
 
 /**
- * The root actor. It spawns one child per agent plugin and owns every agent's status and counts, so
- * the dashboard reads one snapshot that cannot drift from what runs. A crashed child (error event or a
- * hang) is restarted after exponential backoff; `maxCrashes` within `windowMs` marks it failed.
+ * The root actor: two levels under it, pools (one per agent plugin, one mailbox each) and their
+ * instances (children running the plugin's logic). It owns every instance's status and counts, so
+ * the dashboard reads one snapshot that cannot drift from what runs. A crashed instance (error event
+ * or a hang) restarts alone after exponential backoff while its siblings keep serving; `maxCrashes`
+ * crashes in a pool within `windowMs` mark the pool failed (escalation to the root, which logs it and
+ * keeps every other pool running).
  */
 export const supervisorMachine = setup({
   types: {
@@ -101,60 +150,65 @@ export const supervisorMachine = setup({
   id: 'supervisor',
   context: ({ input, spawn }) => {
     const agents: Record<string, AgentState> = {};
+    const instances: Record<string, Instance> = {};
     const refs: Record<string, AnyActorRef> = {};
-    const generations: Record<string, number> = {};
-    const plugins: Record<string, LoadedPlugin> = {};
-    for (const loaded of input.plugins) {
-      const name = loaded.plugin.name;
-      plugins[name] = loaded;
-      agents[name] = agentState(loaded.plugin);
-      generations[name] = 1;
-      refs[name] = (spawn as unknown as AnySpawn)(loaded.plugin.logic, { id: childId(name, 1), input: input.hooks.inputFor(loaded, 1) as never });
+    const pools: Record<string, PoolSpec> = {};
+    for (const spec of input.pools) {
+      const name = spec.loaded.plugin.name;
+      pools[name] = spec;
+      const members: Instance[] = [];
+      for (let n = 1; n <= spec.size; n++) {
+        const id = instanceId(name, n);
+        const instance: Instance = {
+          id, name, generation: 1, status: AgentStatus.Ready, taskId: null, done: 0, failed: 0, restarts: 0, lastError: null, lastLatencyMs: null,
+        };
+        instances[id] = instance;
+        members.push(instance);
+        refs[id] = (spawn as unknown as AnySpawn)(spec.loaded.plugin.logic, { id: childId(id, 1), input: input.hooks.inputFor(spec.loaded, id, 1) });
+      }
+      agents[name] = poolView(spec, members);
     }
-    return { agents, refs, generations, crashes: {}, plugins, failures: input.failures, policy: input.policy, hooks: input.hooks, now: input.now };
+    return { agents, instances, refs, crashes: {}, pools, failures: input.failures, policy: input.policy, hooks: input.hooks, now: input.now };
   },
   initial: 'running',
   states: {
     running: {
       on: {
         'agent.work': {
-          actions: assign({
-            agents: ({ context, event }) => patch(context, event.name, { status: AgentStatus.Working, taskId: event.taskId }),
-          }),
+          actions: assign(({ context, event }) => patch(context, event.id, { status: AgentStatus.Working, taskId: event.taskId })),
         },
         'agent.done': {
-          actions: assign({
-            agents: ({ context, event }) => {
-              const agent = context.agents[event.name];
-              return patch(context, event.name, {
-                status: agent.status === AgentStatus.Working ? AgentStatus.Ready : agent.status,
-                taskId: agent.status === AgentStatus.Working ? null : agent.taskId,
-                done: agent.done + (event.ok ? 1 : 0),
-                failed: agent.failed + (event.ok ? 0 : 1),
-                lastLatencyMs: event.latencyMs,
-              });
-            },
+          actions: assign(({ context, event }) => {
+            const instance = context.instances[event.id];
+            const working = instance.status === AgentStatus.Working;
+            return patch(context, event.id, {
+              status: working ? AgentStatus.Ready : instance.status,
+              taskId: working ? null : instance.taskId,
+              done: instance.done + (event.ok ? 1 : 0),
+              failed: instance.failed + (event.ok ? 0 : 1),
+              lastLatencyMs: event.latencyMs,
+            });
           }),
         },
         'xstate.error.actor.*': { actions: enqueueActions(({ context, event, enqueue }) => crash(context as SupervisorContext, event, enqueue)) },
         'agent.hung': { actions: enqueueActions(({ context, event, enqueue }) => crash(context as SupervisorContext, event, enqueue)) },
         'agent.restart': {
           actions: enqueueActions(({ context, event, enqueue }) => {
-            const loaded = context.plugins[event.name];
-            if (!loaded || context.agents[event.name].status !== AgentStatus.Restarting) return;
-            const generation = context.generations[event.name] + 1;
+            const instance = context.instances[event.id];
+            if (!instance || instance.status !== AgentStatus.Restarting) return;
+            const { loaded } = context.pools[instance.name];
+            const generation = instance.generation + 1;
             enqueue.assign(({ spawn }) => ({
-              generations: { ...context.generations, [event.name]: generation },
               refs: {
                 ...context.refs,
-                [event.name]: (spawn as unknown as AnySpawn)(loaded.plugin.logic, {
-                  id: childId(event.name, generation),
-                  input: context.hooks.inputFor(loaded, generation) as never,
+                [event.id]: (spawn as unknown as AnySpawn)(loaded.plugin.logic, {
+                  id: childId(event.id, generation),
+                  input: context.hooks.inputFor(loaded, event.id, generation),
                 }),
               },
-              agents: patch(context, event.name, { status: AgentStatus.Ready, taskId: null }),
+              ...patch(context, event.id, { status: AgentStatus.Ready, taskId: null, generation }),
             }));
-            enqueue(() => context.hooks.restarted(event.name));
+            enqueue(() => context.hooks.restarted(event.id));
           }),
         },
         'supervisor.stop': { target: 'stopped' },
@@ -169,43 +223,46 @@ export const supervisorMachine = setup({
   },
 });
 
-/** A child died (error event) or hung: restart it after backoff, or escalate after too many crashes. */
+/** An instance died (error event) or hung: restart it alone after backoff, or fail its pool past the intensity. */
 function crash(context: SupervisorContext, event: { type: string }, enqueueRaw: unknown): void {
   const enqueue = enqueueRaw as Enqueue;
-  let name: string;
+  let id: string;
   let error: string;
   if (event.type === 'agent.hung') {
-    ({ name, error } = event as { type: 'agent.hung'; name: string; error: string });
+    ({ id, error } = event as { type: 'agent.hung'; id: string; error: string });
   } else {
-    const id = event.type.slice('xstate.error.actor.'.length);
-    const [childName, generation] = id.split('#');
+    const child = event.type.slice('xstate.error.actor.'.length);
+    const at = child.lastIndexOf('@');
+    id = child.slice(0, at);
     // An error from an older generation was already handled when that generation died.
-    if (Number(generation) !== context.generations[childName]) return;
-    name = childName;
+    if (Number(child.slice(at + 1)) !== context.instances[id]?.generation) return;
     error = errorMessage((event as unknown as { error: unknown }).error);
   }
-  const agent = context.agents[name];
-  if (!agent || agent.status === AgentStatus.Failed || agent.status === AgentStatus.Restarting) return;
+  const instance = context.instances[id];
+  if (!instance || instance.status === AgentStatus.Failed || instance.status === AgentStatus.Restarting) return;
   const now = context.now();
   const { policy } = context;
-  const recent = [...(context.crashes[name] ?? []).filter((t) => now - t < policy.windowMs), now];
-  const ref = context.refs[name];
+  const within = (times: number[] | undefined) => [...(times ?? []).filter((t) => now - t < policy.windowMs), now];
+  const own = within(context.crashes[id]);
+  const pool = within(context.crashes[instance.name]);
+  const crashes = { ...context.crashes, [id]: own, [instance.name]: pool };
+  const ref = context.refs[id];
   if (ref) enqueue(stopChild(ref));
-  if (recent.length >= policy.maxCrashes) {
-    const reason = `agent ${name} crashed ${recent.length} times within ${Math.round(policy.windowMs / 1000)} s and is marked failed; last error: ${error}`;
-    enqueue.assign({
-      crashes: { ...context.crashes, [name]: recent },
-      agents: patch(context, name, { status: AgentStatus.Failed, taskId: null, lastError: reason }),
-    });
-    enqueue(() => context.hooks.crashed(name, error, false));
-    enqueue(() => context.hooks.escalated(name, reason));
+  if (pool.length >= policy.maxCrashes) {
+    const reason = `agent ${instance.name} crashed ${pool.length} times within ${Math.round(policy.windowMs / 1000)} s and is marked failed; last error: ${error}`;
+    let next: Pick<SupervisorContext, 'instances' | 'agents'> = context;
+    for (const member of Object.values(context.instances)) {
+      if (member.name !== instance.name) continue;
+      if (member.id !== id && context.refs[member.id]) enqueue(stopChild(context.refs[member.id]));
+      next = patch({ ...context, ...next }, member.id, { status: AgentStatus.Failed, taskId: null, lastError: reason });
+    }
+    enqueue.assign({ crashes, ...next });
+    enqueue(() => context.hooks.crashed(id, error, false));
+    enqueue(() => context.hooks.escalated(instance.name, reason));
     return;
   }
-  const delay = Math.min(policy.maxBackoffMs, policy.backoffMs * 2 ** (recent.length - 1));
-  enqueue.assign({
-    crashes: { ...context.crashes, [name]: recent },
-    agents: patch(context, name, { status: AgentStatus.Restarting, restarts: agent.restarts + 1, lastError: error }),
-  });
-  enqueue(() => context.hooks.crashed(name, error, true));
-  enqueue.raise({ type: 'agent.restart', name }, { delay, id: `restart:${name}` });
+  const delay = Math.min(policy.maxBackoffMs, policy.backoffMs * 2 ** (own.length - 1));
+  enqueue.assign({ crashes, ...patch(context, id, { status: AgentStatus.Restarting, restarts: instance.restarts + 1, lastError: error }) });
+  enqueue(() => context.hooks.crashed(id, error, true));
+  enqueue.raise({ type: 'agent.restart', id }, { delay, id: `restart:${id}` });
 }

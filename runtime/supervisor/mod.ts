@@ -1,9 +1,10 @@
 /**
- * The supervisor: the XState root actor that spawns one child per agent plugin, restarts crashed
- * agents with backoff, escalates, and keeps each agent's status and counts as its own state.
+ * The supervisor: the XState root actor over one pool per agent plugin (one mailbox, N instances),
+ * restarting a crashed instance alone with backoff, failing a pool past its restart intensity, and
+ * keeping each pool's and instance's status and counts as its own state.
  * @module
  */
-export { startSupervisor } from './supervisor.ts';
-export type { SharedCapabilities, Supervisor, SupervisorOptions } from './supervisor.ts';
-export { SUPERVISOR_MACHINE_VERSION, defaultPolicy, supervisorMachine } from './machine.ts';
-export type { SupervisorPolicy } from './machine.ts';
+export { poolSize, startSupervisor } from './supervisor.ts';
+export type { ConcurrencyOptions, SharedCapabilities, Supervisor, SupervisorOptions } from './supervisor.ts';
+export { SUPERVISOR_MACHINE_VERSION, defaultPolicy, instanceId, supervisorMachine } from './machine.ts';
+export type { PoolSpec, SupervisorPolicy } from './machine.ts';

@@ -2,13 +2,23 @@ import { createActor } from 'xstate';
 import type { Actor } from 'xstate';
 import { AgentStatus, ErrorCode, RuntimeError, Topics, address } from '../protocol/mod.ts';
 import type { AgentState, Message } from '../protocol/mod.ts';
-import type { Bus, Clock, Subscription } from '../bus/mod.ts';
-import type { Capabilities, LoadedPlugin, PluginFailure } from '../plugin/mod.ts';
+import { withdrawnError } from '../bus/mod.ts';
+import type { Bus, Clock, Delivery, Subscription } from '../bus/mod.ts';
+import type { AnyAgentPlugin, Capabilities, LoadedPlugin, PluginFailure } from '../plugin/mod.ts';
 import { defaultPolicy, supervisorMachine } from './machine.ts';
-import type { SupervisorPolicy } from './machine.ts';
+import type { PoolSpec, SupervisorPolicy } from './machine.ts';
 
-/** The capabilities every agent shares; the supervisor adds self, config, reply and fail per agent. */
+/** The capabilities every agent shares; the supervisor adds self, config, reply and fail per instance. */
 export type SharedCapabilities = Pick<Capabilities, 'llm' | 'sandbox' | 'workspace' | 'log'>;
+
+/**
+ * How many instances serve each role. A plugin's own `concurrency` wins over `default`; `roles`
+ * (config `agents.<role>.concurrency`) wins over both, except for a plugin that says 'serial'.
+ */
+export interface ConcurrencyOptions {
+  default?: number;
+  roles?: Record<string, number>;
+}
 
 export interface SupervisorOptions {
   bus: Bus;
@@ -16,8 +26,14 @@ export interface SupervisorOptions {
   failures?: PluginFailure[];
   capabilities: SharedCapabilities;
   policy?: Partial<SupervisorPolicy>;
-  /** An agent that holds one request longer than this is treated as crashed (restarted). */
+  concurrency?: ConcurrencyOptions;
+  /**
+   * A backstop: an instance that holds one request longer than this is treated as crashed (restarted).
+   * Every request has its sender's timeout, which withdraws it; this only catches what that misses.
+   */
   requestTimeoutMs?: number;
+  /** An instance still busy this long after its request was withdrawn is restarted (default 10 s). */
+  cancelGraceMs?: number;
 }
 
 export interface Supervisor {
@@ -25,53 +41,92 @@ export interface Supervisor {
   agents(): AgentState[];
   failures(): PluginFailure[];
   servesRole(role: string): boolean;
-  /** Called with the agent's new state on every change. */
+  /** Called with the pool's new state on every change. */
   onAgentChange(listener: (agent: AgentState) => void): () => void;
   stop(): void;
 }
 
 const CRASHED = Symbol('crashed');
 
-/** A one-at-a-time queue: an agent serves its role and its own address, but one request at a time. */
-function serialQueue(): <T>(work: () => Promise<T>) => Promise<T> {
-  let tail: Promise<unknown> = Promise.resolve();
-  return (work) => {
-    const run = tail.then(work, work);
-    tail = run.catch(() => undefined);
-    return run;
-  };
+/** A request handed to an instance, until the instance answers it (even after its sender gave up). */
+interface InFlight {
+  instance: string;
+  generation: number;
+  started: number;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+  timer: unknown;
 }
 
 /**
- * Starts the root actor and serves every agent on the bus as `agent:<name>` and `role:<role>`.
- * A request whose agent crashes is redelivered to the restarted agent; when the agent is marked failed
- * the request (and every queued one) fails with E_AGENT_FAILED and the reason.
- * @example const supervisor = startSupervisor({ bus, plugins: loaded, capabilities });
+ * The pool size for a plugin.
+ * @example poolSize(plugin, { default: 8, roles: { implementer: 4 } }); // 4 for the implementer
+ */
+export function poolSize(plugin: AnyAgentPlugin, options: ConcurrencyOptions = {}): number {
+  if (plugin.concurrency === 'serial') return 1;
+  return options.roles?.[plugin.role] ?? plugin.concurrency ?? options.default ?? 1;
+}
+
+/**
+ * Starts the root actor and serves every pool on the bus as `agent:<name>` and `role:<role>`, from one
+ * mailbox read by as many requests at once as the pool has instances. A request whose instance
+ * crashes is redelivered to a restarted or idle sibling; when the pool is marked failed the request
+ * (and every queued one) fails with E_AGENT_FAILED and the reason. A withdrawn request (its signal
+ * aborts) is answered at once; its instance gets `agent.cancel` and is free again as soon as it
+ * acknowledges (defineAgent does at once), or is restarted when it does not within the request timeout.
+ * @example const supervisor = startSupervisor({ bus, plugins: loaded, capabilities, concurrency: { default: 4 } });
  */
 export function startSupervisor(options: SupervisorOptions): Supervisor {
   const { bus, capabilities } = options;
   const clock: Clock = bus.clock;
   const policy = { ...defaultPolicy, ...options.policy };
-  const requestTimeoutMs = options.requestTimeoutMs ?? 15 * 60_000;
-  const pending = new Map<string, { name: string; resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
-  const waiters = new Map<string, Array<() => void>>();
+  const requestTimeoutMs = options.requestTimeoutMs ?? 6 * 3_600_000;
+  const cancelGraceMs = options.cancelGraceMs ?? 10_000;
+  const inFlight = new Map<string, InFlight>();
+  const waiters = new Map<string, Set<() => void>>();
   const listeners = new Set<(agent: AgentState) => void>();
+  let stopped = false;
+  const pools: PoolSpec[] = options.plugins.map((loaded) => ({ loaded, size: poolSize(loaded.plugin, options.concurrency) }));
 
   function wake(name: string): void {
-    for (const resolve of waiters.get(name) ?? []) resolve();
+    const list = waiters.get(name);
     waiters.delete(name);
+    for (const resolve of list ?? []) resolve();
+  }
+
+  function instanceOf(id: string) {
+    return actor.getSnapshot().context.instances[id];
+  }
+
+  /** The instance answered `requestId` (or died): it is free again, and its sender (if any) learns. */
+  function settle(requestId: string, outcome: { ok: true; value: unknown } | { ok: false; error: unknown }): void {
+    const entry = inFlight.get(requestId);
+    if (!entry) return;
+    inFlight.delete(requestId);
+    clock.clearTimeout(entry.timer);
+    const instance = stopped ? undefined : instanceOf(entry.instance);
+    if (!(!outcome.ok && outcome.error === CRASHED) && instance?.generation === entry.generation) {
+      actor.send({ type: 'agent.done', id: entry.instance, ok: outcome.ok, latencyMs: clock.now() - entry.started });
+    }
+    if (outcome.ok) entry.resolve(outcome.value);
+    else entry.reject(outcome.error);
+    if (instance) wake(instance.name);
   }
 
   const actor = createActor(supervisorMachine, {
     clock,
     input: {
-      plugins: options.plugins,
+      pools,
       failures: options.failures ?? [],
       policy,
       now: () => clock.now(),
       hooks: {
-        inputFor(loaded, generation): Capabilities {
+        inputFor(loaded, id, generation): Capabilities {
           const self = address('agent', loaded.plugin.name);
+          const mine = (requestId: string) => {
+            const entry = inFlight.get(requestId);
+            return entry && entry.instance === id && entry.generation === generation;
+          };
           return {
             ...capabilities,
             self,
@@ -80,91 +135,124 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
             send: (to, type, payload, o) => bus.send(to, type, payload, { ...o, from: self }),
             publish: (to, type, payload, o) => bus.publish(to, type, payload, { ...o, from: self }),
             reply(requestId, payload) {
-              const entry = pending.get(requestId);
-              if (entry && entry.name === loaded.plugin.name && generation === current(loaded.plugin.name).generation) entry.resolve(payload);
+              if (mine(requestId)) settle(requestId, { ok: true, value: payload });
             },
             fail(requestId, error) {
-              const entry = pending.get(requestId);
-              if (entry && entry.name === loaded.plugin.name) entry.reject(error);
+              if (mine(requestId)) settle(requestId, { ok: false, error });
             },
           };
         },
-        crashed(name, error, willRestart) {
-          capabilities.log('error', `agent ${name} crashed: ${error}${willRestart ? '; restarting with backoff' : ''}`);
-          for (const entry of pending.values()) if (entry.name === name) entry.reject(CRASHED);
+        crashed(id, error, willRestart) {
+          capabilities.log('error', `agent ${id} crashed: ${error}${willRestart ? '; restarting it with backoff' : ''}`);
+          for (const [requestId, entry] of inFlight) if (entry.instance === id) settle(requestId, { ok: false, error: CRASHED });
         },
-        restarted(name) {
-          capabilities.log('info', `agent ${name} restarted`);
-          wake(name);
+        restarted(id) {
+          capabilities.log('info', `agent ${id} restarted`);
+          const instance = instanceOf(id);
+          if (instance) wake(instance.name);
         },
         escalated(name, reason) {
           capabilities.log('error', reason);
+          const failed = new RuntimeError(ErrorCode.AgentFailed, `${reason}; fix or replace the plugin and restart the server, then retry the task`);
+          for (const [requestId, entry] of inFlight) if (instanceOf(entry.instance)?.name === name) settle(requestId, { ok: false, error: failed });
           wake(name);
         },
       },
     },
   });
 
-  function current(name: string): { state: AgentState; generation: number } {
-    const context = actor.getSnapshot().context;
-    return { state: context.agents[name], generation: context.generations[name] };
-  }
-
-  let previous = new Map<string, AgentState>();
+  let previous: Record<string, AgentState> = {};
   actor.subscribe((snapshot) => {
-    for (const agent of Object.values(snapshot.context.agents)) {
-      if (previous.get(agent.name) === agent) continue;
+    const agents = snapshot.context.agents;
+    if (agents === previous) return;
+    for (const agent of Object.values(agents)) {
+      if (previous[agent.name] === agent) continue;
       bus.publish(Topics.Agents, 'agent.status', agent, { from: 'supervisor:root' });
       for (const listener of listeners) listener(agent);
     }
-    previous = new Map(Object.entries(snapshot.context.agents));
+    previous = agents;
   });
   actor.start();
 
-  async function deliver(name: string, message: Message): Promise<unknown> {
+  /** Resolves when something changed in pool `name` (an instance freed, restarted, failed) or `signal` aborted. */
+  function changeIn(name: string, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const list = waiters.get(name) ?? new Set<() => void>();
+      const done = () => {
+        list.delete(done);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      list.add(done);
+      waiters.set(name, list);
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  async function deliver(name: string, message: Message, signal: AbortSignal): Promise<unknown> {
     for (;;) {
-      const { state, generation } = current(name);
-      if (state.status === AgentStatus.Failed) {
-        actor.send({ type: 'agent.done', name, ok: false, latencyMs: 0 });
-        throw new RuntimeError(ErrorCode.AgentFailed, `${state.lastError}; fix or replace the plugin and restart the server, then retry the task`);
+      if (signal.aborted) throw withdrawnError(signal, `${message.type} for ${name}`);
+      const context = actor.getSnapshot().context;
+      const pool = context.agents[name];
+      if (pool.status === AgentStatus.Failed) {
+        // Counted as a failed request of the pool (on its first instance: no instance took it).
+        actor.send({ type: 'agent.done', id: pool.instances[0].id, ok: false, latencyMs: 0 });
+        throw new RuntimeError(ErrorCode.AgentFailed, `${pool.lastError}; fix or replace the plugin and restart the server, then retry the task`);
       }
-      if (state.status === AgentStatus.Restarting) {
-        await new Promise<void>((resolve) => waiters.set(name, [...(waiters.get(name) ?? []), resolve]));
+      const instance = Object.values(context.instances).find((i) => i.name === name && i.status === AgentStatus.Ready);
+      if (!instance) {
+        await changeIn(name, signal);
         continue;
       }
-      const ref = actor.getSnapshot().context.refs[name];
-      const started = clock.now();
-      actor.send({ type: 'agent.work', name, taskId: message.taskId ?? null });
-      let timer: unknown;
+      const { id, generation } = instance;
+      actor.send({ type: 'agent.work', id, taskId: message.taskId ?? null });
+      const answer = new Promise((resolve, reject) => {
+        const timer = clock.setTimeout(() => {
+          if (instanceOf(id)?.generation === generation) {
+            actor.send({ type: 'agent.hung', id, error: `no answer to ${message.type} within ${requestTimeoutMs} ms` });
+          }
+        }, requestTimeoutMs);
+        inFlight.set(message.id, { instance: id, generation, started: clock.now(), resolve, reject, timer });
+      });
+      let onAbort = () => {};
+      const withdrawn = new Promise<never>((_, reject) => {
+        onAbort = () => {
+          const error = withdrawnError(signal, `${message.type} for ${name}`);
+          // The sender has its answer now; the instance is told to stop, and is free once it acknowledges,
+          // or restarted when it has not within the grace period (a plugin that ignores agent.cancel).
+          actor.getSnapshot().context.refs[id]?.send({ type: 'agent.cancel', requestId: message.id, reason: error.message, error });
+          const entry = inFlight.get(message.id);
+          if (entry) {
+            clock.clearTimeout(entry.timer);
+            entry.timer = clock.setTimeout(() => {
+              if (inFlight.get(message.id) === entry && instanceOf(id)?.generation === generation) {
+                actor.send({ type: 'agent.hung', id, error: `still busy ${cancelGraceMs} ms after its ${message.type} was withdrawn (${error.message})` });
+              }
+            }, cancelGraceMs);
+          }
+          reject(error);
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+      });
       try {
-        const result = await new Promise((resolve, reject) => {
-          pending.set(message.id, { name, resolve, reject });
-          timer = clock.setTimeout(() => {
-            if (current(name).generation === generation) {
-              actor.send({ type: 'agent.hung', name, error: `no answer to ${message.type} within ${requestTimeoutMs} ms` });
-            }
-          }, requestTimeoutMs);
-          ref.send(message);
-        });
-        actor.send({ type: 'agent.done', name, ok: true, latencyMs: clock.now() - started });
-        return result;
+        actor.getSnapshot().context.refs[id].send(message);
+        return await Promise.race([answer, withdrawn]);
       } catch (error) {
         if (error === CRASHED) continue;
-        actor.send({ type: 'agent.done', name, ok: false, latencyMs: clock.now() - started });
         throw error;
       } finally {
-        clock.clearTimeout(timer);
-        pending.delete(message.id);
+        signal.removeEventListener('abort', onAbort);
+        answer.catch(() => undefined);
+        withdrawn.catch(() => undefined);
       }
     }
   }
 
   const endpoints: Subscription[] = [];
-  for (const loaded of options.plugins) {
+  for (const { loaded, size } of pools) {
     const { name, role } = loaded.plugin;
-    const queue = serialQueue();
-    const handler = (message: Message) => queue(() => deliver(name, message));
-    endpoints.push(bus.serve(address('agent', name), handler), bus.serve(address('role', role), handler));
+    const handler = (message: Message, delivery: Delivery) => deliver(name, message, delivery.signal);
+    endpoints.push(bus.serve([address('agent', name), address('role', role)], handler, { concurrency: size }));
   }
 
   return {
@@ -177,11 +265,12 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
       return () => listeners.delete(listener);
     },
     stop() {
+      stopped = true;
       for (const endpoint of endpoints) endpoint.close();
       actor.send({ type: 'supervisor.stop' });
       actor.stop();
-      for (const entry of pending.values()) entry.reject(new RuntimeError(ErrorCode.Stopped, `agent ${entry.name} stopped: the server is shutting down`));
+      const error = new RuntimeError(ErrorCode.Stopped, 'the agent stopped: the server is shutting down');
+      for (const requestId of [...inFlight.keys()]) settle(requestId, { ok: false, error });
     },
   };
 }
-

@@ -4,10 +4,11 @@ import { ErrorCode, RuntimeError, Topics, errorMessage } from '../protocol/mod.t
 import type { Message, SandboxReport, TaskView } from '../protocol/mod.ts';
 import type { Bus } from '../bus/mod.ts';
 import type { Store, TaskRow } from '../store/mod.ts';
-import { FINAL_STAGES, PIPELINE_MACHINE_VERSION, Stage, createPipelineMachine, isPassingReport, taskError } from './pipeline.ts';
-import type { PipelineContext, PipelineMachine, StageCalls } from './pipeline.ts';
+import { FINAL_STAGES, PIPELINE_MACHINE_VERSION, Stage, createPipelineMachine, taskError } from './pipeline.ts';
+import type { PipelineContext, PipelineMachine } from './pipeline.ts';
 import { PriorityQueue } from './queue.ts';
 import { restoreRefusal, restoredRefusal } from './_restore.ts';
+import { STAGE_ROLES, createStageCalls } from './_stages.ts';
 
 export interface TaskManagerOptions {
   bus: Bus;
@@ -16,10 +17,27 @@ export interface TaskManagerOptions {
   workers?: number;
   /** Implementer attempts before a task fails validation for good. */
   maxIterations?: number;
-  /** How long one stage may wait for its agent's reply. */
-  stageTimeoutMs?: number;
+  /**
+   * How long one stage may wait for its agent's reply: a number for every stage, or per role (the
+   * server derives it from the role's model route: attempts × timeoutMs + backoff). Past it the
+   * request is withdrawn: the model call under it is aborted and no further attempt starts.
+   */
+  stageTimeoutMs?: number | ((role: string) => number);
+  /**
+   * The task's deadline budget from its start; each stage gets the smaller of its own timeout and what
+   * is left. Default: the implementer's stage timeout × (3 + 2 × maxIterations), enough for every stage
+   * and every fix-loop turn to use its full timeout.
+   */
+  taskDeadlineMs?: number;
   hasReviewer?: () => boolean;
   ids?: () => string;
+  /** Told about each task's life, for the model gateway (runtime/llm TaskLifecycle); the manager never waits on it. */
+  models?: {
+    /** The task runs again after a retry: its models are asked afresh, not replayed from the cache. */
+    retrying(taskId: string): void;
+    /** The task ended; `unusableRole` names the role whose answer failed it (E_LLM_OUTPUT), if any. */
+    ended(taskId: string, unusableRole?: string): void;
+  };
 }
 
 export interface TaskDetail extends TaskView {
@@ -31,6 +49,8 @@ export interface TaskDetail extends TaskView {
   generated: Array<{ path: string; content: string }>;
   stages: Array<{ stage: string; at: number }>;
   messages: Array<{ type: string; from: string; to: string; at: number; summary: string }>;
+  /** Failed model-call attempts (each before a retry, a fallback or giving up), with their reasons. */
+  modelAttempts: Array<{ at: number; role: string; deployment: string; attempt: number; kind: string; text: string }>;
 }
 
 export interface TaskManager {
@@ -44,6 +64,8 @@ export interface TaskManager {
   resume(): { resumed: number; failed: number };
   onChange(listener: (task: TaskView) => void): () => void;
   stats(): { queued: number; running: number; workers: number };
+  /** When a running task's deadline budget runs out (epoch ms), or null when it is not running. */
+  deadline(id: string): number | null;
   /** Every task whose stage is running now (not queued, not final), however old. */
   running(): TaskView[];
   stop(): void;
@@ -72,38 +94,24 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
   const clock = bus.clock;
   const workers = options.workers ?? 2;
   const maxIterations = options.maxIterations ?? 3;
-  const stageTimeoutMs = options.stageTimeoutMs ?? 10 * 60_000;
+  const stageTimeout = options.stageTimeoutMs ?? 10 * 60_000;
+  const stageTimeoutMs = (role: string) => (typeof stageTimeout === 'function' ? stageTimeout(role) : stageTimeout);
+  const taskDeadlineMs = options.taskDeadlineMs ?? stageTimeoutMs('implementer') * (3 + 2 * maxIterations);
+  // When each running task's budget runs out (from its START, or from its resume after a restart).
+  const deadlines = new Map<string, number>();
   const nextId = options.ids ?? newTaskId;
   const actors = new Map<string, TaskActor>();
   const queue = new PriorityQueue();
   const listeners = new Set<(task: TaskView) => void>();
   let stopped = false;
 
-  const ask = <K extends Parameters<Bus['send']>[1]>(c: PipelineContext, role: string, type: K, payload: Parameters<typeof bus.send<K>>[2]) =>
-    bus.send(`role:${role}`, type, payload, { from: `task:${c.taskId}`, taskId: c.taskId, timeoutMs: stageTimeoutMs });
-
-  const calls: StageCalls = {
-    enhance: (c) => ask(c, 'enhancer', 'enhance.request', { requirement: c.requirement }),
-    analyze: (c) => ask(c, 'analyst', 'analysis.request', { requirement: c.requirement, prompt: c.prompt! }),
-    reason: (c) => ask(c, 'reasoner', 'reasoning.request', { requirement: c.requirement, prompt: c.prompt!, analysis: c.analysis! }),
-    implement: (c) =>
-      ask(c, 'implementer', 'implementation.request', {
-        requirement: c.requirement,
-        prompt: c.prompt!,
-        analysis: c.analysis!,
-        plan: c.plan,
-        feedback: c.feedback,
-        previous: c.feedback ? (c.implementation?.files ?? null) : null,
-      }),
-    validate: (c) => ask(c, 'validator', 'validation.request', { requirement: c.requirement, implementation: c.implementation! }),
-    review: (c) => ask(c, 'reviewer', 'review.request', { requirement: c.requirement, implementation: c.implementation! }),
-    integrate: (c) => {
-      // Second lock on the workspace door; the machine's guards are the first.
-      if (!isPassingReport(c.report)) return Promise.reject(new RuntimeError(ErrorCode.Invalid, `task ${c.taskId} has no passing sandbox report`));
-      return ask(c, 'integrator', 'integration.request', { implementation: c.implementation!, report: c.report });
-    },
+  const calls = createStageCalls({
+    bus,
+    stageTimeoutMs,
+    taskDeadlineMs,
+    deadlineOf: (taskId) => deadlines.get(taskId),
     hasReviewer: options.hasReviewer ?? (() => false),
-  };
+  });
   const machine = createPipelineMachine(calls);
 
   function toView(row: TaskRow, context?: PipelineContext): TaskView {
@@ -158,6 +166,9 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
         stage = persist(id, actor, before);
         if (FINAL_STAGES.has(stage) && !FINAL_STAGES.has(before)) {
           actors.delete(id);
+          deadlines.delete(id);
+          const error = actor.getSnapshot().context.error;
+          options.models?.ended(id, error?.reason === ErrorCode.LlmOutput ? STAGE_ROLES[error.stage] : undefined);
           pump();
         }
       },
@@ -167,6 +178,8 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
         const row = store.updateTask(id, { status: 'failed', stage: Stage.Failed, updatedAt: clock.now(), error: JSON.stringify(taskError(stage, 'E_HANDLER', errorMessage(error))) });
         emit(toView(row));
         actors.delete(id);
+        deadlines.delete(id);
+        options.models?.ended(id);
         pump();
       },
     });
@@ -182,11 +195,13 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
   function pump(): void {
     while (!stopped && queue.size > 0 && running() < workers) {
       const id = queue.shift()!;
+      deadlines.set(id, clock.now() + taskDeadlineMs);
       actors.get(id)?.send({ type: 'START' });
     }
   }
 
   function enqueue(row: TaskRow): void {
+    if (row.attempt > 1) options.models?.retrying(row.id);
     const actor = createActor(machine, { input: { taskId: row.id, requirement: row.requirement, maxIterations } });
     attach(row.id, actor);
     actor.start();
@@ -255,6 +270,10 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
         generated: context?.implementation?.files ?? [],
         stages: events.filter((e) => e.type === 'task.stage').map((e) => ({ stage: (e.data as { to: string }).to, at: e.ts })),
         messages: events.filter((e) => e.type === 'message').map((e) => e.data as TaskDetail['messages'][number]),
+        modelAttempts: events.filter((e) => e.type === 'llm.attempt').map((e) => {
+          const a = e.data as TaskDetail['modelAttempts'][number];
+          return { at: e.ts, role: a.role, deployment: a.deployment, attempt: a.attempt, kind: a.kind, text: a.text };
+        }),
       };
     },
     view(id) {
@@ -323,6 +342,8 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
             continue;
           }
           attach(row.id, actor);
+          if (row.attempt > 1) options.models?.retrying(row.id);
+          deadlines.set(row.id, clock.now() + taskDeadlineMs);
           store.appendEvent({ taskId: row.id, ts: clock.now(), type: 'task.resumed', data: { stage: row.stage, machineVersion: saved.machineVersion } });
           actor.start();
           resumed++;
@@ -341,6 +362,7 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
       return () => listeners.delete(listener);
     },
     stats: () => ({ queued: queue.size, running: running(), workers }),
+    deadline: (id) => deadlines.get(id) ?? null,
     running: () =>
       [...actors.entries()]
         .filter(([, actor]) => !FINAL_STAGES.has(String(actor.getSnapshot().value)) && String(actor.getSnapshot().value) !== Stage.Queued)

@@ -63,22 +63,26 @@ export interface PipelineInput {
   maxIterations: number;
 }
 
-/** What the stages call: one request to a role each. The manager binds them to the bus. */
+/**
+ * What the stages call: one request to a role each. The manager binds them to the bus. `signal`
+ * aborts when the task leaves the stage otherwise (cancelled) or its actor stops (drain): the call
+ * is withdrawn, and the model call or sandbox run under it stops.
+ */
 export interface StageCalls {
-  enhance(c: PipelineContext): Promise<MessageMap['enhance.result']>;
-  analyze(c: PipelineContext): Promise<MessageMap['analysis.result']>;
-  reason(c: PipelineContext): Promise<MessageMap['reasoning.result']>;
-  implement(c: PipelineContext): Promise<MessageMap['implementation.result']>;
-  validate(c: PipelineContext): Promise<MessageMap['validation.result']>;
-  review(c: PipelineContext): Promise<MessageMap['review.result']>;
-  integrate(c: PipelineContext): Promise<MessageMap['integration.result']>;
+  enhance(c: PipelineContext, signal: AbortSignal): Promise<MessageMap['enhance.result']>;
+  analyze(c: PipelineContext, signal: AbortSignal): Promise<MessageMap['analysis.result']>;
+  reason(c: PipelineContext, signal: AbortSignal): Promise<MessageMap['reasoning.result']>;
+  implement(c: PipelineContext, signal: AbortSignal): Promise<MessageMap['implementation.result']>;
+  validate(c: PipelineContext, signal: AbortSignal): Promise<MessageMap['validation.result']>;
+  review(c: PipelineContext, signal: AbortSignal): Promise<MessageMap['review.result']>;
+  integrate(c: PipelineContext, signal: AbortSignal): Promise<MessageMap['integration.result']>;
   hasReviewer(): boolean;
 }
 
 // `calls` stays in the closure, never in the invoked actor's input: inputs are persisted with the
-// snapshot, and functions do not survive a restart.
+// snapshot, and functions do not survive a restart. XState aborts `signal` when the stage is left.
 const stageOf = (calls: StageCalls) => <T>(name: keyof Omit<StageCalls, 'hasReviewer'>) =>
-  fromPromise<T, { context: PipelineContext }>(({ input }) => calls[name](input.context) as Promise<T>);
+  fromPromise<T, { context: PipelineContext }>(({ input, signal }) => calls[name](input.context, signal) as Promise<T>);
 
 /**
  * A task's error, with its message cut to TEXT_LIMITS.taskError: it is stored in the task row and

@@ -141,7 +141,7 @@ export default { ...agent, version: 'one' };`,
     assert.is(agent.status, 'failed');
     assert.is(agent.restarts, 4, 'restarted four times before the fifth crash escalated');
     const log = server.output();
-    assert.match(log, /agent always-throws crashed: this plugin is broken on purpose; restarting with backoff/);
+    assert.match(log, /agent always-throws#\d+ crashed: this plugin is broken on purpose; restarting it with backoff/);
 
     const health = await api(server, '/api/health');
     assert.is(health.status, 503, 'health says degraded while an agent is failed');

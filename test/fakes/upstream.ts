@@ -31,6 +31,10 @@ export interface RecordedRequest {
   protocol: FakeProtocol;
   /** Epoch milliseconds. */
   at: number;
+  /** When the connection's exchange ended (answered, or closed by the client); unset while open. */
+  closedAt?: number;
+  /** True when the client closed the connection before the answer was complete. */
+  aborted?: boolean;
 }
 
 /** How to answer. JSON-expressible so the CLI mode can take it over HTTP; fields combine where sensible. */
@@ -45,6 +49,8 @@ export interface Behaviour {
   delayMs?: number;
   /** Wait between SSE events, to observe a gateway passing a stream through as it comes. */
   eventDelayMs?: number;
+  /** JSON: send the status and headers at once and the body this much later (a slow body, not slow headers). */
+  bodyDelayMs?: number;
   /** Never answer; the connection stays open until the client aborts or the fake closes. */
   hang?: boolean;
   /** Stream: some events, then half an event and the socket destroyed. JSON: half the body, then destroyed. */
@@ -631,7 +637,15 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
     } catch {
       body = raw.toString('latin1');
     }
-    if (record) requests.push({ method, path, headers, body, protocol, at: Date.now() });
+    if (record) {
+      const entry: RecordedRequest = { method, path, headers, body, protocol, at: Date.now() };
+      requests.push(entry);
+      // When the exchange ended, and whether the client hung up first (a cancelled call closes it).
+      res.once('close', () => {
+        entry.closedAt = Date.now();
+        entry.aborted = !res.writableFinished;
+      });
+    }
 
     const dialect: Dialect = route === 'messages' || route === 'count_tokens' || headers['anthropic-version'] !== undefined ? 'anthropic' : 'openai';
     const generation = route === 'messages' || route === 'chat' || route === 'responses';
@@ -729,6 +743,14 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
       const next = frames[keep] ?? '';
       res.writeHead(status, head);
       return cut(res, frames.slice(0, keep).join('') + next.slice(0, Math.floor(next.length / 2)));
+    }
+    if (b.bodyDelayMs && frames.length === 1) {
+      head['content-length'] = Buffer.byteLength(frames[0]);
+      res.writeHead(status, head);
+      res.flushHeaders();
+      await wait(b.bodyDelayMs);
+      if (!res.destroyed) res.end(frames[0]);
+      return;
     }
     if (!b.eventDelayMs || frames.length === 1) {
       if (frames.length === 1) head['content-length'] = Buffer.byteLength(frames[0]);

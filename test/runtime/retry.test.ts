@@ -9,33 +9,8 @@ import type { AttemptRecord, Deployment, RetryPolicy } from '../../runtime/llm/t
 const A: Deployment = { id: 'anthropic/claude-sonnet-4-5', provider: 'anthropic', model: 'claude-sonnet-4-5', params: {} };
 const B: Deployment = { id: 'openai/gpt-5', provider: 'openai', model: 'gpt-5', params: {} };
 
-/** A simulated clock that knows when its next timer is due, so a test can jump exactly to it. */
-function steppingClock() {
-  const inner = simulatedClock(0);
-  const due = new Map<unknown, number>();
-  return {
-    now: inner.now,
-    setTimeout(fn: () => void, ms: number) {
-      const handle: unknown = inner.setTimeout(() => {
-        due.delete(handle);
-        fn();
-      }, ms);
-      due.set(handle, inner.now() + Math.max(0, ms));
-      return handle;
-    },
-    clearTimeout(handle: unknown) {
-      due.delete(handle);
-      inner.clearTimeout(handle);
-    },
-    /** Advances to the next due timer; false when none is pending. */
-    step(): boolean {
-      if (!due.size) return false;
-      inner.advance(Math.min(...due.values()) - inner.now());
-      return true;
-    },
-    advance: inner.advance,
-  };
-}
+/** A simulated clock whose step() jumps exactly to its next due timer. */
+const steppingClock = () => simulatedClock(0);
 type SteppingClock = ReturnType<typeof steppingClock>;
 
 const flush = () => new Promise<void>((resolve) => setImmediate(resolve));

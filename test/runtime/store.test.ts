@@ -153,7 +153,7 @@ test('a file store persists across reopen, runs in WAL mode and checks ok', () =
   const file = tempFile();
   const store = openStore(file);
   assert.is(store.path, file);
-  assert.is(store.schemaVersion, 2);
+  assert.is(store.schemaVersion, 3);
   seed(store);
   store.updateTask('b', { status: 'running', result: { partial: true } });
   store.appendEvent({ taskId: 'b', ts: 9, type: 'task.stage', data: { stage: 'coding' } });
@@ -183,7 +183,7 @@ test('a database from a newer Orchestrator is refused with a clear message', () 
   const raw = new DatabaseSync(file);
   raw.exec('PRAGMA user_version = 99');
   raw.close();
-  throwsCode(() => openStore(file), ErrorCode.Invalid, file, '99', 'up to 2', 'upgrade Orchestrator');
+  throwsCode(() => openStore(file), ErrorCode.Invalid, file, '99', 'up to 3', 'upgrade Orchestrator');
 });
 
 test('a version-1 database (the first release) upgrades in place and keeps its tasks', () => {
@@ -195,7 +195,7 @@ test('a version-1 database (the first release) upgrades in place and keeps its t
   raw.exec("INSERT INTO tasks (id, requirement, priority, status, stage, attempt, created_at, updated_at) VALUES ('old', 'fizzbuzz', 5, 'completed', 'completed', 1, 1, 2)");
   raw.close();
   const store = openStore(file);
-  assert.is(store.schemaVersion, 2);
+  assert.is(store.schemaVersion, 3);
   assert.is(store.getTask('old')?.requirement, 'fizzbuzz');
   const row = store.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name IN ('llm_cache', 'llm_usage')").get() as { n: number };
   assert.is(row.n, 2);

@@ -51,6 +51,10 @@ test('the served page loads the components: connected, demo badge, one card per 
   const shown = await page.locator('agent-card').evaluateAll((cards) => cards.map((c) => c.getAttribute('name')).sort());
   assert.equal(shown, names);
   for (const name of names) assert.is(await page.locator(`agent-card[name="${name}"]`).getAttribute('status'), 'ready');
+  // Each card is a pool: its size comes from the server (--workers by default), and none is busy yet.
+  for (const agent of body.agents as Array<{ name: string; concurrency: number }>) {
+    assert.is((await page.locator(`agent-card[name="${agent.name}"] .pool`).innerText()).trim(), `0/${agent.concurrency} busy`);
+  }
   // Marks this document: if anything reloads the page, the mark is gone.
   await page.evaluate(() => ((window as unknown as { __mark: number }).__mark = 42));
   await page.evaluate(installRecorder);

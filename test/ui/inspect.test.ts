@@ -82,7 +82,7 @@ test('subscribe to a task: machine definition, persisted history, state', async 
   assert.match((await c.next('error')).message, /no task nope/);
   c.ws.send(JSON.stringify({ type: 'subscribe', actor: 'supervisor' }));
   const sup = await c.next('machine');
-  assert.is(sup.definition.version, 'supervisor@1');
+  assert.is(sup.definition.version, 'supervisor@2');
   assert.is((await c.next('state')).value, 'running');
   c.ws.close();
 

@@ -4,10 +4,28 @@ import { ClientController } from '../controller.ts';
 import { theme } from '../theme.ts';
 
 /**
- * One agent: status (ready / working / failed / restarting), current task, counts, last latency and the
- * model in use. Give it `name` (it follows that agent on its server) or set `.agent` yourself.
+ * One agent's pool: status (ready / working / failed / restarting), how many of its instances are busy,
+ * idle and down, the tasks they work on, counts, last latency and the model in use. Give it `name` (it follows that agent on its server) or set `.agent` yourself.
  * Reflects `status`, `done` and `failed` on the host, so a page can style or query them.
  */
+/** "2/4 busy" (and "1 down"), from the pool counts; a server without pools shows its one agent. */
+function poolLine(agent: AgentState): string {
+  if (agent.concurrency === undefined) return '1 instance';
+  const down = agent.down ? `, ${agent.down} down` : '';
+  return `${agent.busy}/${agent.concurrency} busy${down}`;
+}
+
+function poolTitle(agent: AgentState): string {
+  return (agent.instances ?? []).map((i) => `${i.id}: ${i.status}${i.taskId ? ` (${i.taskId})` : ''}`).join('\n');
+}
+
+/** Every busy instance's task, or the one task of a single agent. */
+function tasksOf(agent: AgentState): string {
+  const tasks = (agent.instances ?? []).flatMap((i) => (i.taskId ? [i.taskId] : []));
+  if (tasks.length > 1) return tasks.join(', ');
+  return agent.taskId ?? '—';
+}
+
 export class AgentCard extends LitElement {
   static override properties = {
     server: { type: String },
@@ -63,7 +81,8 @@ export class AgentCard extends LitElement {
         <header><span class="name">${agent.name}</span><span class="status ${agent.status}" aria-label="status ${agent.status}">${agent.status}</span></header>
         <dl>
           <dt>role</dt><dd>${agent.role}</dd>
-          <dt>task</dt><dd class="task">${agent.taskId ?? '—'}</dd>
+          <dt>pool</dt><dd class="pool" title=${poolTitle(agent)}>${poolLine(agent)}</dd>
+          <dt>task</dt><dd class="task">${tasksOf(agent)}</dd>
           <dt>done</dt><dd class="count-done">${agent.done}</dd>
           <dt>failed</dt><dd class="count-failed">${agent.failed}</dd>
           <dt>restarts</dt><dd>${agent.restarts}</dd>
