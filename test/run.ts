@@ -41,9 +41,21 @@ function run(command: string, argv: string[], label: string): Promise<{ code: nu
       output += `\n${label}: killed after ${FILE_TIMEOUT_MS / 1000} s\n`;
       child.kill('SIGKILL');
     }, FILE_TIMEOUT_MS);
-    child.on('close', (code) => {
+    let settled = false;
+    const settle = (code: number | null) => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       resolve({ code, output, ms: Date.now() - started });
+    };
+    child.on('close', settle);
+    // 'close' waits for the suite's pipes, which a process it leaked (a fake upstream it failed to stop)
+    // holds open forever: once the suite itself exited, its output is in after a short grace.
+    child.on('exit', (code) => {
+      setTimeout(() => {
+        if (!settled) output += `\n${label}: exited, but a process it started still holds its output open (leaked)\n`;
+        settle(code);
+      }, 10_000).unref();
     });
   });
 }

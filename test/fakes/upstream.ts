@@ -827,7 +827,11 @@ if (import.meta.main) {
   });
   const fake = await startFakeUpstream({ port: Number(values.port), host: values.host, record: !values['no-record'] });
   process.stdout.write(`${JSON.stringify({ url: fake.url, port: fake.port })}\n`);
-  const stop = (): void => void fake.close().then(() => process.exit(0));
+  const stop = (): void => {
+    // A connection that does not let go must not keep a stopped fake alive (and its parent's pipes open).
+    setTimeout(() => process.exit(0), 2000).unref();
+    void fake.close().then(() => process.exit(0));
+  };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
 }

@@ -225,7 +225,9 @@ export async function realisticUpstream(dir: string, options: { failing: number;
     env,
     async close() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
       await exited;
+      clearTimeout(killer);
     },
   };
 }

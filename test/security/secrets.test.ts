@@ -376,7 +376,9 @@ function startOnce(env: Record<string, string>, dataDir: string): Promise<string
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    // A safety limit, not a speed: five refusing starts run at once, and on a loaded machine (seen: load
+    // 22 on 2 cores) one took about 20 s to load its modules, print its refusal and exit.
+    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
     child.on('close', (code) => (clearTimeout(timer), resolve(`exit ${code}\n${output}`)));
   });
 }
