@@ -21,20 +21,28 @@ const LINGER_MS = 1000;
 function refuse(res: ServerResponse, refusal: Refusal, headers: Record<string, string> = {}, drop = false): void {
   if (res.headersSent) return void res.destroy();
   const body = refusalBody(refusal);
+  const socket = res.req.socket;
+  if (drop) {
+    // The connection cannot be reused (the rest of the body is never read), so the answer says
+    // "connection: close": a client that kept it for its next request would see it closed under
+    // that request ("other side closed"). node:http destroys such a socket as soon as the answer is
+    // written, unread bytes and all, which sends a reset that can beat the answer: this socket only
+    // half-closes instead (the answer, then FIN), and is closed after the linger below.
+    socket.destroySoon = () => void socket.end();
+  }
   res.writeHead(refusal.status, {
     'content-type': 'application/json; charset=utf-8',
     'content-length': String(Buffer.byteLength(body)),
     'cache-control': 'no-store',
+    ...(drop ? { connection: 'close' } : {}),
     ...headers,
   });
   res.end(body);
   if (!drop) return;
-  // No "connection: close" header: node:http would then close at once, unread bytes and all (a
-  // reset that can beat the answer). Nor may it drop the rest of the body to keep the connection
-  // (it reads it all, gigabytes if declared): a body being consumed (read(0) marks it so, for one
-  // refused before its first byte) is left alone, and its paused stream reads no further.
+  // Nor may node:http drop the rest of the body to keep the connection (it reads it all, gigabytes
+  // if declared): a body being consumed (read(0) marks it so, for one refused before its first
+  // byte) is left alone, and its paused stream reads no further.
   res.req.read(0);
-  const socket = res.req.socket;
   const timer = setTimeout(() => socket.destroy(), LINGER_MS);
   timer.unref();
   socket.once('close', () => clearTimeout(timer));

@@ -55,13 +55,14 @@ export interface App {
 /** Where the server's log lines go; `fields.taskId` names the task a line is about. */
 export type LogSink = (level: LogLevel, text: string, fields?: { taskId?: string }) => void;
 
+/** A stage's timeout when neither config nor a model route sets one (demo, transcripts). */
+const DEFAULT_STAGE_TIMEOUT_MS = 10 * 60_000;
+
 /**
  * Builds and starts the whole runtime under `config.dataDir`: store, workspace, bus, plugins,
  * supervisor, tasks (resumed), sandbox, HTTP API and /ws.
  * @example const app = await startApp(resolveConfig({ port: 0 }, process.env));
  */
-/** A stage's timeout when neither config nor a model route sets one (demo, transcripts). */
-const DEFAULT_STAGE_TIMEOUT_MS = 10 * 60_000;
 
 export async function startApp(config: ServerConfig, log: LogSink = defaultLog): Promise<App> {
   const paths = dataPaths(config.dataDir);

@@ -1,6 +1,6 @@
 // `runtime stop` drains: a task mid-stage finishes that stage before the server exits, and resumes
 // at the next start; a server that does not stop in time (SIGSTOPped here) is killed and its files
-// removed; restart keeps the port. Slow-ish (~15 s): the demo answers after a delay on purpose.
+// removed; restart keeps the port. Slow-ish (~40 s): the demo answers after a delay on purpose.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, readFileSync } from 'node:fs';
@@ -10,10 +10,10 @@ import { api, waitFor } from '../helpers/server.ts';
 
 const dataDir = join(tempDir('orch-cli-drain-'), 'data');
 const d = ['--data-dir', dataDir];
-// Each demo answer takes 2 s, so the task's three model stages keep it mid-pipeline for about 6 s:
+// Each demo answer takes 6 s, so the task's three model stages keep it mid-pipeline for about 18 s:
 // room for `runtime stop` to start and deliver its SIGTERM on a busy machine, where a Node start alone
-// can take a second or two. Shorter stages made the stop race the task's end.
-const slow = { ORCHESTRATOR_DEMO_DELAY_MS: '2000' };
+// can take several seconds (at load 15 on 2 cores, 2 s stages let the task finish before the SIGTERM).
+const slow = { ORCHESTRATOR_DEMO_DELAY_MS: '6000' };
 
 test.after(() => cleanup(dataDir));
 

@@ -10,6 +10,7 @@
 //   parameter never reaches a route or the upstream;
 // - class 7: "JSON only" is the parsed media type: text/plain; application/json is refused with 415.
 import { test } from 'uvu';
+import { DEFAULT_BODY_LIMIT } from '../../runtime/adapters/mod.ts';
 import * as assert from 'uvu/assert';
 import { connect } from 'node:net';
 import { readFileSync, writeFileSync, rmSync } from 'node:fs';
@@ -215,6 +216,20 @@ test('class 2: a compressed body (brotli: under 1 KB) that decodes past the limi
   const ok = await post(local, '/api/requirements', zlib.brotliCompressSync(JSON.stringify({ requirement: 'Write a fizzbuzz module with tests', priority: 5 })), { 'content-encoding': 'br' });
   assert.is(ok.status, 202, ok.body.slice(0, 300));
   expectFigure('web.bombs', `${bombs.length * 2}/${bombs.length * 2} bombs of 64 MiB (br in ${bombs[0][1].byteLength} and ${bombs[1][1].byteLength} bytes, gzip, deflate${zstd ? ', zstd' : ''}; to the API and the proxy) refused with 413 (415 for a br window over 4 MiB) within 50 ms of server CPU each, peak RSS +50 MB at most`);
+});
+
+test('class 2: a refused upload ends its connection cleanly: the client does not reuse it, its next request succeeds', async () => {
+  // fetch keeps connections for reuse: a 413 that left the connection looking reusable (while the
+  // server never reads the rest of it) made the next POST on it fail with "other side closed".
+  const tooLarge = Buffer.alloc(DEFAULT_BODY_LIMIT + 1, 0x20);
+  for (let i = 0; i < 5; i++) {
+    const refused = await fetch(`${local.url}/api/requirements`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: tooLarge });
+    assert.is(refused.status, 413);
+    assert.is(refused.headers.get('connection'), 'close');
+    await refused.text();
+    const next = await api(local, '/api/requirements', { body: { requirement: 'Write a fizzbuzz module with tests' } });
+    assert.is(next.status, 202, `request ${i + 1} after a 413: ${JSON.stringify(next.body)}`);
+  }
 });
 
 test('class 2: raw bytes stop at the path limit; concurrent uploads share one budget', async () => {
