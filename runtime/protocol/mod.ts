@@ -1,6 +1,6 @@
 /**
- * The message catalogue, addresses and boundary schemas: the one vocabulary of the runtime, the
- * plugins and the UI. Depends on nothing else in the project.
+ * The message catalogue, addresses, the pipeline's stages and boundary schemas: the one vocabulary of
+ * the runtime, the plugins and the UI. Depends on nothing else in the project.
  * @module
  */
 export * from './errors.ts';
@@ -11,3 +11,4 @@ export * from './schemas.ts';
 export * from './typos.ts';
 export * from './protected.ts';
 export * from './limits.ts';
+export * from './stages.ts';

@@ -1,14 +1,14 @@
 import { createActor } from 'xstate';
 import type { Actor } from 'xstate';
-import { ErrorCode, RuntimeError, Topics, errorMessage } from '../protocol/mod.ts';
+import { ErrorCode, FINAL_STAGES, RuntimeError, Stage, Topics, errorMessage, stageRole } from '../protocol/mod.ts';
 import type { Message, SandboxReport, TaskView } from '../protocol/mod.ts';
 import type { Bus } from '../bus/mod.ts';
 import type { Store, TaskRow } from '../store/mod.ts';
-import { FINAL_STAGES, PIPELINE_MACHINE_VERSION, Stage, createPipelineMachine, taskError } from './pipeline.ts';
+import { PIPELINE_MACHINE_VERSION, createPipelineMachine, taskError } from './pipeline.ts';
 import type { PipelineContext, PipelineMachine } from './pipeline.ts';
 import { PriorityQueue } from './queue.ts';
 import { restoreRefusal, restoredRefusal } from './_restore.ts';
-import { STAGE_ROLES, createStageCalls } from './_stages.ts';
+import { createStageCalls } from './_stages.ts';
 
 export interface TaskManagerOptions {
   bus: Bus;
@@ -168,7 +168,7 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
           actors.delete(id);
           deadlines.delete(id);
           const error = actor.getSnapshot().context.error;
-          options.models?.ended(id, error?.reason === ErrorCode.LlmOutput ? STAGE_ROLES[error.stage] : undefined);
+          options.models?.ended(id, error?.reason === ErrorCode.LlmOutput ? stageRole(error.stage) : undefined);
           pump();
         }
       },

@@ -1,6 +1,8 @@
 /**
  * The /ws wire format as the browser sees it (runtime/server/hub.ts is the server side). ui/ imports
- * runtime/protocol only, and only types: nothing of the server ends up in the bundle.
+ * runtime/protocol only: types, and the few values it shares with the runtime (the stage list). The
+ * folder's package.json declares it free of side effects, so the bundle holds only the values used,
+ * never its schemas or zod (test/ui/bundle.test.ts).
  */
 import type { AgentState, LlmUsageEvent, LogLevel, MessageMap, TaskView } from '../../runtime/protocol/mod.ts';
 
