@@ -1,7 +1,7 @@
 import { createActor } from 'xstate';
 import type { Actor } from 'xstate';
 import { ErrorCode, FINAL_STAGES, RuntimeError, Stage, Topics, errorMessage, stageRole } from '../protocol/mod.ts';
-import type { Message, SandboxReport, TaskView } from '../protocol/mod.ts';
+import type { Message, TaskDetail, TaskView } from '../protocol/mod.ts';
 import type { Bus } from '../bus/mod.ts';
 import type { Store, TaskRow } from '../store/mod.ts';
 import { PIPELINE_MACHINE_VERSION, createPipelineMachine, taskError } from './pipeline.ts';
@@ -38,19 +38,6 @@ export interface TaskManagerOptions {
     /** The task ended; `unusableRole` names the role whose answer failed it (E_LLM_OUTPUT), if any. */
     ended(taskId: string, unusableRole?: string): void;
   };
-}
-
-export interface TaskDetail extends TaskView {
-  prompt: string | null;
-  analysis: PipelineContext['analysis'];
-  plan: string | null;
-  report: SandboxReport | null;
-  findings: string[];
-  generated: Array<{ path: string; content: string }>;
-  stages: Array<{ stage: string; at: number }>;
-  messages: Array<{ type: string; from: string; to: string; at: number; summary: string }>;
-  /** Failed model-call attempts (each before a retry, a fallback or giving up), with their reasons. */
-  modelAttempts: Array<{ at: number; role: string; deployment: string; attempt: number; kind: string; text: string }>;
 }
 
 export interface TaskManager {

@@ -1,6 +1,6 @@
 import { assign, fromPromise, setup } from 'xstate';
 import { Stage, TEXT_LIMITS, boundFindings, cutText, errorMessage } from '../protocol/mod.ts';
-import type { Analysis, Feedback, Implementation, MessageMap, SandboxReport } from '../protocol/mod.ts';
+import type { Analysis, Feedback, Implementation, MessageMap, SandboxReport, TaskError } from '../protocol/mod.ts';
 import { boundReport } from '../../sandbox/mod.ts';
 
 /**
@@ -15,13 +15,6 @@ import { boundReport } from '../../sandbox/mod.ts';
  * E_MIGRATION. It also fails when the machine's shape changed but this version did not.
  */
 export const PIPELINE_MACHINE_VERSION = 'pipeline@1';
-
-export interface TaskError {
-  stage: string;
-  /** A sandbox reason ('tests-failed', 'timeout', …) or a runtime error code (E_LLM, E_AGENT_FAILED, …). */
-  reason: string;
-  message: string;
-}
 
 export interface PipelineContext {
   taskId: string;
