@@ -41,7 +41,7 @@ export { createTranscriptProvider } from './_providers.ts';
  * const llm = createFunctionProvider('fake', (request) => (request.role === 'enhancer' ? 'A precise spec' : '{}'));
  */
 export { createFunctionProvider } from './_providers.ts';
-export type { ProviderClock, TranscriptProviderOptions } from './_providers.ts';
+export type { TranscriptProviderOptions } from './_providers.ts';
 
 /**
  * Transcript files: schema, loader (errors name the file and field) and requirement normalisation.

@@ -5,6 +5,7 @@
  */
 export * from './errors.ts';
 export * from './address.ts';
+export * from './clock.ts';
 export * from './messages.ts';
 export * from './frames.ts';
 export * from './schemas.ts';
