@@ -93,8 +93,8 @@ export type { AssembledLlm, LlmConfig, LlmDeps } from './assemble.ts';
 export { createGateway, servable } from './gateway.ts';
 export type { Gateway, GatewayOptions, TaskLifecycle } from './gateway.ts';
 
-/** Providers through the official SDKs: the config schema, the built-ins, their clients, and secret redaction. */
-export { BUILTIN_PROVIDERS, ProvidersConfig, createProviderClients, redact, resolveProviders } from './providers.ts';
+/** Providers through the official SDKs: the config schema, the built-ins and their clients. */
+export { BUILTIN_PROVIDERS, ProvidersConfig, createProviderClients, resolveProviders } from './providers.ts';
 export { usable } from './providers.ts';
 export type { AgentCall, ProviderClients, Usage } from './providers.ts';
 
