@@ -137,7 +137,7 @@ export function createPipelineMachine(calls: StageCalls) {
     on: {
       CANCEL: {
         target: `.${Stage.Cancelled}`,
-        actions: assign({ error: ({ event, context }) => ({ stage: 'cancelled', reason: 'cancelled', message: event.reason ?? `task ${context.taskId} was cancelled` }) }),
+        actions: assign({ error: ({ event, context }) => ({ stage: Stage.Cancelled, reason: 'cancelled', message: event.reason ?? `task ${context.taskId} was cancelled` }) }),
       },
     },
     states: {
