@@ -1,11 +1,19 @@
 import { ErrorCode, RuntimeError, isAddress, isTopic } from '../protocol/mod.ts';
-import type { Address, Message, MessageMap, MessageType, RequestType, ResultOf, Topic } from '../protocol/mod.ts';
+import type {
+  Address,
+  Clock,
+  Message,
+  MessageMap,
+  MessageType,
+  RequestType,
+  ResultOf,
+  Topic,
+} from '../protocol/mod.ts';
 import { Mailbox, Overflow } from './mailbox.ts';
 import type { MailboxOptions, MailboxStats } from './mailbox.ts';
 import { inProcessTransport } from './transport.ts';
 import type { Transport } from './transport.ts';
 import { systemClock } from './clock.ts';
-import type { Clock } from './clock.ts';
 
 /**
  * Observes, rewrites or drops messages. Return the message (or a new one) to pass it on, `null` to

@@ -1,10 +1,7 @@
-/** Time, injected so tests never sleep and benches are honest. */
-export interface Clock {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
+// The clocks the runtime injects; the Clock contract itself is runtime/protocol's.
+import type { Clock } from '../protocol/mod.ts';
 
+/** The machine's own time. */
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms),

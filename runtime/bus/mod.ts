@@ -10,4 +10,3 @@ export type { MailboxOptions, MailboxStats } from './mailbox.ts';
 export { inProcessTransport } from './transport.ts';
 export type { Transport } from './transport.ts';
 export { simulatedClock, sleep, systemClock } from './clock.ts';
-export type { Clock } from './clock.ts';

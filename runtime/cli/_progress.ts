@@ -4,6 +4,7 @@
  * stage lines, never through the redrawn line.
  * @module
  */
+import { FINAL_STAGES } from '../protocol/mod.ts';
 import type { TaskView } from '../protocol/mod.ts';
 import { painter } from './_output.ts';
 
@@ -44,7 +45,7 @@ export function createProgress(stream: NodeJS.WritableStream & { isTTY?: boolean
   return {
     /** A new view of the task: a new stage closes the previous one. */
     update(task: TaskView): void {
-      if (task.stage === stage || task.status === 'completed' || task.status === 'failed' || task.status === 'cancelled') return;
+      if (task.stage === stage || FINAL_STAGES.has(task.status)) return;
       finishStage(paint('green', '✓'));
       stage = task.stage;
       stageStart = Date.now();

@@ -5,10 +5,10 @@
  * @module
  */
 import { existsSync } from 'node:fs';
+import { isSecretName, maskSecret, redactValue, secretValues } from '../protocol/mod.ts';
 import { effectiveEnv, resolveConfigWithSources } from '../server/mod.ts';
 import { CliError, COMMON, Exit, painter, parseCommand, printJson, table } from './_output.ts';
 import type { Command } from './_output.ts';
-import { isSecretName, maskSecret, redactValue, secretValues } from './_redact.ts';
 
 const HELP = `runtime config — the effective configuration, with where each setting came from
 

@@ -7,13 +7,21 @@
  * @module
  */
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
-import { TEXT_LIMITS, cutText } from '../protocol/mod.ts';
+import {
+  TEXT_LIMITS,
+  cutText,
+  mayBeSecret,
+  mergeSecrets,
+  redactText,
+  redactValue,
+  secretValues,
+  secretsInConfigText,
+} from '../protocol/mod.ts';
 import { arch, platform, release } from 'node:os';
 import { basename, resolve } from 'node:path';
 import { dataPaths, effectiveEnv, resolveDataDir } from '../server/mod.ts';
 import { CliError, COMMON, Exit, parseCommand, printJson } from './_output.ts';
 import type { Command } from './_output.ts';
-import { mergeSecrets, redactText, redactValue, secretValues, secretsInConfigText } from './_redact.ts';
 import { call, findServer } from './_server.ts';
 import { tarGz } from './_tar.ts';
 import type { TarEntry } from './_tar.ts';
@@ -82,7 +90,9 @@ function tailLines(file: string, lines: number, secrets: Array<[string, string]>
 function bundleSecrets(dataDir: string, env: Record<string, string | undefined>): Array<[string, string]> {
   const merged = effectiveEnv(env);
   const lists = [secretValues(env, merged)];
-  for (const [name, value] of Object.entries(merged)) if (value && /:\/\/|sk-|Bearer /.test(value)) lists.push(secretsInConfigText(value, name));
+  for (const [name, value] of Object.entries(merged)) {
+    if (value && (value.includes('://') || mayBeSecret(undefined, value))) lists.push(secretsInConfigText(value, name));
+  }
   for (const file of [merged.ORCHESTRATOR_CONFIG ?? 'orchestrator.config.json', merged.ORCHESTRATOR_ROUTING ?? 'model-routing.json']) {
     const path = resolve(file);
     if (existsSync(path)) lists.push(secretsInConfigText(readFileSync(path, 'utf8'), basename(path)));

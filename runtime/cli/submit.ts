@@ -5,6 +5,7 @@
  * @module
  */
 import { join } from 'node:path';
+import { FINAL_STAGES } from '../protocol/mod.ts';
 import type { TaskView } from '../protocol/mod.ts';
 import { dataPaths, resolveDataDir } from '../server/mod.ts';
 import { CliError, COMMON, Exit, duration, intFlag, painter, parseCommand, printJson } from './_output.ts';
@@ -41,8 +42,6 @@ Examples:
   runtime submit "Draw an SVG bar chart of monthly sales" --wait --verbose
   runtime submit "Write a fizzbuzz module with tests" --wait --json | jq .files
 `;
-
-const FINAL = new Set(['completed', 'failed', 'cancelled']);
 
 export const submitCommand: Command = {
   name: 'submit',
@@ -87,7 +86,7 @@ async function follow(server: ServerInfo, body: { requirement: string; priority:
     if (task.id !== taskId) return;
     latest = task;
     o.progress.update(task);
-    if (FINAL.has(task.status)) settle(task);
+    if (FINAL_STAGES.has(task.status)) settle(task);
   };
   const socket = await openSocket(server);
   socket?.addEventListener('message', (event) => {
@@ -114,7 +113,7 @@ async function follow(server: ServerInfo, body: { requirement: string; priority:
     try {
       const task = await call<TaskView>(server, `/api/tasks/${taskId}`, { timeoutMs: 5000 });
       // With a socket, polling only catches an end the socket missed; stages come from the socket in order.
-      if (!socket || FINAL.has(task.status) || socket.readyState !== WebSocket.OPEN) seen(task);
+      if (!socket || FINAL_STAGES.has(task.status) || socket.readyState !== WebSocket.OPEN) seen(task);
       misses = 0;
     } catch (error) {
       if (++misses >= 5) fail(new CliError(`lost the server at ${server.url} while task ${taskId} ran (${(error as Error).message}); the task resumes when the server is back: runtime start --daemon, then runtime tasks show ${taskId}`));

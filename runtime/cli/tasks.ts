@@ -3,7 +3,7 @@
  * agent views of a running server, as text or `--json`.
  * @module
  */
-import type { AgentState, TaskView } from '../protocol/mod.ts';
+import type { AgentState, TaskDetail, TaskView } from '../protocol/mod.ts';
 import { resolveDataDir } from '../server/mod.ts';
 import { CliError, COMMON, Exit, duration, intFlag, painter, parseCommand, printJson, table } from './_output.ts';
 import type { Command } from './_output.ts';
@@ -61,11 +61,6 @@ Examples:
   runtime agents
   runtime agents --json | jq '.agents[] | select(.status == "failed")'
 `;
-
-interface TaskDetail extends TaskView {
-  stages: Array<{ stage: string; at: number }>;
-  messages: Array<{ type: string; from: string; to: string; at: number; summary: string }>;
-}
 
 const clock = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
 

@@ -1,13 +1,10 @@
 import { ErrorCode, RuntimeError, errorMessage } from '../protocol/mod.ts';
+import type { Clock } from '../protocol/mod.ts';
 import type { LlmRequest, LlmResponse } from '../plugin/mod.ts';
 import type { LlmProvider } from './mod.ts';
 import { normaliseRequirement } from './_transcripts.ts';
 import type { Transcript } from './_transcripts.ts';
 import { sleep, systemClock } from '../bus/mod.ts';
-import type { Clock } from '../bus/mod.ts';
-
-/** Time for providers (`now` measures `ms`, `setTimeout` runs the optional delay): the bus's one Clock. */
-export type ProviderClock = Clock;
 
 export interface TranscriptProviderOptions {
   transcripts: Transcript[];
@@ -15,7 +12,8 @@ export interface TranscriptProviderOptions {
   label: 'demo' | 'test';
   /** Wait this long before each answer (so a person can watch the demo run); default 0. */
   delayMs?: number;
-  clock?: ProviderClock;
+  /** `now` measures `ms`, `setTimeout` runs the optional delay. */
+  clock?: Clock;
 }
 
 function noTranscript(label: 'demo' | 'test'): RuntimeError {

@@ -7,6 +7,7 @@
  * @module
  */
 import { ErrorCode, RuntimeError } from '../protocol/mod.ts';
+import type { Clock } from '../protocol/mod.ts';
 import type { Store } from '../store/mod.ts';
 import type { CacheEntry, CacheStats } from './types.ts';
 
@@ -44,7 +45,7 @@ export interface CacheOptions {
   store?: Store;
   /** Bytes in SQLite, oldest rows evicted past it; default 256 MiB. */
   maxPersistentBytes?: number;
-  clock?: { now(): number };
+  clock?: Pick<Clock, 'now'>;
 }
 
 interface Slot {

@@ -41,7 +41,7 @@ export { createTranscriptProvider } from './_providers.ts';
  * const llm = createFunctionProvider('fake', (request) => (request.role === 'enhancer' ? 'A precise spec' : '{}'));
  */
 export { createFunctionProvider } from './_providers.ts';
-export type { ProviderClock, TranscriptProviderOptions } from './_providers.ts';
+export type { TranscriptProviderOptions } from './_providers.ts';
 
 /**
  * Transcript files: schema, loader (errors name the file and field) and requirement normalisation.
@@ -93,8 +93,8 @@ export type { AssembledLlm, LlmConfig, LlmDeps } from './assemble.ts';
 export { createGateway, servable } from './gateway.ts';
 export type { Gateway, GatewayOptions, TaskLifecycle } from './gateway.ts';
 
-/** Providers through the official SDKs: the config schema, the built-ins, their clients, and secret redaction. */
-export { BUILTIN_PROVIDERS, ProvidersConfig, createProviderClients, redact, resolveProviders } from './providers.ts';
+/** Providers through the official SDKs: the config schema, the built-ins and their clients. */
+export { BUILTIN_PROVIDERS, ProvidersConfig, createProviderClients, resolveProviders } from './providers.ts';
 export { usable } from './providers.ts';
 export type { AgentCall, ProviderClients, Usage } from './providers.ts';
 

@@ -8,7 +8,7 @@
  */
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
-import { ErrorCode, RuntimeError, errorMessage, parse, showValue, z } from '../protocol/mod.ts';
+import { ErrorCode, RuntimeError, errorMessage, parse, redactText, showValue, z } from '../protocol/mod.ts';
 import { runtimeName } from '../adapters/mod.ts';
 import type { LlmMessage } from '../plugin/mod.ts';
 import { DEFAULT_RETRY_POLICY, MAX_TIMER_MS, retryAfterFrom, shouldRetryFrom } from './retry.ts';
@@ -357,13 +357,6 @@ async function viaOpenAi(
   return { text, usage };
 }
 
-/** Removes every secret from a text (whole value; fragments of 5+ characters would need the whole key anyway). */
-export function redact(text: string, secrets: ReadonlyArray<string | undefined>): string {
-  let out = text;
-  for (const secret of secrets) if (secret && secret.length >= 4) out = out.split(secret).join('[redacted]');
-  return out;
-}
-
 /**
  * Turns what an SDK throws into an UpstreamError the retry loop can classify, keeping the status, the
  * retry headers and (scrubbed) error body.
@@ -372,7 +365,7 @@ export function toUpstreamError(error: unknown, deployment: string, secrets: Rea
   if (error instanceof UpstreamError) return error;
   if (error instanceof RuntimeError) throw error;
   const apiError = error instanceof Anthropic.APIError || error instanceof OpenAI.APIError ? error : undefined;
-  const message = redact(errorMessage(error), secrets);
+  const message = redactText(errorMessage(error), secrets);
   if (error instanceof Anthropic.APIUserAbortError || error instanceof OpenAI.APIUserAbortError) return new UpstreamError('aborted', `${deployment}: aborted`, { cause: error });
   if (error instanceof Anthropic.APIConnectionTimeoutError || error instanceof OpenAI.APIConnectionTimeoutError) return new UpstreamError('timeout', `${deployment}: timed out`, { cause: error });
   if (error instanceof Anthropic.APIConnectionError || error instanceof OpenAI.APIConnectionError) return new UpstreamError('network', `${deployment}: ${message}`, { cause: error });
@@ -381,7 +374,8 @@ export function toUpstreamError(error: unknown, deployment: string, secrets: Rea
     (apiError.headers as Headers | undefined)?.forEach((value: string, key: string) => {
       if (/^(retry-after|retry-after-ms|x-should-retry|request-id|x-request-id)$/.test(key)) headers[key] = value;
     });
-    const body = apiError.error === undefined ? undefined : redact(JSON.stringify(apiError.error), secrets).slice(0, 4096);
+    const raw = apiError.error === undefined ? undefined : JSON.stringify(apiError.error);
+    const body = raw === undefined ? undefined : redactText(raw, secrets).slice(0, 4096);
     // An `event: error` inside a stream has no HTTP status: take it from the error type.
     const type = (apiError.error as { error?: { type?: string }; type?: string } | undefined)?.error?.type ?? (apiError.error as { type?: string } | undefined)?.type;
     const status = apiError.status ?? (type === 'overloaded_error' ? 529 : type === 'rate_limit_error' ? 429 : type === 'api_error' ? 500 : undefined);

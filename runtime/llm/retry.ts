@@ -5,8 +5,8 @@
  * @module
  */
 import { sleep, systemClock } from '../bus/mod.ts';
-import type { Clock } from '../bus/mod.ts';
 import { ErrorCode, RuntimeError, errorMessage } from '../protocol/mod.ts';
+import type { Clock } from '../protocol/mod.ts';
 import { UpstreamError } from './types.ts';
 import type { AttemptRecord, Deployment, DeploymentHealth, RetryPolicy } from './types.ts';
 import { abortedError, clip, fixes, label, seconds, summarise, upstreamDetail } from './_failures.ts';

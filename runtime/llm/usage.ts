@@ -5,7 +5,7 @@
  * @module
  */
 import { ErrorCode, RuntimeError, z } from '../protocol/mod.ts';
-import type { LlmUsageEvent, UsageOutcome } from '../protocol/mod.ts';
+import type { Clock, LlmUsageEvent, UsageOutcome } from '../protocol/mod.ts';
 import type { Store } from '../store/mod.ts';
 import type { Usage } from './providers.ts';
 
@@ -81,7 +81,9 @@ const round = (usd: number) => Math.round(usd * 1e6) / 1e6;
  * ledger.record({ taskId: 't1', agent: 'implementer', provider: 'anthropic', model: 'claude-sonnet-4-5', usage, ms: 812, cached: false, attempts: 1, ok: true });
  * ledger.checkBudget('t1', { maxTokens: 50_000 }); // throws E_BUDGET once the task has used 50,000 tokens
  */
-export function createUsageLedger(options: { store?: Store; prices?: Record<string, Price>; clock?: { now(): number } }) {
+export function createUsageLedger(
+  options: { store?: Store; prices?: Record<string, Price>; clock?: Pick<Clock, 'now'> },
+) {
   const prices = { ...DEFAULT_PRICES, ...(options.prices ?? {}) };
   const clock = options.clock ?? { now: () => Date.now() };
   const total = zero();

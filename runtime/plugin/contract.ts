@@ -1,5 +1,16 @@
 import type { AnyActorLogic } from 'xstate';
-import type { Address, LogLevel, MessageMap, MessageType, RequestType, ResultOf, SandboxReport, Topic, GeneratedFile } from '../protocol/mod.ts';
+import type {
+  Address,
+  Clock,
+  LogLevel,
+  MessageMap,
+  MessageType,
+  RequestType,
+  ResultOf,
+  SandboxReport,
+  Topic,
+  GeneratedFile,
+} from '../protocol/mod.ts';
 
 /** A schema any library can provide (zod, valibot, arktype implement it): https://standardschema.dev */
 export interface StandardSchema<Output = unknown> {
@@ -81,7 +92,7 @@ export interface Capabilities<Config = unknown> {
   readonly sandbox: SandboxCapability;
   readonly workspace: WorkspaceCapability;
   readonly log: Log;
-  readonly clock: { now(): number };
+  readonly clock: Pick<Clock, 'now'>;
   /**
    * Aborts when the request being handled is withdrawn (its task cancelled or failed, its stage timed
    * out, the server draining). Set per request by defineAgent; a raw-logic agent gets the event

@@ -53,10 +53,32 @@ export interface TaskView {
   iteration: number;
   maxIterations: number;
   attempt: number;
-  error: { stage: string; reason: string; message: string } | null;
+  error: TaskError | null;
   createdAt: number;
   updatedAt: number;
   files: string[];
+}
+
+/** Why a task failed: the stage it failed in, a reason a program can act on, and a sentence for people. */
+export interface TaskError {
+  stage: string;
+  /** A sandbox reason ('tests-failed', 'timeout', …) or a runtime error code (E_LLM, E_AGENT_FAILED, …). */
+  reason: string;
+  message: string;
+}
+
+/** A task in full, as GET /api/tasks/:id answers it (the dashboard's task detail, `runtime tasks show`). */
+export interface TaskDetail extends TaskView {
+  prompt: string | null;
+  analysis: Analysis | null;
+  plan: string | null;
+  report: SandboxReport | null;
+  findings: string[];
+  generated: GeneratedFile[];
+  stages: Array<{ stage: string; at: number }>;
+  messages: Array<{ type: string; from: string; to: string; at: number; summary: string }>;
+  /** Failed model-call attempts (each before a retry, a fallback or giving up), with their reasons. */
+  modelAttempts: Array<{ at: number; role: string; deployment: string; attempt: number; kind: string; text: string }>;
 }
 
 export const AgentStatus = {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ErrorCode, RuntimeError } from './errors.ts';
 import { isAddress, isTopic } from './address.ts';
+import { hideSecrets } from './secrets.ts';
 
 /**
  * Schemas for everything that crosses a boundary. Inside the process, types are trusted; at the edge
@@ -120,31 +121,6 @@ export const MessageEnvelope = z.object({
   ts: z.number(),
   payload: z.unknown(),
 });
-
-// A field whose name says it holds a secret (apiKey, api_key, authToken, client-secret, authorization, …).
-const SECRET_FIELD = /(^|_)(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?|AUTHORIZATION|COOKIE)$/;
-// A value that looks like a key: a provider key shape, a bearer token, or a long run of mixed case and digits.
-const KEY_LIKE = /\bsk-[A-Za-z0-9_-]{8,}|\b(Bearer|Basic)\s+\S{8,}|(?=[A-Za-z0-9._~+=-]*[a-z])(?=[A-Za-z0-9._~+=-]*[A-Z])(?=[A-Za-z0-9._~+=-]*\d)\b[A-Za-z0-9._~+=-]{20,}/;
-// Credentials inside a URL: userinfo, or a query string (where some gateways take ?api_key=).
-const URL_CREDENTIALS = /[a-z][a-z0-9+.-]*:\/\/[^\s/?#@]+@|[a-z][a-z0-9+.-]*:\/\/[^\s]*\?\S*=/i;
-
-/** Whether a field named `key` holding `value` may be a secret (by its name, or by the value's look). */
-export function mayBeSecret(key: string | number | undefined, value: string): boolean {
-  const name = typeof key === 'string' ? key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/[-.\s]/g, '_').toUpperCase() : '';
-  return SECRET_FIELD.test(name) || KEY_LIKE.test(value) || URL_CREDENTIALS.test(value);
-}
-
-/**
- * A copy of a value fit for an error message or a log: every string that may be a secret (see
- * mayBeSecret) replaced by its length, so a key pasted into the wrong field is never echoed.
- * @example hideSecrets({ apiToken: 'abcdefgh', port: 'x' }); // { apiToken: '<hidden: 8 characters>', port: 'x' }
- */
-export function hideSecrets(value: unknown, key?: string | number): unknown {
-  if (typeof value === 'string') return mayBeSecret(key, value) ? `<hidden: ${value.length} characters>` : value;
-  if (Array.isArray(value)) return value.map((v) => hideSecrets(v, key));
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, hideSecrets(v, k)]));
-  return value;
-}
 
 /**
  * A value as an error message quotes it: JSON, secrets hidden (hideSecrets), cut at 80 characters.

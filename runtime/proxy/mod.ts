@@ -5,10 +5,10 @@
  * streamed answers are piped to the client as they arrive and cached only when complete.
  * @module
  */
-import { ErrorCode, RuntimeError, Topics, errorMessage } from '../protocol/mod.ts';
+import { ErrorCode, RuntimeError, Topics, errorMessage, redactText } from '../protocol/mod.ts';
 import type { Bus } from '../bus/mod.ts';
 import type { PlainHandler, PlainRequest, PlainResponse } from '../adapters/mod.ts';
-import { cacheKey, credentialNamespace, redact, resolveAlias, retryAfterFrom, servable } from '../llm/mod.ts';
+import { cacheKey, credentialNamespace, resolveAlias, retryAfterFrom, servable } from '../llm/mod.ts';
 import { UpstreamError, shouldRetryFrom } from '../llm/mod.ts';
 import type { CacheEntry, Deployment, LlmCache, Protocol, ProviderClients, ProviderSpec } from '../llm/mod.ts';
 import type { RetryLoop, Routing, Usage, UsageLedger } from '../llm/mod.ts';
@@ -142,7 +142,8 @@ export function proxyRoutes(deps: ProxyDeps) {
           try {
             answer = await postUpstream(url, headers, outgoing, signal);
           } catch (error) {
-            throw new UpstreamError(signal.aborted ? 'timeout' : 'network', `${deployment.id}: ${redact(errorMessage(error), [key_])}`, { cause: error });
+            const message = `${deployment.id}: ${redactText(errorMessage(error), [key_])}`;
+            throw new UpstreamError(signal.aborted ? 'timeout' : 'network', message, { cause: error });
           }
           if (answer.status >= 300) {
             const failure = await upstreamFailure(deployment, answer, [key_, ...secrets()]);
@@ -250,7 +251,7 @@ export function proxyRoutes(deps: ProxyDeps) {
   }
 
   async function upstreamFailure(deployment: Deployment, answer: UpstreamAnswer, keys: ReadonlyArray<string | undefined>): Promise<UpstreamError> {
-    const body = redact(await answer.text().catch(() => ''), keys).slice(0, 4096);
+    const body = redactText(await answer.text().catch(() => ''), keys).slice(0, 4096);
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(answer.headers)) if (/^(retry-after|retry-after-ms|x-should-retry|request-id|x-request-id)$/.test(name)) headers[name] = value;
     let detail = '';
@@ -272,7 +273,7 @@ export function proxyRoutes(deps: ProxyDeps) {
 
   function failureResponse(protocol: Protocol, error: unknown): PlainResponse {
     const cause = error instanceof RuntimeError && error.cause instanceof UpstreamError ? error.cause : error instanceof UpstreamError ? error : undefined;
-    const message = redact(errorMessage(error), secrets());
+    const message = redactText(errorMessage(error), secrets());
     const upstreamStatus = cause?.status !== undefined && cause.status >= 400 ? cause.status : undefined;
     if (upstreamStatus && cause?.body) {
       // Relay the upstream's own answer (status, body, retry hints) so the client's retry logic works as against the provider.

@@ -3,11 +3,10 @@
 // request and reply of a task, stage changes, streamed tokens and usage). Both are scrubbed of the
 // secrets the server holds (provider keys, the launch token): an agent or plugin that logs an error
 // carrying a key, or a key itself, must not put it in a log file or a browser.
-import { TEXT_LIMITS, Topics, cutText } from '../protocol/mod.ts';
+import { TEXT_LIMITS, Topics, cutText, redactText } from '../protocol/mod.ts';
 import type { LlmUsageEvent, LogLevel, Message, MessageMap } from '../protocol/mod.ts';
 import type { Bus } from '../bus/mod.ts';
 import { summarize, type TaskManager } from '../tasks/mod.ts';
-import { redact } from '../llm/mod.ts';
 import type { Hub } from './hub.ts';
 import type { LogSink } from './app.ts';
 
@@ -15,12 +14,13 @@ import type { LogSink } from './app.ts';
 export type Secrets = () => ReadonlyArray<string | undefined>;
 
 /**
- * A log sink that never writes one of `secrets` (each is replaced by `[redacted]`) nor a line past
- * TEXT_LIMITS.logLine (cut, with the marker): a plugin or generated code must not fill the log.
+ * A log sink that never writes one of `secrets` nor anything shaped like a key (redactText: each is
+ * replaced by `[REDACTED]`) nor a line past TEXT_LIMITS.logLine (cut, with the marker): a plugin or
+ * generated code must not fill the log.
  * @example const log = scrubbingLog(consoleSink('info'), () => [config.providers.map((p) => p.apiKey), token].flat());
  */
 export function scrubbingLog(log: LogSink, secrets: Secrets): LogSink {
-  return (level, text, fields) => log(level, cutText(redact(text, secrets()), TEXT_LIMITS.logLine), fields);
+  return (level, text, fields) => log(level, cutText(redactText(text, secrets()), TEXT_LIMITS.logLine), fields);
 }
 
 const agentOf = (address: string): string | null => (/^(agent|role):/.test(address) ? address.slice(address.indexOf(':') + 1) : null);
@@ -29,7 +29,7 @@ const agentOf = (address: string): string | null => (/^(agent|role):/.test(addre
  * @example wireConsole({ bus, tasks, hub, log, secrets: () => [config.providers.map((p) => p.apiKey), token].flat() });
  */
 export function wireConsole({ bus, tasks, hub, log, secrets = () => [] }: { bus: Bus; tasks: TaskManager; hub: Hub; log: LogSink; secrets?: Secrets }): void {
-  const clean = (text: string): string => cutText(redact(text, secrets()), TEXT_LIMITS.logLine);
+  const clean = (text: string): string => cutText(redactText(text, secrets()), TEXT_LIMITS.logLine);
   log = scrubbingLog(log, secrets);
   bus.subscribe(Topics.Logs, (message) => {
     const entry = message.payload as { level: LogLevel; source: string; text: string };

@@ -1,7 +1,7 @@
 import { assign, enqueueActions, setup, stopChild } from 'xstate';
 import type { AnyActorRef } from 'xstate';
 import { AgentStatus, errorMessage } from '../protocol/mod.ts';
-import type { AgentInstanceState, AgentState } from '../protocol/mod.ts';
+import type { AgentInstanceState, AgentState, Clock } from '../protocol/mod.ts';
 import type { LoadedPlugin, PluginFailure } from '../plugin/mod.ts';
 
 export const SUPERVISOR_MACHINE_VERSION = 'supervisor@2';
@@ -39,7 +39,7 @@ export interface SupervisorInput {
   failures: PluginFailure[];
   policy: SupervisorPolicy;
   hooks: SupervisorHooks;
-  now: () => number;
+  now: Clock['now'];
 }
 
 interface Instance extends AgentInstanceState {
@@ -60,7 +60,7 @@ export interface SupervisorContext {
   failures: PluginFailure[];
   policy: SupervisorPolicy;
   hooks: SupervisorHooks;
-  now: () => number;
+  now: Clock['now'];
 }
 
 export type SupervisorEvent =

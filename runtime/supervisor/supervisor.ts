@@ -1,9 +1,9 @@
 import { createActor } from 'xstate';
 import type { Actor } from 'xstate';
 import { AgentStatus, ErrorCode, RuntimeError, Topics, address } from '../protocol/mod.ts';
-import type { AgentState, Message } from '../protocol/mod.ts';
+import type { AgentState, Clock, Message } from '../protocol/mod.ts';
 import { withdrawnError } from '../bus/mod.ts';
-import type { Bus, Clock, Delivery, Subscription } from '../bus/mod.ts';
+import type { Bus, Delivery, Subscription } from '../bus/mod.ts';
 import type { AnyAgentPlugin, Capabilities, LoadedPlugin, PluginFailure } from '../plugin/mod.ts';
 import { defaultPolicy, supervisorMachine } from './machine.ts';
 import type { PoolSpec, SupervisorPolicy } from './machine.ts';

@@ -5,9 +5,9 @@
  * @module
  */
 import type { Actor } from 'xstate';
-import { errorMessage } from '../protocol/mod.ts';
+import { FINAL_STAGES, Stage, errorMessage } from '../protocol/mod.ts';
 import type { TaskRow } from '../store/mod.ts';
-import { FINAL_STAGES, PIPELINE_MACHINE_VERSION, Stage } from './pipeline.ts';
+import { PIPELINE_MACHINE_VERSION } from './pipeline.ts';
 import type { PipelineMachine } from './pipeline.ts';
 
 /** Why a stored snapshot must not be restored, or null. Checked before an actor exists. */

@@ -1,14 +1,8 @@
-import { ErrorCode, RuntimeError } from '../protocol/mod.ts';
+import { ErrorCode, RuntimeError, STAGE_ROLES } from '../protocol/mod.ts';
 import type { MessageMap, ResultOf } from '../protocol/mod.ts';
 import type { Bus } from '../bus/mod.ts';
 import { isPassingReport } from './pipeline.ts';
 import type { PipelineContext, StageCalls } from './pipeline.ts';
-
-/** The role each stage asks (its answer is what the stage parses). */
-export const STAGE_ROLES: Readonly<Record<string, string>> = {
-  enhancing: 'enhancer', analyzing: 'analyst', reasoning: 'reasoner', implementing: 'implementer',
-  validating: 'validator', reviewing: 'reviewer', integrating: 'integrator',
-};
 
 export interface StageCallOptions {
   bus: Bus;
@@ -59,12 +53,19 @@ export function createStageCalls(options: StageCallOptions): StageCalls {
     }
   }
 
+  const { enhancing, analyzing, reasoning, implementing, validating, reviewing, integrating } = STAGE_ROLES;
   return {
-    enhance: (c, signal) => ask(c, signal, 'enhancer', 'enhance.request', { requirement: c.requirement }),
-    analyze: (c, signal) => ask(c, signal, 'analyst', 'analysis.request', { requirement: c.requirement, prompt: c.prompt! }),
-    reason: (c, signal) => ask(c, signal, 'reasoner', 'reasoning.request', { requirement: c.requirement, prompt: c.prompt!, analysis: c.analysis! }),
+    enhance: (c, signal) => ask(c, signal, enhancing, 'enhance.request', { requirement: c.requirement }),
+    analyze: (c, signal) =>
+      ask(c, signal, analyzing, 'analysis.request', { requirement: c.requirement, prompt: c.prompt! }),
+    reason: (c, signal) =>
+      ask(c, signal, reasoning, 'reasoning.request', {
+        requirement: c.requirement,
+        prompt: c.prompt!,
+        analysis: c.analysis!,
+      }),
     implement: (c, signal) =>
-      ask(c, signal, 'implementer', 'implementation.request', {
+      ask(c, signal, implementing, 'implementation.request', {
         requirement: c.requirement,
         prompt: c.prompt!,
         analysis: c.analysis!,
@@ -72,12 +73,20 @@ export function createStageCalls(options: StageCallOptions): StageCalls {
         feedback: c.feedback,
         previous: c.feedback ? (c.implementation?.files ?? null) : null,
       }),
-    validate: (c, signal) => ask(c, signal, 'validator', 'validation.request', { requirement: c.requirement, implementation: c.implementation! }),
-    review: (c, signal) => ask(c, signal, 'reviewer', 'review.request', { requirement: c.requirement, implementation: c.implementation! }),
+    validate: (c, signal) =>
+      ask(c, signal, validating, 'validation.request', {
+        requirement: c.requirement,
+        implementation: c.implementation!,
+      }),
+    review: (c, signal) =>
+      ask(c, signal, reviewing, 'review.request', { requirement: c.requirement, implementation: c.implementation! }),
     integrate: (c, signal) => {
       // Second lock on the workspace door; the machine's guards are the first.
-      if (!isPassingReport(c.report)) return Promise.reject(new RuntimeError(ErrorCode.Invalid, `task ${c.taskId} has no passing sandbox report`));
-      return ask(c, signal, 'integrator', 'integration.request', { implementation: c.implementation!, report: c.report });
+      if (!isPassingReport(c.report)) {
+        return Promise.reject(new RuntimeError(ErrorCode.Invalid, `task ${c.taskId} has no passing sandbox report`));
+      }
+      const payload = { implementation: c.implementation!, report: c.report };
+      return ask(c, signal, integrating, 'integration.request', payload);
     },
     hasReviewer: options.hasReviewer,
   };

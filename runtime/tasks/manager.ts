@@ -1,14 +1,14 @@
 import { createActor } from 'xstate';
 import type { Actor } from 'xstate';
-import { ErrorCode, RuntimeError, Topics, errorMessage } from '../protocol/mod.ts';
-import type { Message, SandboxReport, TaskView } from '../protocol/mod.ts';
+import { ErrorCode, FINAL_STAGES, RuntimeError, Stage, Topics, errorMessage, stageRole } from '../protocol/mod.ts';
+import type { Message, TaskDetail, TaskView } from '../protocol/mod.ts';
 import type { Bus } from '../bus/mod.ts';
 import type { Store, TaskRow } from '../store/mod.ts';
-import { FINAL_STAGES, PIPELINE_MACHINE_VERSION, Stage, createPipelineMachine, taskError } from './pipeline.ts';
+import { PIPELINE_MACHINE_VERSION, createPipelineMachine, taskError } from './pipeline.ts';
 import type { PipelineContext, PipelineMachine } from './pipeline.ts';
 import { PriorityQueue } from './queue.ts';
 import { restoreRefusal, restoredRefusal } from './_restore.ts';
-import { STAGE_ROLES, createStageCalls } from './_stages.ts';
+import { createStageCalls } from './_stages.ts';
 
 export interface TaskManagerOptions {
   bus: Bus;
@@ -38,19 +38,6 @@ export interface TaskManagerOptions {
     /** The task ended; `unusableRole` names the role whose answer failed it (E_LLM_OUTPUT), if any. */
     ended(taskId: string, unusableRole?: string): void;
   };
-}
-
-export interface TaskDetail extends TaskView {
-  prompt: string | null;
-  analysis: PipelineContext['analysis'];
-  plan: string | null;
-  report: SandboxReport | null;
-  findings: string[];
-  generated: Array<{ path: string; content: string }>;
-  stages: Array<{ stage: string; at: number }>;
-  messages: Array<{ type: string; from: string; to: string; at: number; summary: string }>;
-  /** Failed model-call attempts (each before a retry, a fallback or giving up), with their reasons. */
-  modelAttempts: Array<{ at: number; role: string; deployment: string; attempt: number; kind: string; text: string }>;
 }
 
 export interface TaskManager {
@@ -168,7 +155,7 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
           actors.delete(id);
           deadlines.delete(id);
           const error = actor.getSnapshot().context.error;
-          options.models?.ended(id, error?.reason === ErrorCode.LlmOutput ? STAGE_ROLES[error.stage] : undefined);
+          options.models?.ended(id, error?.reason === ErrorCode.LlmOutput ? stageRole(error.stage) : undefined);
           pump();
         }
       },

@@ -4,7 +4,7 @@
  * @module
  */
 export { createTaskManager, summarize } from './manager.ts';
-export type { TaskDetail, TaskManager, TaskManagerOptions } from './manager.ts';
-export { FINAL_STAGES, PIPELINE_MACHINE_VERSION, Stage, createPipelineMachine, isPassingReport } from './pipeline.ts';
-export type { PipelineContext, PipelineInput, StageCalls, TaskError } from './pipeline.ts';
+export type { TaskManager, TaskManagerOptions } from './manager.ts';
+export { PIPELINE_MACHINE_VERSION, createPipelineMachine, isPassingReport } from './pipeline.ts';
+export type { PipelineContext, PipelineInput, StageCalls } from './pipeline.ts';
 export { PriorityQueue } from './queue.ts';

@@ -1,6 +1,6 @@
 import { assign, fromPromise, setup } from 'xstate';
-import { TEXT_LIMITS, boundFindings, cutText, errorMessage } from '../protocol/mod.ts';
-import type { Analysis, Feedback, Implementation, MessageMap, SandboxReport } from '../protocol/mod.ts';
+import { Stage, TEXT_LIMITS, boundFindings, cutText, errorMessage } from '../protocol/mod.ts';
+import type { Analysis, Feedback, Implementation, MessageMap, SandboxReport, TaskError } from '../protocol/mod.ts';
 import { boundReport } from '../../sandbox/mod.ts';
 
 /**
@@ -15,30 +15,6 @@ import { boundReport } from '../../sandbox/mod.ts';
  * E_MIGRATION. It also fails when the machine's shape changed but this version did not.
  */
 export const PIPELINE_MACHINE_VERSION = 'pipeline@1';
-
-export const Stage = {
-  Queued: 'queued',
-  Enhancing: 'enhancing',
-  Analyzing: 'analyzing',
-  Reasoning: 'reasoning',
-  Implementing: 'implementing',
-  Validating: 'validating',
-  Reviewing: 'reviewing',
-  Integrating: 'integrating',
-  Completed: 'completed',
-  Failed: 'failed',
-  Cancelled: 'cancelled',
-} as const;
-export type Stage = (typeof Stage)[keyof typeof Stage];
-
-export const FINAL_STAGES: ReadonlySet<string> = new Set([Stage.Completed, Stage.Failed, Stage.Cancelled]);
-
-export interface TaskError {
-  stage: string;
-  /** A sandbox reason ('tests-failed', 'timeout', …) or a runtime error code (E_LLM, E_AGENT_FAILED, …). */
-  reason: string;
-  message: string;
-}
 
 export interface PipelineContext {
   taskId: string;
@@ -161,7 +137,7 @@ export function createPipelineMachine(calls: StageCalls) {
     on: {
       CANCEL: {
         target: `.${Stage.Cancelled}`,
-        actions: assign({ error: ({ event, context }) => ({ stage: 'cancelled', reason: 'cancelled', message: event.reason ?? `task ${context.taskId} was cancelled` }) }),
+        actions: assign({ error: ({ event, context }) => ({ stage: Stage.Cancelled, reason: 'cancelled', message: event.reason ?? `task ${context.taskId} was cancelled` }) }),
       },
     },
     states: {

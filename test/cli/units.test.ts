@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 
 import { join } from 'node:path';
 import { parseDotenv } from '../../runtime/server/env.ts';
 import { createRotatingFile } from '../../runtime/cli/_log.ts';
-import { isSecretName, maskSecret, redactText, redactValue, secretValues } from '../../runtime/cli/_redact.ts';
+import { isSecretName, maskSecret, redactText, redactValue, secretValues } from '../../runtime/protocol/mod.ts';
 import { filesUnder, tarGz, untarGz } from '../../runtime/cli/_tar.ts';
 import { duration, parseAge, painter, useColor } from '../../runtime/cli/_output.ts';
 import { tempDir } from './_run.ts';

@@ -21,7 +21,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { untarGz } from '../../runtime/cli/_tar.ts';
-import { isSecretName, redactText, secretsInConfigText } from '../../runtime/cli/_redact.ts';
+import { isSecretName, redactText, secretsInConfigText } from '../../runtime/protocol/mod.ts';
 import { startFakeUpstream, type FakeUpstream, type Rule } from '../fakes/upstream.ts';
 import { BIN, cleanEnv, runtime, type Run } from '../cli/_run.ts';
 import { describeHits, encodings, fragments, haystacksOfDatabase, haystacksOfDir, scanForCanaries } from '../helpers/canary.ts';

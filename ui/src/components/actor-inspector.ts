@@ -1,5 +1,6 @@
 import { LitElement, css, html, svg } from 'lit';
 import { Graph, layout } from '@dagrejs/dagre';
+import { Stage } from '../../../runtime/protocol/mod.ts';
 import type { InspectActorId, InspectHistoryEntry, InspectMachine, InspectServerFrame } from '../frames.ts';
 import { ClientController } from '../controller.ts';
 import { clock, theme } from '../theme.ts';
@@ -32,10 +33,10 @@ export function activeIds(root: string, value: unknown): Set<string> {
 
 /** The task's stage after each persisted entry: 'queued', then every `task.stage` event's `to`. */
 export function stagesOf(entries: InspectHistoryEntry[]): string[] {
-  let stage = 'queued';
+  let stage: string = Stage.Queued;
   return entries.map((e) => {
     if (e.type === 'task.stage' && e.data && typeof (e.data as { to?: unknown }).to === 'string') stage = (e.data as { to: string }).to;
-    else if (e.type === 'task.retried') stage = 'queued';
+    else if (e.type === 'task.retried') stage = Stage.Queued;
     return stage;
   });
 }

@@ -1,12 +1,9 @@
 import { LitElement, css, html } from 'lit';
+import { OPTIONAL_STAGES, STAGE_ORDER, Stage } from '../../../runtime/protocol/mod.ts';
 import type { TaskView } from '../frames.ts';
 import type { StageStep } from '../client.ts';
 import { ClientController } from '../controller.ts';
 import { theme } from '../theme.ts';
-
-/** The pipeline's stages in order (runtime/tasks/pipeline.ts); reasoning and reviewing are optional. */
-export const STAGES = ['queued', 'enhancing', 'analyzing', 'reasoning', 'implementing', 'validating', 'reviewing', 'integrating', 'completed'] as const;
-const OPTIONAL = new Set(['reasoning', 'reviewing']);
 
 /**
  * Every task's stage, live, with the stages it went through (its trail as seen on /ws) and the fix-loop
@@ -52,9 +49,9 @@ export class PipelineView extends LitElement {
     const seen = new Set(trail.map((s) => s.stage));
     const finished = task.status !== 'running' && task.status !== 'queued';
     const errorStage = task.error?.stage;
-    const stages = STAGES.filter((s) => !OPTIONAL.has(s) || seen.has(s) || task.stage === s);
-    const currentIndex = stages.indexOf(task.stage as (typeof STAGES)[number]);
-    const loops = trail.filter((s) => s.stage === 'implementing').length;
+    const stages = STAGE_ORDER.filter((s) => !OPTIONAL_STAGES.has(s) || seen.has(s) || task.stage === s);
+    const currentIndex = stages.indexOf(task.stage as (typeof STAGE_ORDER)[number]);
+    const loops = trail.filter((s) => s.stage === Stage.Implementing).length;
     return html`
       <li class="task" data-task=${task.id} data-stage=${task.stage} data-status=${task.status} data-iteration=${task.iteration}>
         <div class="head">
@@ -72,7 +69,7 @@ export class PipelineView extends LitElement {
           })}
           ${task.status === 'failed' || task.status === 'cancelled' ? html`<li class="failedat" aria-current="step">${task.status}</li>` : ''}
         </ol>
-        <div class="trail muted" aria-label="stage history">${trail.map((s) => `${s.stage}${s.stage === 'implementing' ? ` #${s.iteration + 1}` : ''}`).join(' → ')}</div>
+        <div class="trail muted" aria-label="stage history">${trail.map((s) => `${s.stage}${s.stage === Stage.Implementing ? ` #${s.iteration + 1}` : ''}`).join(' → ')}</div>
       </li>
     `;
   }

@@ -123,7 +123,7 @@ export class TaskDetailElement extends LitElement {
           <h3>Sandbox report</h3>
           ${report
             ? html`<p class="summary ${report.ok ? 'ok' : 'failed'}">${report.ok ? 'passed' : `failed: ${report.reason}`} — ${passed} of ${tests.length} test${tests.length === 1 ? '' : 's'} passed${report.ms !== undefined ? ` in ${Math.round(report.ms)} ms` : ''}</p>
-                ${report.message ? html`<p class="err">${report.message}</p>` : ''}
+                ${!report.ok && report.message ? html`<p class="err">${report.message}</p>` : ''}
                 <ul class="tests" aria-label="test results">
                   ${tests.map((t) => html`<li data-ok=${String(t.ok)}><span class="mark" aria-hidden="true">${t.ok ? '✓' : '✗'}</span> <span class="sr-only">${t.ok ? 'passed' : 'failed'}:</span> <span class="name">${t.name}</span> <span class="muted">${Math.round(t.ms)} ms</span>${t.message ? html` — <span class="error">${t.message}</span>` : ''}</li>`)}
                 </ul>
