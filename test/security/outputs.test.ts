@@ -106,7 +106,10 @@ test('a task whose code throws and logs 20 MB: task view, frames, database, fix 
   const prompts = fake.requests.filter((r) => (r.body as { model?: string }).model === 'out-implement').map((r) => JSON.stringify(r.body).length);
   assert.is(prompts.length, 3, 'three implementer calls');
   const fixPrompts = fake.requests.filter((r) => (r.body as { model?: string }).model === 'out-implement').slice(1).map((r) => JSON.stringify(r.body));
-  assert.ok(fixPrompts.every((p) => MARKER.test(p)), 'the fix prompt carries the cut failure, with the marker');
+  // Each fix prompt is bounded whatever the attempt before it ended with; one that threw (on a busy
+  // machine an attempt can end 'timeout' instead, at the validator's 5 s) is fed back cut, with the marker.
+  assert.ok(fixPrompts.some((p) => MARKER.test(p)), 'a fix prompt carries the cut failure, with the marker');
+  assert.ok(fixPrompts.every((p) => p.length < 64 * KB), `every fix prompt is bounded: ${fixPrompts.map((p) => p.length).join(', ')} bytes`);
   reportMeasured('output.task', `task view ${(view / KB).toFixed(1)} KB; largest /ws frame ${(dashboard.largest() / KB).toFixed(1)} KB, /ws/inspect ${(inspector.largest() / KB).toFixed(1)} KB; database +${(grew / KB).toFixed(0)} KB; implementer prompts ${prompts.map((p) => `${(p / KB).toFixed(1)} KB`).join(', ')}`);
   assert.ok(view < 256 * KB, `the task view is ${view} bytes`);
   assert.ok(JSON.stringify(rows).length < 256 * KB, 'the task list is small');
