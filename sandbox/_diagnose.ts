@@ -3,6 +3,7 @@
  * refused import) into the reason, message and location of a failed SandboxReport.
  */
 import { clipHead } from './_bound.ts';
+import type { RunBudget } from './_budget.ts';
 import { createFormatter } from './_format.ts';
 import { REPORT_LIMITS, createClipper } from './_limits.ts';
 import type { Location, ModuleGraph } from './_modules.ts';
@@ -19,9 +20,13 @@ export interface RunState {
   memoryMb: number;
   /** The worker's watchdog disposed the isolate: the run sat idle on a promise past its deadline. */
   watchdogFired: boolean;
+  /** The worker disposed the isolate because the run spent its CPU budget. */
+  cpuSpent: boolean;
+  budget: RunBudget;
   /** What was going on, for messages: "while loading src/a.js", 'in test "add > sums"'. */
   where: string;
-  /** The isolate's heap (used + external bytes) when the run was stopped, if it could still be read. */
+  /** The isolate's heap (used + external bytes) when the run was stopped, if it could still be read
+   * (else what the worker grew by during the run). */
   heapBytes?: number;
   files: Record<string, string>;
   graph: ModuleGraph | undefined;
@@ -95,13 +100,10 @@ export function diagnose(error: unknown, state: RunState): Diagnosis {
   if (isAllocationError(error)) {
     return { reason: 'memory', message: `the code tried to allocate more than the engine allows (${(error as Error).name}: ${message}) ${state.where}; its memory limit is ${state.memoryMb} MB` };
   }
-  if (error instanceof DeadlineError || message === 'Script execution timed out.') {
+  if (state.cpuSpent || error instanceof DeadlineError || message === 'Script execution timed out.') {
     const bomb = heldMemory(state.heapBytes, state);
     if (bomb !== undefined) return { reason: 'memory', message: bomb };
-    return {
-      reason: 'timeout',
-      message: `the run exceeded ${limit} ${state.where}: most likely an endless loop (or an endless chain of promise callbacks)`,
-    };
+    return { reason: 'timeout', message: state.budget.exceeded(state.where) };
   }
   const refused = state.graph?.linkProblem();
   if (refused !== undefined) return { reason: 'threw', ...refused };

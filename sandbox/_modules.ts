@@ -2,8 +2,9 @@
  * The generated files as ES modules inside one isolate: every module is compiled up front (so a
  * syntax error anywhere is reported before anything runs), imports resolve only among the files
  * (plus the virtual 'sandbox:test'), and each module is loaded through a tiny loader module so a
- * top-level await that never settles is noticed. Everything here is synchronous: the worker owns
- * its thread, and isolated-vm's `timeout` bounds each step (microtasks included).
+ * top-level await that never settles is noticed. Compiling and linking are synchronous; evaluation
+ * is too, or on the isolate's thread for a metered run (so the worker can watch its CPU time);
+ * isolated-vm's `timeout` bounds it either way, microtasks included.
  *
  * `sources` are the statically checked files: TypeScript already stripped, JSON still JSON.
  */
@@ -25,7 +26,7 @@ export interface Problem {
 
 export interface ModuleGraph {
   /** Instantiates and evaluates `file` and what it imports; false when its top-level await never settled. */
-  load(file: string, timeoutMs: number): boolean;
+  load(file: string, timeoutMs: number, onIsolateThread: boolean): Promise<boolean>;
   /** Whether `file`'s loader has finished (after `load` returned false: a top-level await settled since). */
   loaded(file: string): boolean;
   /** Why linking failed, when the resolver refused an import (set before the error reaches the caller). */
@@ -127,12 +128,13 @@ export function compileModules(isolate: IVM.Isolate, context: IVM.Context, files
   }
 
   const graph: ModuleGraph = {
-    load(file, timeoutMs) {
+    async load(file, timeoutMs, onIsolateThread) {
       const loader = isolate.compileModuleSync(`import ${JSON.stringify(file)};\nexport const loaded = true;\n`, { filename: LOADER });
       loaders.set(loader, file);
       byFile.set(file, loader);
       loader.instantiateSync(context, resolve);
-      loader.evaluateSync({ timeout: timeoutMs });
+      if (onIsolateThread) await loader.evaluate({ timeout: timeoutMs });
+      else loader.evaluateSync({ timeout: timeoutMs });
       return !mayAwait || graph.loaded(file);
     },
     loaded(file) {

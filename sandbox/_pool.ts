@@ -14,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import type { SandboxReport } from './mod.ts';
 import { internalError, readReport } from './_bound.ts';
 import type { RunInput } from './_input.ts';
+import { wallBackstopMs } from './_budget.ts';
 
 /** Parent → worker. */
 export type ToWorker = { type: 'validate'; id: number; input: RunInput };
@@ -64,7 +65,10 @@ function lineChannel(child: ChildProcess): void {
 
 /** The longest line a QuickJS worker may send: a report is bounded far below this (REPORT_LIMITS). */
 const MAX_LINE = 8 * 1024 * 1024;
-/** The worker keeps its own deadline; the parent waits this much longer before it gives up on it. */
+/**
+ * The worker keeps its own limit (CPU time, `_budget.ts`); the parent gives up on a worker that
+ * spent this much more CPU on a run, or ran this much past the run's wall-clock backstop.
+ */
 const GRACE_MS = 750;
 const STARTUP_MS = 20_000;
 const STDERR_TAIL = 4096;
@@ -98,6 +102,22 @@ function residentMb(pid: number | undefined): number | undefined {
   }
 }
 
+/**
+ * The CPU milliseconds a process has used (Linux /proc; user + system at the kernel's 100 ticks per
+ * second), or undefined where /proc is not there: the wall-clock backstop is then the parent's only limit.
+ */
+function cpuMsOf(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return Number.isFinite(ticks) ? ticks * 10 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 interface Job {
   input: RunInput;
   owner: string | undefined;
@@ -117,6 +137,8 @@ interface Worker {
   /** Resident memory (MB) at the sampler's first reading of the run, and the most it saw since. */
   rssAtStart: number | undefined;
   rssPeak: number;
+  /** The worker's CPU milliseconds when the run was handed over. */
+  cpuAtStart: number | undefined;
   stderr: string;
   exited: Promise<void>;
 }
@@ -202,7 +224,10 @@ export function createPool(options: PoolOptions): Pool {
     // deadline needs it.
     worker.rssAtStart = undefined;
     worker.rssPeak = 0;
-    worker.deadline = setTimeout(() => {
+    worker.cpuAtStart = cpuMsOf(worker.child.pid);
+    const cpuLimit = job.input.timeoutMs + GRACE_MS;
+    const wallLimit = wallBackstopMs(job.input.timeoutMs) + GRACE_MS;
+    const giveUp = (spent: string) => {
       // Classified by cause, not by the clock: a worker stuck while its memory grew (GROWTH_SHARE), or
       // while V8 reports its last-resort garbage collections, is out of memory, however slowly a busy
       // machine let the bomb grow; a worker stuck with its memory flat is a runaway.
@@ -213,16 +238,23 @@ export function createPool(options: PoolOptions): Pool {
       const memory = grew || hoarding || MEMORY_ABORT.test(worker.stderr) || /last resort|Mark-Compact/.test(worker.stderr);
       const grown = worker.rssAtStart === undefined ? '' : ` (its worker grew by ${Math.round(peak - worker.rssAtStart)} MB)`;
       retire(worker, (late) => failure(late, memory ? 'memory' : 'timeout', memory
-        ? `the code exceeded its ${late.input.memoryMb} MB memory limit: it was still allocating${grown} when the sandbox worker failed to answer within ${late.input.timeoutMs + GRACE_MS} ms; it was killed and a fresh one will take the next run`
-        : `the sandbox worker did not answer within ${late.input.timeoutMs + GRACE_MS} ms (the run's limit is ${late.input.timeoutMs} ms); it was killed and a fresh one will take the next run`));
-    }, job.input.timeoutMs + GRACE_MS);
+        ? `the code exceeded its ${late.input.memoryMb} MB memory limit: it was still allocating${grown} when the sandbox worker had ${spent} without answering; it was killed and a fresh one will take the next run`
+        : `the sandbox worker had ${spent} without answering (the run's limit is ${late.input.timeoutMs} ms of CPU time); it was killed and a fresh one will take the next run`));
+    };
+    worker.deadline = setTimeout(() => giveUp(`run ${wallLimit} ms by the wall clock`), wallLimit);
     // The engine's own memory limit is a guideline: a builtin filling a huge array can run past it
     // (and past its timeout). The parent watches the worker's resident memory and ends it.
     const cap = RSS_BASE_MB + RSS_FACTOR * job.input.memoryMb;
     clearInterval(worker.sampler);
     worker.sampler = setInterval(() => {
+      if (worker.job !== job) return;
+      const cpu = cpuMsOf(worker.child.pid);
+      if (cpu !== undefined && worker.cpuAtStart !== undefined && cpu - worker.cpuAtStart > cpuLimit) {
+        giveUp(`used ${Math.round(cpu - worker.cpuAtStart)} ms of CPU time`);
+        return;
+      }
       const rss = residentMb(worker.child.pid);
-      if (rss === undefined || worker.job !== job) return;
+      if (rss === undefined) return;
       worker.rssAtStart ??= rss;
       if (rss > worker.rssPeak) worker.rssPeak = rss;
       if (rss <= cap) return;
@@ -260,7 +292,7 @@ export function createPool(options: PoolOptions): Pool {
     if (options.transport === 'lines') lineChannel(child);
     let exited!: () => void;
     const worker: Worker = {
-      child, ready: false, gone: false, job: undefined, jobId: 0, deadline: undefined, sampler: undefined, rssAtStart: undefined, rssPeak: 0, stderr: '',
+      child, ready: false, gone: false, job: undefined, jobId: 0, deadline: undefined, sampler: undefined, rssAtStart: undefined, rssPeak: 0, cpuAtStart: undefined, stderr: '',
       exited: new Promise((resolve) => { exited = resolve; }),
     };
     workers.push(worker);

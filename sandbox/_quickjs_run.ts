@@ -3,7 +3,7 @@
  * driver, used on Deno where isolated-vm cannot load. Generated code runs inside the WebAssembly
  * memory of a fresh QuickJS runtime; the only host function it can reach is the harness's `emit`
  * (strings out). Every job runs on this thread under an interrupt handler, so endless loops and
- * endless promise-callback chains stop at the deadline, and a promise left pending once no job is
+ * endless promise-callback chains stop once the run's CPU budget is spent (`_budget.ts`), and a promise left pending once no job is
  * queued can never settle (no timers, no I/O): that is reported as a timeout at once.
  *
  * Some of QuickJS's C recursion (JSON.parse of deep nesting, joining nested arrays) exhausts this
@@ -15,6 +15,7 @@ import { posix } from 'node:path';
 import type { QuickJSContext, QuickJSHandle, QuickJSWASMModule } from 'quickjs-emscripten';
 import type { SandboxReport } from './mod.ts';
 import { clip, clipHead, createConsoleLog, createResultsLog, failureReport } from './_bound.ts';
+import { startBudget } from './_budget.ts';
 import { concludeRun } from './_conclude.ts';
 import { heldMemory, isAllocationError, stackLocation } from './_diagnose.ts';
 import { HarnessEvent } from './_harness.ts';
@@ -35,6 +36,8 @@ export interface QuickJSOutcome {
 
 const TEST_MODULES = ['sandbox:test', 'vitest'];
 const STACK_BYTES = 256 * 1024;
+/** How often the run's CPU time is read once it may be spent. */
+const CPU_CHECK_MS = 10;
 /** How long the harness may run past an interrupt to name the test that was running. */
 const NAMING_GRACE_MS = 300;
 
@@ -55,7 +58,9 @@ class EngineFault extends Error {
 
 export function runQuickJS(engine: QuickJSWASMModule, input: RunInput): QuickJSOutcome {
   const startedAt = performance.now();
-  const deadline = startedAt + input.timeoutMs;
+  const budget = startBudget(input.timeoutMs);
+  /** The CPU clock is read only once the wall clock says the budget could be spent, then every CPU_CHECK_MS. */
+  let nextCheck = startedAt + input.timeoutMs;
   const elapsed = () => Math.round((performance.now() - startedAt) * 1000) / 1000;
   const consoleLog = createConsoleLog();
   const results = createResultsLog();
@@ -92,7 +97,10 @@ export function runQuickJS(engine: QuickJSWASMModule, input: RunInput): QuickJSO
   runtime.setInterruptHandler(() => {
     const now = performance.now();
     if (now < graceUntil) return false;
-    if (now > deadline) interrupted = true;
+    if (!interrupted && now > nextCheck) {
+      nextCheck = now + CPU_CHECK_MS;
+      if (budget.spent() || budget.wallLeft() < 1) interrupted = true;
+    }
     return interrupted;
   });
   runtime.setModuleLoader(
@@ -209,7 +217,7 @@ export function runQuickJS(engine: QuickJSWASMModule, input: RunInput): QuickJSO
     if (interrupted || (name === 'InternalError' && message === 'interrupted')) {
       const bomb = heldMemory(memoryUsed(), { memoryMb: input.memoryMb, timeoutMs: input.timeoutMs, where: at });
       if (bomb !== undefined) return fail('memory', bomb);
-      return fail('timeout', `the run exceeded its ${input.timeoutMs} ms time limit ${at}: most likely an endless loop (or an endless chain of promise callbacks)`);
+      return fail('timeout', budget.exceeded(at));
     }
     if (/out of memory/i.test(message)) return fail('memory', `the code exceeded its ${input.memoryMb} MB memory limit ${at}`);
     if (isAllocationError(Object.assign(new Error(message), { name }))) {

@@ -8,15 +8,17 @@
  * source (never from generated output or a file): a new context already holds the evaluated
  * harness and its compiled code, which makes a fresh isolate's first run (the cold path) cheap.
  *
- * Runs are synchronous where they can be (isolated-vm's `timeout` bounds each step, microtasks
- * included); only a run still waiting on a promise after its synchronous part goes async, where a
- * watchdog disposes the isolate at the deadline. isolated-vm comes in as an argument so only
- * `_worker.ts` loads the addon.
+ * A run's limit counts CPU time (`_budget.ts`), so a busy machine makes a run slower, never a
+ * timeout. Steps run synchronously, bounded by isolated-vm's `timeout`; a run that a busy machine
+ * starved before it used its CPU is run again metered (see `run`). A run still waiting on a promise
+ * after its synchronous part sits idle: a watchdog disposes the isolate once its time limit has
+ * passed on the wall clock. isolated-vm comes in as an argument so only `_worker.ts` loads the addon.
  */
 import type IVM from 'isolated-vm';
 import type { SandboxReport } from './mod.ts';
 import { clip, createConsoleLog, createResultsLog, failureReport } from './_bound.ts';
 import { concludeRun } from './_conclude.ts';
+import { startBudget } from './_budget.ts';
 import { DeadlineError, diagnose } from './_diagnose.ts';
 import type { RunState } from './_diagnose.ts';
 import { HarnessEvent } from './_harness.ts';
@@ -34,6 +36,11 @@ type FailureReason = (SandboxReport & { ok: false })['reason'];
 
 /** The async watchdog fires this long after the deadline (timer granularity), disposing the isolate. */
 const WATCHDOG_SLACK_MS = 2;
+/** How often the run's CPU time is read while a metered step runs. */
+const CPU_CHECK_MS = 10;
+/** A fast-path run stopped by the clock having used less than this share of its CPU budget was starved. */
+const STARVED_SHARE = 0.9;
+const STARVED = Symbol('starved');
 /** How long the harness may take, after a run hit its time limit, to cut the running test's long name. */
 const NAMING_MS = 300;
 /** A warm isolate serves at most this many runs, or until its heap passes half its limit. */
@@ -210,17 +217,34 @@ export function createRunner(ivm: Ivm): Runner {
     if (heapBytes > (slot.memoryMb * 1024 * 1024) / 2) retire(slot);
   }
 
+  /**
+   * A run is tried first on the fast path: each step synchronous, bounded by isolated-vm's
+   * `timeout` at the run's limit on the wall clock. A step stopped there had either spent its CPU
+   * budget (a runaway: that is the report) or been starved of CPU by a busy machine; only then is
+   * the run tried again, metered: each step on the isolate's thread while this thread watches the
+   * CPU time, with the wall-clock backstop. Generated code touches nothing outside its fresh
+   * context, so trying it again changes nothing but the clock.
+   */
   async function run(input: RunInput): Promise<SandboxReport> {
+    const first = await attempt(input, false);
+    return first === STARVED ? await attempt(input, true) as SandboxReport : first;
+  }
+
+  async function attempt(input: RunInput, metered: boolean): Promise<SandboxReport | typeof STARVED> {
     const startedAt = performance.now();
-    const deadline = startedAt + input.timeoutMs;
+    const budget = startBudget(input.timeoutMs);
     const log = createRunLog();
-    const state: RunState = { timeoutMs: input.timeoutMs, memoryMb: input.memoryMb, watchdogFired: false, where: 'while preparing the sandbox', files: input.files, graph: undefined };
+    const state: RunState = { timeoutMs: input.timeoutMs, memoryMb: input.memoryMb, watchdogFired: false, cpuSpent: false, budget, where: 'while preparing the sandbox', files: input.files, graph: undefined };
     const elapsed = () => Math.round((performance.now() - startedAt) * 1000) / 1000;
     const remaining = () => {
-      const left = Math.floor(deadline - performance.now());
+      const left = metered ? budget.wallLeft() : Math.floor(startedAt + input.timeoutMs - performance.now());
       if (left < 1) throw new DeadlineError();
       return left;
     };
+    /** On the fast path, a step stopped by the clock before the run used its CPU budget. */
+    const starved = (error: unknown): boolean => !metered
+      && (error instanceof DeadlineError || (error instanceof Error && error.message === 'Script execution timed out.'))
+      && budget.cpuMs() < STARVED_SHARE * input.timeoutMs;
     const failure = (reason: FailureReason, problem: Problem): SandboxReport => failureReport(reason, problem.message, {
       location: problem.location,
       tests: log.results.finish(),
@@ -239,7 +263,9 @@ export function createRunner(ivm: Ivm): Runner {
     let taken: { slot: Slot; prepared: PreparedContext } | undefined;
     let clean = false;
     let heapBytes: number | undefined;
+    let meter: ReturnType<typeof setInterval> | undefined;
     const finish = (): void => {
+      clearInterval(meter);
       if (taken === undefined) return;
       taken.prepared.release();
       settle(taken.slot, clean && !state.watchdogFired, heapBytes);
@@ -297,14 +323,29 @@ export function createRunner(ivm: Ivm): Runner {
         return failure('syntax', compiled.problem);
       }
       state.graph = compiled.graph;
+      if (metered) {
+        // The isolate's heap cannot be read while it runs: what the worker grew by stands for it
+        // when the CPU budget stops the run (a memory bomb grows, an endless loop does not).
+        const rssAtStart = process.memoryUsage.rss();
+        meter = setInterval(() => {
+          if (!budget.spent() || isolate.isDisposed) return;
+          clearInterval(meter);
+          state.cpuSpent = true;
+          state.heapBytes = Math.max(0, process.memoryUsage.rss() - rssAtStart);
+          isolate.dispose();
+        }, CPU_CHECK_MS);
+      }
+      const step = async (name: 'file' | 'run' | 'result'): Promise<unknown> => metered
+        ? await control.apply(undefined, [name], { timeout: remaining() })
+        : control.applySync(undefined, [name], { timeout: remaining() });
       for (const file of [input.entry, ...input.tests.filter((test) => test !== input.entry)]) {
         state.where = `while loading ${file}`;
-        control.applySync(undefined, ['file'], { timeout: remaining() });
-        if (!compiled.graph.load(file, remaining())) {
+        await step('file');
+        if (!await compiled.graph.load(file, remaining(), metered)) {
           // A top-level await still pending: engine tasks (WebAssembly compilation, finalizers)
           // may settle it; nothing else can, so it gets the rest of the run's time.
           while (!compiled.graph.loaded(file)) {
-            if (deadline - performance.now() < 1) {
+            if (budget.idleLeft() < 1) {
               finish();
               return failure('timeout', { message: `${file} never finished loading within ${input.timeoutMs} ms: its top-level await waits on a promise that never settles (the sandbox has no timers or I/O)` });
             }
@@ -313,14 +354,18 @@ export function createRunner(ivm: Ivm): Runner {
         }
       }
       state.where = 'while running the tests';
-      control.applySync(undefined, ['run'], { timeout: remaining() });
-      json = control.applySync(undefined, ['result'], { timeout: remaining() }) as string | undefined;
+      await step('run');
+      json = await step('result') as string | undefined;
       if (typeof json === 'string') {
         const report = conclude(json);
         finish();
         return report;
       }
     } catch (error) {
+      if (starved(error)) {
+        finish();
+        return STARVED;
+      }
       const report = caught(error);
       finish();
       return report;
@@ -334,7 +379,7 @@ export function createRunner(ivm: Ivm): Runner {
     const watchdog = setTimeout(() => {
       state.watchdogFired = true;
       isolate.dispose();
-    }, Math.max(0, deadline - performance.now()) + WATCHDOG_SLACK_MS);
+    }, budget.idleLeft() + WATCHDOG_SLACK_MS);
     let wait: Promise<unknown>;
     try {
       wait = control.apply(undefined, ['wait'], { result: { promise: true, copy: true }, timeout: remaining() });

@@ -101,6 +101,42 @@ for (const driver of drivers) {
   });
 }
 
+for (const driver of drivers) {
+  test(`${driver}: a run starved of CPU (a busy machine) is slower, never a timeout: the limit counts CPU time`, async () => {
+    const sandbox = sandboxes[driver];
+    await sandbox.validate({ files: { 'ok.js': 'export default 1;\n' }, entry: 'ok.js', tests: [] });
+    const [pid] = sandbox.workerPids();
+    // ~100–300 ms of CPU on either engine; the run may take 2 s of CPU. The worker gets the CPU 5 ms
+    // in every 100: by the wall clock the run takes several times its limit (a wall-clock limit
+    // failed it), by the CPU it uses a fraction.
+    const rounds = driver === 'node-process' ? 5e7 : 4e6;
+    const code = `let sum = 0;\nfor (let i = 0; i < ${rounds}; i++) sum = (sum + i * 7) % 1000003;\nexport const total = sum;\n`;
+    const started = Date.now();
+    let stopped = false;
+    const pause = () => {
+      process.kill(pid, 'SIGSTOP');
+      stopped = true;
+      setTimeout(() => {
+        process.kill(pid, 'SIGCONT');
+        stopped = false;
+      }, 95);
+    };
+    pause();
+    const throttle = setInterval(pause, 100);
+    let report: SandboxReport;
+    try {
+      report = await sandbox.validate({ files: { 'work.js': code }, entry: 'work.js', tests: [], limits: { timeoutMs: 2000 } });
+    } finally {
+      clearInterval(throttle);
+      if (stopped) process.kill(pid, 'SIGCONT');
+    }
+    const wall = Date.now() - started;
+    assert.ok(report.ok, JSON.stringify(report));
+    assert.ok(wall > 2000, `the throttled run took ${wall} ms by the wall clock: the throttle did not slow it past its limit, so this proves nothing`);
+    assert.equal(sandbox.workerPids(), [pid], 'the same worker served it');
+  });
+}
+
 test('node-process: a thrown Proxy whose traps never end is a timeout that costs the worker', async () => {
   const sandbox = sandboxes['node-process'];
   await sandbox.validate({ files: { 'ok.js': 'export default 1;\n' }, entry: 'ok.js', tests: [] });
@@ -109,7 +145,7 @@ test('node-process: a thrown Proxy whose traps never end is a timeout that costs
   // isolated-vm copies the thrown Proxy outside its timeout: the parent kills the stuck worker, and
   // its memory stayed flat, so the cause is time, not memory.
   assert.is(report.reason, 'timeout', report.message);
-  assert.match(report.message, 'did not answer');
+  assert.match(report.message, /the sandbox worker had used \d+ ms of CPU time without answering \(the run's limit is 300 ms of CPU time\)/);
   const next = await sandbox.validate({ files: { 'ok.js': 'export default 1;\n' }, entry: 'ok.js', tests: [] });
   assert.ok(next.ok, 'a fresh worker takes the next run');
   assert.not.equal(sandbox.workerPids(), [before]);
