@@ -11,6 +11,8 @@ import process from 'node:process';
 
 /** The wall-clock backstop is this many times the run's CPU budget. */
 export const WALL_FACTOR = 6;
+/** A run stopped by a clock having used less than this share of its CPU budget was starved by the machine. */
+const STARVED_SHARE = 0.9;
 
 /** The longest a run may take by the wall clock: the parent pool's deadline builds on it. */
 export function wallBackstopMs(timeoutMs: number): number {
@@ -25,6 +27,8 @@ export interface RunBudget {
   wallMs(): number;
   /** The CPU budget is spent. */
   spent(): boolean;
+  /** The run used less than STARVED_SHARE of its CPU budget: a clock that stopped it was the machine's doing. */
+  starved(): boolean;
   /** Wall-clock milliseconds left before the backstop; at least 1 while any is left, 0 after. */
   wallLeft(): number;
   /** Wall-clock milliseconds left of `timeoutMs` (for a run sitting idle). */
@@ -45,6 +49,7 @@ export function startBudget(timeoutMs: number): RunBudget {
     },
     wallMs: () => performance.now() - wallStart,
     spent: () => budget.cpuMs() >= timeoutMs,
+    starved: () => budget.cpuMs() < STARVED_SHARE * timeoutMs,
     wallLeft() {
       const left = Math.floor(backstop - budget.wallMs());
       return left < 1 ? 0 : left;
@@ -53,7 +58,7 @@ export function startBudget(timeoutMs: number): RunBudget {
     exceeded(where) {
       const cpu = Math.round(budget.cpuMs());
       const wall = Math.round(budget.wallMs());
-      if (cpu >= timeoutMs * 0.9) return `the run exceeded its ${timeoutMs} ms time limit ${where} (it used ${cpu} ms of CPU time): most likely an endless loop (or an endless chain of promise callbacks)`;
+      if (!budget.starved()) return `the run exceeded its ${timeoutMs} ms time limit ${where} (it used ${cpu} ms of CPU time): most likely an endless loop (or an endless chain of promise callbacks)`;
       // The backstop: the worker got too little CPU to use its budget (an overloaded machine).
       return `the run exceeded its ${timeoutMs} ms time limit ${where} by the wall clock: it ran ${wall} ms but got only ${cpu} ms of CPU time, so the machine is overloaded (the limit counts CPU time; ${WALL_FACTOR}× it is the wall-clock backstop)`;
     },

@@ -16,7 +16,6 @@ export interface Diagnosis {
 }
 
 export interface RunState {
-  timeoutMs: number;
   memoryMb: number;
   /** The worker's watchdog disposed the isolate: the run sat idle on a promise past its deadline. */
   watchdogFired: boolean;
@@ -87,7 +86,7 @@ export function heldMemory(heapBytes: number | undefined, state: { memoryMb: num
 
 export function diagnose(error: unknown, state: RunState): Diagnosis {
   const message = error instanceof Error ? error.message : '';
-  const limit = `its ${state.timeoutMs} ms time limit`;
+  const limit = `its ${state.budget.timeoutMs} ms time limit`;
   if (state.watchdogFired) {
     return {
       reason: 'timeout',
@@ -101,7 +100,7 @@ export function diagnose(error: unknown, state: RunState): Diagnosis {
     return { reason: 'memory', message: `the code tried to allocate more than the engine allows (${(error as Error).name}: ${message}) ${state.where}; its memory limit is ${state.memoryMb} MB` };
   }
   if (state.cpuSpent || error instanceof DeadlineError || message === 'Script execution timed out.') {
-    const bomb = heldMemory(state.heapBytes, state);
+    const bomb = heldMemory(state.heapBytes, { memoryMb: state.memoryMb, timeoutMs: state.budget.timeoutMs, where: state.where });
     if (bomb !== undefined) return { reason: 'memory', message: bomb };
     return { reason: 'timeout', message: state.budget.exceeded(state.where) };
   }

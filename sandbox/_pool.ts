@@ -10,11 +10,11 @@
  */
 import { onJsonLines } from './_lines.ts';
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import type { SandboxReport } from './mod.ts';
 import { internalError, readReport } from './_bound.ts';
 import type { RunInput } from './_input.ts';
 import { wallBackstopMs } from './_budget.ts';
+import { cpuMsOf, residentMb } from './_proc.ts';
 
 /** Parent → worker. */
 export type ToWorker = { type: 'validate'; id: number; input: RunInput };
@@ -90,33 +90,6 @@ const RSS_FACTOR = 4;
  */
 const GROWTH_SHARE = 0.25;
 const GROWTH_MIN_MB = 16;
-
-/** The resident memory of a process in MB, or undefined where /proc is not there. */
-function residentMb(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const pages = Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]);
-    return (pages * 4096) / (1024 * 1024);
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * The CPU milliseconds a process has used (Linux /proc; user + system at the kernel's 100 ticks per
- * second), or undefined where /proc is not there: the wall-clock backstop is then the parent's only limit.
- */
-function cpuMsOf(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]);
-    return Number.isFinite(ticks) ? ticks * 10 : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 interface Job {
   input: RunInput;

@@ -16,16 +16,16 @@
  */
 import type IVM from 'isolated-vm';
 import type { SandboxReport } from './mod.ts';
-import { clip, createConsoleLog, createResultsLog, failureReport } from './_bound.ts';
+import { clip, failureReport } from './_bound.ts';
 import { concludeRun } from './_conclude.ts';
 import { startBudget } from './_budget.ts';
 import { DeadlineError, diagnose } from './_diagnose.ts';
 import type { RunState } from './_diagnose.ts';
-import { HarnessEvent } from './_harness.ts';
 import { TAKE_CONNECT, harnessSnapshotSource, harnessWarmup } from './_harness_source.ts';
 import type { HarnessControl } from './_harness.ts';
 import type { RunInput } from './_input.ts';
 import { REPORT_LIMITS } from './_limits.ts';
+import { createRunLog } from './_run_log.ts';
 import { compileModules } from './_modules.ts';
 import type { Problem } from './_modules.ts';
 import { checkSources } from './_static.ts';
@@ -38,8 +38,6 @@ type FailureReason = (SandboxReport & { ok: false })['reason'];
 const WATCHDOG_SLACK_MS = 2;
 /** How often the run's CPU time is read while a metered step runs. */
 const CPU_CHECK_MS = 10;
-/** A fast-path run stopped by the clock having used less than this share of its CPU budget was starved. */
-const STARVED_SHARE = 0.9;
 const STARVED = Symbol('starved');
 /** How long the harness may take, after a run hit its time limit, to cut the running test's long name. */
 const NAMING_MS = 300;
@@ -84,39 +82,6 @@ function onCatastrophicError(message: string): void {
 function heapUsed(isolate: IVM.Isolate): number {
   const heap = isolate.getHeapStatisticsSync();
   return heap.used_heap_size + heap.externally_allocated_size;
-}
-
-/**
- * What the harness reported while the run went on: kept host-side (within the report limits) so a
- * timeout or crash still has it.
- */
-function createRunLog() {
-  const consoleLog = createConsoleLog();
-  const results = createResultsLog();
-  const log = {
-    console: consoleLog.lines,
-    results,
-    /** The running test; its name is undefined while only the harness has it (a long name). */
-    current: undefined as { name: string | undefined; startedAt: number } | undefined,
-    /** The last test that finished: work it left queued (a promise callback loop) may be what hangs. */
-    finished: undefined as string | undefined,
-    sink(kind: string, text: string): void {
-      if (kind === HarnessEvent.Console) {
-        consoleLog.add(text);
-      } else if (kind === HarnessEvent.ConsoleTruncated) {
-        consoleLog.cut();
-      } else if (kind === HarnessEvent.TestStart) {
-        log.current = { name: clip(text, REPORT_LIMITS.testNameBytes), startedAt: performance.now() };
-      } else if (kind === HarnessEvent.TestStartUnnamed) {
-        log.current = { name: undefined, startedAt: performance.now() };
-      } else if (kind === HarnessEvent.TestEnd) {
-        results.event(text);
-        log.finished = log.current?.name;
-        log.current = undefined;
-      }
-    },
-  };
-  return log;
 }
 
 export function createRunner(ivm: Ivm): Runner {
@@ -234,7 +199,7 @@ export function createRunner(ivm: Ivm): Runner {
     const startedAt = performance.now();
     const budget = startBudget(input.timeoutMs);
     const log = createRunLog();
-    const state: RunState = { timeoutMs: input.timeoutMs, memoryMb: input.memoryMb, watchdogFired: false, cpuSpent: false, budget, where: 'while preparing the sandbox', files: input.files, graph: undefined };
+    const state: RunState = { memoryMb: input.memoryMb, watchdogFired: false, cpuSpent: false, budget, where: 'while preparing the sandbox', files: input.files, graph: undefined };
     const elapsed = () => Math.round((performance.now() - startedAt) * 1000) / 1000;
     const remaining = () => {
       const left = metered ? budget.wallLeft() : Math.floor(startedAt + input.timeoutMs - performance.now());
@@ -244,7 +209,7 @@ export function createRunner(ivm: Ivm): Runner {
     /** On the fast path, a step stopped by the clock before the run used its CPU budget. */
     const starved = (error: unknown): boolean => !metered
       && (error instanceof DeadlineError || (error instanceof Error && error.message === 'Script execution timed out.'))
-      && budget.cpuMs() < STARVED_SHARE * input.timeoutMs;
+      && budget.starved();
     const failure = (reason: FailureReason, problem: Problem): SandboxReport => failureReport(reason, problem.message, {
       location: problem.location,
       tests: log.results.finish(),
