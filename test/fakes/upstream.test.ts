@@ -382,6 +382,20 @@ test('cli: prints its URL, is scriptable over HTTP, stops on SIGTERM', async () 
     assert.is(recorded[0].protocol, 'anthropic');
     await fetch(`${url}/__fake/reset`, { method: 'POST' });
     assert.equal(await (await fetch(`${url}/__fake/requests`)).json(), []);
+
+    // A hold keeps every generation request waiting (control requests still answer) until released.
+    const hold = (body: unknown) => fetch(`${url}/__fake/hold`, { method: 'POST', body: JSON.stringify(body) });
+    assert.equal(await (await hold({ on: true })).json(), { ok: true, held: 0 });
+    let answered = 0;
+    const calls = [0, 1, 2].map(() => client.messages.create(ask).then((m) => (answered++, m)));
+    for (let i = 0; i < 500 && (await (await fetch(`${url}/__fake/requests`)).json()).length < 3; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.is(answered, 0, 'no held call was answered');
+    assert.equal(await (await hold({ on: true })).json(), { ok: true, held: 3 });
+    assert.equal(await (await hold({ on: false })).json(), { ok: true, held: 0 });
+    for (const m of await Promise.all(calls)) assert.match(m.content[0].type === 'text' ? m.content[0].text : '', /^fake answer #\d+ to: What is the answer/);
+    const bad = await hold({ on: 'yes' });
+    assert.is(bad.status, 400);
+    assert.match((await bad.json()).message, /takes \{"on": true\|false\}/);
   } finally {
     child.kill('SIGTERM');
   }

@@ -7,7 +7,8 @@
  * It doubles as the benchmark upstream: the unscripted hot path is one JSON.parse and one write.
  *
  * CLI: `node test/fakes/upstream.ts [--port N] [--host H] [--no-record]` prints
- * `{"url":…,"port":…}` and serves until SIGTERM; script it over HTTP at `/__fake/script`.
+ * `{"url":…,"port":…}` and serves until SIGTERM; script it over HTTP at `/__fake/script`, hold and release
+ * generation requests at `/__fake/hold` (`{"on": true|false}`).
  * @module
  */
 import { createServer } from 'node:http';
@@ -99,6 +100,13 @@ export interface FakeUpstream {
   script(...rules: Rule[]): void;
   /** Clears rules and recorded requests (the answer counter keeps counting). */
   reset(): void;
+  /**
+   * While held, every generation request waits (before its rule is picked) until the hold is released:
+   * a test can fill a queue behind calls that are in flight for as long as it needs, not for a guessed delay.
+   */
+  hold(on: boolean): void;
+  /** Generation requests waiting on the hold right now. */
+  readonly held: number;
   close(): Promise<void>;
 }
 
@@ -567,6 +575,14 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
   const requests: RecordedRequest[] = [];
   const timers = new Set<NodeJS.Timeout>();
   let counter = 0;
+  let holding = false;
+  const waiting = new Set<() => void>();
+  const released = (): Promise<void> => new Promise((resolve) => waiting.add(resolve));
+  const release = (): void => {
+    holding = false;
+    for (const resume of waiting) resume();
+    waiting.clear();
+  };
 
   const wait = (ms: number): Promise<void> =>
     new Promise((resolve) => {
@@ -607,11 +623,17 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
         return reply(200, { ok: true, rules: rules.length });
       }
       if (pathname === '/__fake/requests' && req.method === 'GET') return reply(200, requests);
+      if (pathname === '/__fake/hold' && req.method === 'POST') {
+        const on = (JSON.parse(raw.toString() || '{}') as { on?: unknown }).on;
+        if (typeof on !== 'boolean') throw new Error(`POST /__fake/hold takes {"on": true|false}, got ${raw.toString() || 'an empty body'}`);
+        api.hold(on);
+        return reply(200, { ok: true, held: api.held });
+      }
       if (pathname === '/__fake/reset' && req.method === 'POST') {
         api.reset();
         return reply(200, { ok: true });
       }
-      reply(404, { ok: false, message: `no control endpoint ${req.method} ${pathname}; try POST /__fake/script, GET /__fake/requests, POST /__fake/reset` });
+      reply(404, { ok: false, message: `no control endpoint ${req.method} ${pathname}; try POST /__fake/script, GET /__fake/requests, POST /__fake/reset, POST /__fake/hold` });
     } catch (error) {
       reply(400, { ok: false, message: String(error) });
     }
@@ -673,6 +695,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
       });
     }
 
+    while (holding && generation && !res.destroyed) await released();
     const b = pick(route, path, protocol, body) ?? {};
     if (b.delayMs) await wait(b.delayMs);
     if (b.hang || res.destroyed) return;
@@ -809,7 +832,15 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
       rules.length = 0;
       requests.length = 0;
     },
+    hold(on: boolean): void {
+      if (on) holding = true;
+      else release();
+    },
+    get held(): number {
+      return waiting.size;
+    },
     close(): Promise<void> {
+      release();
       for (const t of timers) clearTimeout(t);
       timers.clear();
       return new Promise((resolve) => {

@@ -178,7 +178,7 @@ export function percentile(values: number[], p: number): number {
  * a 400 (fatal: the task fails with E_LLM), the next `overloaded` get a 529 (retried with backoff;
  * after three in a row the circuit opens and the fallback answers).
  */
-export async function realisticUpstream(dir: string, options: { failing: number; overloaded: number; slow?: number }): Promise<{ url: string; env: Record<string, string>; close(): Promise<void> }> {
+export async function realisticUpstream(dir: string, options: { failing: number; overloaded: number; slow?: number }): Promise<{ url: string; env: Record<string, string>; hold(on: boolean): Promise<number>; close(): Promise<void> }> {
   const child = spawn(process.execPath, [join(ROOT, 'test/fakes/upstream.ts'), '--no-record'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   const url = await new Promise<string>((resolve, reject) => {
@@ -223,6 +223,12 @@ export async function realisticUpstream(dir: string, options: { failing: number;
   return {
     url,
     env,
+    /** Holds (or releases) every model call at the fake; answers how many calls wait on the hold. */
+    async hold(on: boolean) {
+      const answer = await fetch(`${url}/__fake/hold`, { method: 'POST', body: JSON.stringify({ on }) });
+      if (!answer.ok) throw new Error(`holding the fake upstream failed: ${answer.status} ${await answer.text()}`);
+      return ((await answer.json()) as { held: number }).held;
+    },
     async close() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       const killer = setTimeout(() => child.kill('SIGKILL'), 5000);

@@ -134,19 +134,26 @@ test('1,000 submissions with 100 dashboards on /ws: 0 lost, every dashboard sees
   const before = await memory();
   let rssPeak = before.rss;
   const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssMb(pid) ?? 0)), 100);
+  // A failed assertion must not leave the interval keeping the suite's process alive until test/run.ts kills it.
+  sampler.unref();
 
   const started = Date.now();
   const framesAtStart = clients.reduce((n, c) => n + c.frames, 0);
+  // The fake holds every model call until the late dashboard below has connected: the first WORKERS
+  // tasks wait in their first stage and the rest queue behind them, whatever the machine's speed (the
+  // pipeline keeps up with 16 submitters when nothing holds it, so a backlog is not left to chance).
+  await fake.hold(true);
   const submitting = submitAll(server, TASKS, 16, (i) => `Write a fizzbuzz module with tests (load run, submission ${i + 1})`);
   // Awaited below; until then a failed submission must fail this test, not crash the suite's process.
   submitting.catch(() => {});
   // A dashboard that connects in the middle of the burst gets a snapshot with every running task.
-  await waitFor('a backlog', async () => (await api(server, '/api/health')).body.tasks.queued >= 100, 120_000);
+  await waitFor('a backlog of 100 tasks behind the held model calls', async () => (await api(server, '/api/health')).body.tasks.queued >= 100, 120_000);
   const [late] = await connectDashboards(server.wsUrl('/ws'), 1);
   const lateAt = Date.now();
   const lateRunning = [...late.tasks.values()].filter((t) => t.status === 'running').length;
   assert.ok((await api(server, '/api/health')).body.tasks.queued > 0, 'the queue was not empty when the late dashboard connected');
   assert.is(lateRunning, WORKERS, `the late dashboard's snapshot shows every running task (${lateRunning} of ${WORKERS})`);
+  await fake.hold(false);
   const answers = await submitting;
   const refused = answers.filter((a) => a.status !== 202);
   assert.is(refused.length, 0, `every submission is accepted: ${JSON.stringify(refused.slice(0, 3))}`);
