@@ -94,7 +94,7 @@ function orchestrator(where: 'disk' | 'memory', concurrency: number): Runner {
         waiting = { left: count, resolve, reject };
         for (let i = 0; i < count; i++) manager.submit({ requirement: `task ${n++}`, priority: 5 });
       }),
-    dbBytes: () => pageBytes((sql) => store.prepare(sql).get() as Record<string, number>),
+    dbBytes: async () => store.info().bytes,
     close() {
       manager.stop();
       supervisor.stop();

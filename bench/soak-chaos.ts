@@ -28,7 +28,7 @@ const path = join(tempDir('orch-soak-sqlite-'), 'orchestrator.db');
 openStore(path).close();
 const { errors, ms } = await concurrentWriters(path, writers, commits);
 const store = openStore(path);
-const rows = Number((store.prepare('SELECT count(*) AS n FROM tasks').get() as { n: number }).n);
+const rows = store.listTasks().length;
 const integrity = store.integrityCheck();
 store.close();
 const busy = errors.filter((e) => /busy|locked/i.test(e)).length;

@@ -8,6 +8,7 @@ import { mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AgentState } from '../protocol/mod.ts';
 import { dataPaths, resolveConfig, resolveDataDir } from '../server/mod.ts';
+import { checkStoreFile } from '../store/mod.ts';
 import { COMMON, Exit, painter, parseCommand, printJson } from './_output.ts';
 import type { Command } from './_output.ts';
 import { call, findServer, wsUrl } from './_server.ts';
@@ -111,11 +112,7 @@ async function storeCheck(dataDir: string, health: any): Promise<Check> {
   const db = dataPaths(dataDir).db;
   if (!existsSync(db)) return pass('store', `no database yet at ${db} (created at first start)`);
   try {
-    const { DatabaseSync } = await import('node:sqlite');
-    const sqlite = new DatabaseSync(db, { readOnly: true });
-    const row = sqlite.prepare('PRAGMA quick_check').get() as Record<string, string>;
-    sqlite.close();
-    const verdict = Object.values(row)[0];
+    const verdict = checkStoreFile(db);
     return verdict === 'ok' ? pass('store', `${db} passes quick_check`) : fail('store', `${db}: ${verdict}`, 'restore the database from a backup, or move it aside to start afresh');
   } catch (error) {
     return fail('store', `${db} cannot be opened: ${(error as Error).message}`, `check the file's permissions, or move it aside to start afresh`);

@@ -59,37 +59,12 @@ interface Slot {
   expiresAt: number;
 }
 
-interface Row {
-  kind: string;
-  body: string;
-  meta: string;
-  bytes: number;
-  created_at: number;
-  expires_at: number;
-}
-
 const MIB = 1024 * 1024;
 const KINDS = new Set(['json', 'sse', 'text']);
 // The contract says meta never holds headers or credentials: refuse an entry whose meta tries to.
 const SECRET_META_KEY = /^(?:headers|authorization|proxy-authorization|x-api-key|api[-_]?key|cookie|set-cookie|credentials?)$/i;
 // Expired rows are also pruned lazily, at most this often (clock ms).
 const PRUNE_EVERY_MS = 60_000;
-
-const SQL = {
-  get: 'SELECT kind, body, meta, bytes, created_at, expires_at FROM llm_cache WHERE namespace = ? AND key = ?',
-  put: `INSERT OR REPLACE INTO llm_cache (namespace, key, kind, body, meta, bytes, created_at, expires_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-  delete: 'DELETE FROM llm_cache WHERE namespace = ? AND key = ?',
-  exists: 'SELECT 1 AS found FROM llm_cache WHERE namespace = ? AND key = ?',
-  prune: 'DELETE FROM llm_cache WHERE expires_at <= ?',
-  totals: 'SELECT COUNT(*) AS size, COALESCE(SUM(bytes), 0) AS bytes FROM llm_cache',
-  clear: 'DELETE FROM llm_cache',
-  // Keeps the newest rows whose running total fits the bound; drops the rest (oldest created_at first).
-  evict: `DELETE FROM llm_cache WHERE rowid IN (
-            SELECT rowid FROM (
-              SELECT rowid, SUM(bytes) OVER (ORDER BY created_at DESC, rowid DESC) AS running FROM llm_cache
-            ) WHERE running > ?)`,
-} as const;
 
 function invalid(name: string, value: unknown, fix: string): RuntimeError {
   return new RuntimeError(ErrorCode.Invalid, `cache option ${name} is ${String(value)}: ${fix}`, { details: { option: name, value } });
@@ -148,7 +123,7 @@ export function createCache(options: CacheOptions = {}): LlmCache {
   const ttlSeconds = wholeOption(options, 'ttlSeconds', 3600);
   const maxPersistentBytes = wholeOption(options, 'maxPersistentBytes', 256 * MIB);
   const store = options.store;
-  if (store !== undefined && typeof store?.prepare !== 'function') {
+  if (store !== undefined && typeof store?.cache?.get !== 'function') {
     throw invalid('store', store, 'pass a Store from openStore(path), or leave it out for a memory-only cache');
   }
   const clock = options.clock ?? Date;
@@ -191,18 +166,14 @@ export function createCache(options: CacheOptions = {}): LlmCache {
   }
 
   function persistentTotals(): { size: number; bytes: number } {
-    if (!store) return { size: 0, bytes: 0 };
-    store.flush();
-    const row = store.prepare(SQL.totals).get() as { size: number; bytes: number };
-    return { size: Number(row.size), bytes: Number(row.bytes) };
+    return store ? store.cache.totals() : { size: 0, bytes: 0 };
   }
 
   function prune(): number {
     if (!store) return 0;
     const now = clock.now();
     lastPrune = now;
-    store.flush();
-    const removed = Number(store.prepare(SQL.prune).run(now).changes);
+    const removed = store.cache.prune(now);
     if (removed > 0) persistentBytes = persistentTotals().bytes;
     return removed;
   }
@@ -219,24 +190,13 @@ export function createCache(options: CacheOptions = {}): LlmCache {
       forget(id);
     }
     if (!store) return undefined;
-    // No flush here: a row still queued for writing is also in memory (set puts it in both), and a
-    // flush per miss would put an fsync on every new request.
-    const row = store.prepare(SQL.get).get(namespace, key) as Row | undefined;
+    const row = store.cache.get(namespace, key);
     if (!row) return undefined;
-    if (Number(row.expires_at) <= now) {
-      store.prepare(SQL.delete).run(namespace, key);
+    if (row.expiresAt <= now) {
+      store.cache.delete(namespace, key);
       return undefined;
     }
-    const promoted: Slot = {
-      namespace,
-      key,
-      kind: row.kind as CacheEntry['kind'],
-      body: row.body,
-      metaJson: row.meta,
-      bytes: Number(row.bytes),
-      createdAt: Number(row.created_at),
-      expiresAt: Number(row.expires_at),
-    };
+    const promoted: Slot = { namespace, key, kind: row.kind, body: row.body, metaJson: row.meta, bytes: row.bytes, createdAt: row.createdAt, expiresAt: row.expiresAt };
     // TTL runs from the original insertion, not from the promotion.
     if (promoted.bytes <= maxEntryBytes) remember(promoted);
     return promoted;
@@ -268,13 +228,13 @@ export function createCache(options: CacheOptions = {}): LlmCache {
       const slot: Slot = { namespace, key, kind: entry.kind, body: entry.body, metaJson, bytes, createdAt: now, expiresAt: now + ttlSeconds * 1000 };
       if (store) {
         // Write-behind: the row commits with others within ~50 ms; this call pays no fsync.
-        store.defer(SQL.put, [namespace, key, slot.kind, slot.body, metaJson, bytes, now, slot.expiresAt]);
+        store.cache.putLater({ namespace, key, kind: slot.kind, body: slot.body, meta: metaJson, bytes, createdAt: now, expiresAt: slot.expiresAt });
         persistentBytes += bytes;
         if (now - lastPrune >= PRUNE_EVERY_MS) prune();
         if (persistentBytes > maxPersistentBytes) {
           persistentBytes = persistentTotals().bytes;
           if (persistentBytes > maxPersistentBytes) {
-            store.prepare(SQL.evict).run(maxPersistentBytes);
+            store.cache.evictTo(maxPersistentBytes);
             persistentBytes = persistentTotals().bytes;
           }
         }
@@ -306,23 +266,15 @@ export function createCache(options: CacheOptions = {}): LlmCache {
       const inMemory = memory.has(id);
       forget(id);
       if (!store) return inMemory;
-      store.flush(); // the entry may still be queued for its row
-      return Number(store.prepare(SQL.delete).run(namespace, key).changes) > 0 || inMemory;
+      return store.cache.delete(namespace, key) || inMemory;
     },
 
     clear() {
       const freedMemory = memoryBytes;
       let cleared = memory.size;
       if (store) {
-        const s = store;
-        s.flush();
-        cleared = s.transaction(() => {
-          // Memory entries that also have a row are counted once, with the rows.
-          let memoryOnly = 0;
-          for (const slot of memory.values()) if (!s.prepare(SQL.exists).get(slot.namespace, slot.key)) memoryOnly++;
-          const rows = Number(s.prepare(SQL.clear).run().changes);
-          return rows + memoryOnly;
-        });
+        // Memory entries that also have a row are counted once, with the rows.
+        cleared = store.cache.clear([...memory.values()].map((slot) => [slot.namespace, slot.key] as const));
         persistentBytes = 0;
       }
       memory.clear();

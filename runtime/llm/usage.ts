@@ -112,13 +112,7 @@ export function createUsageLedger(
     let seen = taskTotals.get(taskId);
     if (!seen) {
       seen = { tokens: 0, costUsd: 0, turns: 0 };
-      if (options.store) {
-        options.store.flush();
-        const row = options.store
-          .prepare('SELECT count(*) AS turns, coalesce(sum(input_tokens + output_tokens), 0) AS tokens, coalesce(sum(cost_usd), 0) AS cost FROM llm_usage WHERE task_id = ? AND cached = 0')
-          .get(taskId) as { turns: number; tokens: number; cost: number };
-        seen = { tokens: Number(row.tokens), costUsd: Number(row.cost), turns: Number(row.turns) };
-      }
+      if (options.store) seen = options.store.usage.taskTotals(taskId);
       taskTotals.set(taskId, seen);
     }
     return seen;
@@ -154,11 +148,23 @@ export function createUsageLedger(
       seen.turns++;
     }
     // Write-behind (~50 ms): the ledger must not add an fsync to every model call.
-    options.store?.defer(
-      `INSERT INTO llm_usage (ts, task_id, agent, provider, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd, latency_ms, cached, attempts, ok, outcome)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      [ts, input.taskId ?? null, input.agent, input.provider, input.model, event.inputTokens, event.outputTokens, input.usage.cacheReadTokens, input.usage.cacheWriteTokens, event.costUsd, event.ms, input.cached ? 1 : 0, input.attempts, input.ok ? 1 : 0, event.outcome],
-    );
+    options.store?.usage.appendLater({
+      ts,
+      taskId: input.taskId ?? null,
+      agent: input.agent,
+      provider: input.provider,
+      model: input.model,
+      inputTokens: event.inputTokens,
+      outputTokens: event.outputTokens,
+      cacheReadTokens: input.usage.cacheReadTokens,
+      cacheWriteTokens: input.usage.cacheWriteTokens,
+      costUsd: event.costUsd,
+      latencyMs: event.ms,
+      cached: input.cached,
+      attempts: input.attempts,
+      ok: input.ok,
+      outcome: event.outcome,
+    });
     return event;
   }
 

@@ -52,7 +52,7 @@ export const MIGRATIONS: readonly string[] = [
     updated_at      INTEGER NOT NULL
   ) STRICT;
   `,
-  // 2: the LLM gateway's persistent cache tier and its usage ledger (runtime/llm owns the queries).
+  // 2: the LLM gateway's persistent cache tier and its usage ledger (queries in _llm_tables.ts, policy in runtime/llm).
   // Cache rows hold answers only: the namespace is a one-way hash of the caller's credential, never the key.
   `
   CREATE TABLE llm_cache (

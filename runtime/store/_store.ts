@@ -13,6 +13,7 @@ import {
   type SnapshotRecord,
   type TaskRecord,
 } from './_rows.ts';
+import { cacheTable, usageTable } from './_llm_tables.ts';
 
 type TaskPatch = Parameters<Store['updateTask']>[1];
 
@@ -316,9 +317,19 @@ export function createStore(db: DatabaseSync, path: string, schemaVersion: numbe
 
     transaction,
 
-    prepare: stmt,
-    defer,
+    cache: cacheTable(stmt, defer, flush, transaction),
+    usage: usageTable(stmt, defer, flush),
     flush,
+    info() {
+      const pragma = (name: string) => Object.values(stmt(`PRAGMA ${name}`).get() as Record<string, unknown>)[0];
+      return {
+        journalMode: String(pragma('journal_mode')),
+        synchronous: (['OFF', 'NORMAL', 'FULL', 'EXTRA'] as const)[Number(pragma('synchronous'))],
+        busyTimeoutMs: Number(pragma('busy_timeout')),
+        foreignKeys: Number(pragma('foreign_keys')) === 1,
+        bytes: Number(pragma('page_count')) * Number(pragma('page_size')),
+      };
+    },
     integrityCheck() {
       const rows = stmt('PRAGMA integrity_check').all() as { integrity_check: string }[];
       return rows.map((row) => row.integrity_check).join('\n');

@@ -6,7 +6,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { DatabaseSync } from 'node:sqlite';
 import { ErrorCode, RuntimeError } from '../protocol/mod.ts';
 import { migrate } from './_migrations.ts';
 import { createStore } from './_store.ts';
@@ -67,6 +67,84 @@ export interface SnapshotRow {
 }
 
 /**
+ * One answer of the gateway's cache as stored: `meta` is JSON (never headers or credentials); the
+ * namespace is a one-way hash of the caller's credential. Times are clock ms.
+ */
+export interface CacheRow {
+  namespace: string;
+  key: string;
+  kind: 'json' | 'sse' | 'text';
+  body: string;
+  meta: string;
+  bytes: number;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/**
+ * The cache table (see runtime/llm/cache.ts for the policy: bounds, TTL, eviction).
+ * @example store.cache.putLater({ namespace, key, kind: 'json', body, meta: '{"status":200}', bytes, createdAt: now, expiresAt: now + 3_600_000 });
+ */
+export interface CacheTable {
+  /** The row, expired or not (the caller judges expiry), or null. Does not wait for rows queued behind. */
+  get(namespace: string, key: string): CacheRow | null;
+  /** Inserts or replaces the row within ~50 ms, with the other rows written behind. */
+  putLater(row: CacheRow): void;
+  /** True when a row was deleted. */
+  delete(namespace: string, key: string): boolean;
+  /** Deletes rows expired at `now`; returns how many. */
+  prune(now: number): number;
+  totals(): { size: number; bytes: number };
+  /** Deletes the oldest rows until the rest fit in `maxBytes`; returns how many went. */
+  evictTo(maxBytes: number): number;
+  /** Deletes every row; returns their number plus the keys of `alsoCount` that had no row (each key counted once). */
+  clear(alsoCount?: Iterable<readonly [namespace: string, key: string]>): number;
+}
+
+/** One model call in the usage ledger. `outcome` says how it ended; `taskId` is null for proxied calls. */
+export interface UsageRow {
+  ts: number;
+  taskId: string | null;
+  agent: string;
+  provider: string;
+  model: string;
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+  costUsd: number;
+  latencyMs: number;
+  cached: boolean;
+  attempts: number;
+  ok: boolean;
+  outcome: 'ok' | 'failed' | 'cancelled' | 'timeout';
+}
+
+/**
+ * The usage table.
+ * @example store.usage.taskTotals('t1'); // { turns: 4, tokens: 12_345, costUsd: 0.0421 } (cache hits excluded)
+ */
+export interface UsageTable {
+  /** Appends the row within ~50 ms, with the other rows written behind. */
+  appendLater(row: UsageRow): void;
+  /** Calls that reached a provider (cache hits excluded) for one task, rows still queued included. */
+  taskTotals(taskId: string): { turns: number; tokens: number; costUsd: number };
+}
+
+/**
+ * What `store.info()` reports: the durability settings of the store's own connection (they are per
+ * connection: another one cannot see them) and the database's size in bytes (pages × page size).
+ */
+export interface StoreInfo {
+  journalMode: string;
+  /** 'FULL' for task state; a batch written behind commits at 'NORMAL' and puts it back. */
+  synchronous: 'OFF' | 'NORMAL' | 'FULL' | 'EXTRA';
+  busyTimeoutMs: number;
+  foreignKeys: boolean;
+  bytes: number;
+}
+
+/**
  * The store API. All calls are synchronous (node:sqlite) and run in the caller's turn.
  * @example
  * const store = openStore('.orchestrator/state.db');
@@ -103,19 +181,18 @@ export interface Store {
   loadSnapshot(taskId: string): SnapshotRow | null;
   /** Runs `fn` in BEGIN IMMEDIATE / COMMIT, rolling back if it throws; nested calls join the outer one. `fn` must be synchronous. */
   transaction<T>(fn: () => T): T;
+  /** The LLM gateway's answer cache rows (table llm_cache); what to cache is runtime/llm's call. */
+  readonly cache: CacheTable;
+  /** The usage ledger's rows (table llm_usage), written behind. */
+  readonly usage: UsageTable;
   /**
-   * A cached prepared statement, for the runtime modules that own tables of their own (runtime/llm:
-   * llm_cache, llm_usage). Task, event and snapshot rows go through the methods above.
+   * Writes every row queued to be written behind now (the per-message task log, usage and cache rows
+   * commit together within ~50 ms, or at once when 512 are queued; a crash may lose their last moments,
+   * a model call never pays an fsync for them). `close()` writes them too.
    */
-  prepare(sql: string): StatementSync;
-  /**
-   * Queues a write to run within ~50 ms in one transaction with the other queued writes (or at once
-   * when 512 are queued). For rows a crash may lose the last moments of (usage ledger, cache tier):
-   * a model call must not pay an fsync. `flush()` and `close()` write the queue.
-   */
-  defer(sql: string, params: Array<string | number | null>): void;
-  /** Writes every deferred row now. */
   flush(): void;
+  /** How the connection is set up and how big the database is, for health and diagnostics. */
+  info(): StoreInfo;
   /** The result of PRAGMA integrity_check: 'ok' for a healthy file. */
   integrityCheck(): string;
   /** Closes the database; later calls fail with E_INVALID. Calling it twice is harmless. */
@@ -162,5 +239,20 @@ export function openStore(path: string): Store {
   } catch (error) {
     db.close();
     throw error;
+  }
+}
+
+/**
+ * PRAGMA quick_check of a store file, opened read-only beside whatever server uses it: 'ok' for a
+ * healthy file, else SQLite's findings. Throws when the file cannot be opened.
+ * @example if (checkStoreFile('.orchestrator/orchestrator.db') !== 'ok') console.error('restore it from a backup');
+ */
+export function checkStoreFile(path: string): string {
+  const db = new DatabaseSync(path, { readOnly: true });
+  try {
+    const rows = db.prepare('PRAGMA quick_check').all() as Array<Record<string, string>>;
+    return rows.map((row) => Object.values(row)[0]).join('\n');
+  } finally {
+    db.close();
   }
 }

@@ -17,7 +17,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { openStore } from '../../runtime/store/mod.ts';
+import { DatabaseSync } from 'node:sqlite';
+import { checkStoreFile, openStore } from '../../runtime/store/mod.ts';
 import { expectFigure, reportMeasured } from '../helpers/reliability.ts';
 import { tempDir } from '../helpers/server.ts';
 import { concurrentWriters, describeRun, runChaos } from './_chaos.ts';
@@ -46,33 +47,26 @@ test(`${KILLS} SIGKILLs at LLM calls, sandbox runs, file writes and random point
   );
 });
 
-function pragma(store: ReturnType<typeof openStore>, name: string): unknown {
-  return Object.values(store.prepare(`PRAGMA ${name}`).get() as Record<string, unknown>)[0];
-}
-
 test('SQLite: WAL, synchronous=FULL, busy_timeout on every connection; concurrent writers get no SQLITE_BUSY and lose nothing', async () => {
   const path = join(tempDir('orch-sqlite-'), 'orchestrator.db');
   const store = openStore(path);
-  assert.is(pragma(store, 'journal_mode'), 'wal');
-  assert.is(pragma(store, 'synchronous'), 2, 'synchronous=FULL (2)');
-  assert.is(pragma(store, 'busy_timeout'), 5000);
-  assert.is(pragma(store, 'foreign_keys'), 1);
+  const { bytes: _bytes, ...settings } = store.info();
+  assert.equal(settings, { journalMode: 'wal', synchronous: 'FULL', busyTimeoutMs: 5000, foreignKeys: true });
   // The write-behind rows (usage ledger, cache tier) commit at NORMAL; task rows must be back at FULL after.
-  store.prepare('CREATE TABLE IF NOT EXISTS probe (n INTEGER) STRICT').run();
-  store.defer('INSERT INTO probe (n) VALUES (?)', [1]);
+  store.usage.appendLater({ ts: 1, taskId: null, agent: 'a', provider: 'p', model: 'm', inputTokens: 1, outputTokens: 1, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: 0, latencyMs: 1, cached: false, attempts: 1, ok: true, outcome: 'ok' });
   store.flush();
-  assert.is(pragma(store, 'synchronous'), 2, 'FULL again after a deferred commit');
-  assert.is(pragma(store, 'integrity_check'), 'ok');
+  assert.is(store.info().synchronous, 'FULL', 'FULL again after a deferred commit');
+  assert.is(store.integrityCheck(), 'ok');
   store.close();
 
   const writers = 8;
   const commits = 125;
   const { errors, ms } = await concurrentWriters(path, writers, commits);
-  const check = openStore(path);
+  assert.is(checkStoreFile(path), 'ok');
+  const check = new DatabaseSync(path, { readOnly: true });
   const tasks = Number((check.prepare('SELECT count(*) AS n FROM tasks').get() as { n: number }).n);
   const events = Number((check.prepare("SELECT count(*) AS n FROM events WHERE type = 'task.submitted'").get() as { n: number }).n);
   const snapshots = Number((check.prepare('SELECT count(*) AS n FROM snapshots').get() as { n: number }).n);
-  assert.is(check.integrityCheck(), 'ok');
   check.close();
   assert.equal(errors, [], 'no writer saw an error (SQLITE_BUSY or any other)');
   assert.equal([tasks, events, snapshots], [writers * commits, writers * commits, writers * commits], 'every committed row is there');
@@ -111,12 +105,11 @@ test('a write that waits past busy_timeout (another connection holds the lock 5.
   const waited = Date.now() - started;
   await new Promise((resolve) => holder.once('exit', resolve));
   assert.ok(waited >= 5000, `it waited for the holder (${waited} ms)`);
-  assert.equal(
-    (store.prepare('SELECT type FROM events ORDER BY seq').all() as Array<{ type: string }>).map((r) => r.type),
-    ['holder', 'after-the-holder'],
-  );
   assert.is(event.type, 'after-the-holder');
   store.close();
+  const check = new DatabaseSync(path, { readOnly: true });
+  assert.equal((check.prepare('SELECT type FROM events ORDER BY seq').all() as Array<{ type: string }>).map((r) => r.type), ['holder', 'after-the-holder']);
+  check.close();
 });
 
 test.run();

@@ -18,6 +18,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { createActor, setup } from 'xstate';
 import { builtinAgents } from '../../agents/mod.ts';
 import { createBus } from '../../runtime/bus/mod.ts';
@@ -328,7 +329,9 @@ test("snapshots that do not fit (unknown state, another task's, unreadable) fail
     rt.store.updateTask(unknownState, { stage: 'linting' });
     const foreign = plant(rt.store, validating, { id: 'foreign', snapshot: validating.snapshot });
     const unreadable = plant(rt.store, validating, { id: 'unreadable' });
-    rt.store.prepare('UPDATE snapshots SET snapshot = ? WHERE task_id = ?').run('{"status":"active","value":', unreadable);
+    const raw = new DatabaseSync(rt.store.path);
+    raw.prepare('UPDATE snapshots SET snapshot = ? WHERE task_id = ?').run('{"status":"active","value":', unreadable);
+    raw.close();
     const healthy = plant(rt.store, validating, { id: 'healthy' });
     assert.equal(rt.tasks.resume(), { resumed: 1, failed: 3 });
     const error = (id: string) => rt.tasks.view(id)!.error!;

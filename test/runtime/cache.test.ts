@@ -32,8 +32,7 @@ function bytesOf(entry: CacheEntry): number {
 }
 
 function rowCount(store: Store): number {
-  store.flush(); // cache rows are written behind (~50 ms); count what is committed
-  return Number((store.prepare('SELECT COUNT(*) AS n FROM llm_cache').get() as { n: number }).n);
+  return store.cache.totals().size; // cache rows are written behind (~50 ms): totals() writes them first
 }
 
 function throwsInvalid(fn: () => unknown, ...fragments: string[]): void {
@@ -187,7 +186,7 @@ test('the SQLite tier survives a reopen and promotes a hit into memory', () => {
   assert.equal(reader.stats().persistent, { size: 1, bytes: bytesOf({ kind: 'sse', body: 'data: hi\n\n', meta: { status: 200, complete: true, model: 'm' } }) });
   assert.equal(reader.get('ns', 'k'), { kind: 'sse', body: 'data: hi\n\n', meta: { status: 200, complete: true, model: 'm' } });
   assert.is(reader.stats().size, 1); // promoted
-  second.prepare('DELETE FROM llm_cache').run();
+  second.cache.clear();
   assert.is(reader.get('ns', 'k')?.body, 'data: hi\n\n'); // served from memory now
   // The promoted entry keeps its original expiry.
   clock.advance(60_000);
@@ -323,8 +322,7 @@ test('clear() counts each key once across tiers, frees memory, keeps counters', 
   cache.set('ns', 'both1', json('1'));
   cache.set('ns', 'both2', json('2'));
   cache.set('ns', 'memoryOnly', json('3'));
-  store.flush();
-  store.prepare("DELETE FROM llm_cache WHERE key = 'memoryOnly'").run();
+  assert.ok(store.cache.delete('ns', 'memoryOnly'));
   createCache({ store }).set('other', 'sqliteOnly', json('4'));
   cache.get('ns', 'both1');
   cache.get('ns', 'nope');

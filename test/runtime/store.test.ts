@@ -5,8 +5,9 @@ import { DatabaseSync } from 'node:sqlite';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ErrorCode, RuntimeError } from '../../runtime/protocol/mod.ts';
-import { openStore, TaskStatus, type Store } from '../../runtime/store/mod.ts';
-import { MIGRATIONS } from '../../runtime/store/_migrations.ts';
+import { openStore, TaskStatus, type Store, type UsageRow } from '../../runtime/store/mod.ts';
+import { MIGRATIONS, migrate } from '../../runtime/store/_migrations.ts';
+import { createStore } from '../../runtime/store/_store.ts';
 
 const dirs: string[] = [];
 function tempFile(name = 'state.db'): string {
@@ -197,29 +198,56 @@ test('a version-1 database (the first release) upgrades in place and keeps its t
   const store = openStore(file);
   assert.is(store.schemaVersion, 3);
   assert.is(store.getTask('old')?.requirement, 'fizzbuzz');
-  const row = store.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name IN ('llm_cache', 'llm_usage')").get() as { n: number };
-  assert.is(row.n, 2);
   store.close();
+  const check = new DatabaseSync(file, { readOnly: true });
+  const row = check.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name IN ('llm_cache', 'llm_usage')").get() as { n: number };
+  check.close();
+  assert.is(row.n, 2);
 });
 
-test('deferred writes commit together: on their own within ~50 ms, at once with flush(), and on close', async () => {
+test('rows written behind commit together: on their own within ~50 ms, at once with flush(), and on close', async () => {
   const file = tempFile();
   const store = openStore(file);
-  const insert = 'INSERT INTO llm_usage (ts, agent, provider, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd, latency_ms, cached, attempts, ok) VALUES (?, ?, ?, ?, 1, 1, 0, 0, 0, 1, 0, 1, 1)';
-  const count = () => Number((store.prepare('SELECT count(*) AS n FROM llm_usage').get() as { n: number }).n);
-  store.defer(insert, [1, 'a', 'p', 'm']);
+  const usage = (ts: number): UsageRow => ({ ts, taskId: 't1', agent: 'a', provider: 'p', model: 'm', inputTokens: 1, outputTokens: 1, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: 0.5, latencyMs: 1, cached: false, attempts: 1, ok: true, outcome: 'ok' });
+  const raw = new DatabaseSync(file, { readOnly: true });
+  const count = () => Number((raw.prepare('SELECT count(*) AS n FROM llm_usage').get() as { n: number }).n);
+  store.usage.appendLater(usage(1));
   assert.is(count(), 0, 'not yet written');
   await new Promise((r) => setTimeout(r, 120));
   assert.is(count(), 1, 'written by the timer');
-  store.defer(insert, [2, 'a', 'p', 'm']);
+  store.usage.appendLater(usage(2));
   store.flush();
   assert.is(count(), 2, 'written by flush()');
-  assert.is(Number((store.prepare('PRAGMA synchronous').get() as { synchronous: number }).synchronous), 2, 'task rows are back to synchronous=FULL after a deferred batch');
-  store.defer(insert, [3, 'a', 'p', 'm']);
+  store.usage.appendLater(usage(3));
+  assert.equal(store.usage.taskTotals('t1'), { turns: 3, tokens: 6, costUsd: 1.5 }, 'totals count the queued row');
+  store.usage.appendLater({ ...usage(4), cached: true });
+  store.cache.putLater({ namespace: 'ns', key: 'k', kind: 'json', body: '{}', meta: '{"status":200}', bytes: 16, createdAt: 1, expiresAt: 2 });
   store.close();
-  const reopened = openStore(file);
-  assert.is(Number((reopened.prepare('SELECT count(*) AS n FROM llm_usage').get() as { n: number }).n), 3, 'written by close()');
+  raw.close();
+  const reopened = new DatabaseSync(file, { readOnly: true });
+  assert.is(Number((reopened.prepare('SELECT count(*) AS n FROM llm_usage').get() as { n: number }).n), 4, 'written by close()');
+  assert.is(Number((reopened.prepare('SELECT count(*) AS n FROM llm_cache').get() as { n: number }).n), 1, 'written by close()');
   reopened.close();
+  const again = openStore(file);
+  assert.equal(again.usage.taskTotals('t1'), { turns: 3, tokens: 6, costUsd: 1.5 }, 'a cache hit is not a call to a provider');
+  assert.equal(again.cache.get('ns', 'k'), { namespace: 'ns', key: 'k', kind: 'json', body: '{}', meta: '{"status":200}', bytes: 16, createdAt: 1, expiresAt: 2 });
+  assert.is(again.cache.prune(2), 1, 'expired at its expiresAt');
+  again.close();
+});
+
+test('a batch written behind relaxes the fsync for itself only: task rows are back to synchronous=FULL after it', () => {
+  // synchronous is a setting of one connection: the test holds the store's own.
+  const file = tempFile();
+  mkdirSync(dirname(file), { recursive: true });
+  const db = new DatabaseSync(file);
+  db.exec('PRAGMA journal_mode = WAL');
+  db.exec('PRAGMA synchronous = FULL');
+  const store = createStore(db, file, migrate(db, file));
+  const synchronous = () => Number((db.prepare('PRAGMA synchronous').get() as { synchronous: number }).synchronous);
+  store.usage.appendLater({ ts: 1, taskId: null, agent: 'a', provider: 'p', model: 'm', inputTokens: 1, outputTokens: 1, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: 0, latencyMs: 1, cached: false, attempts: 1, ok: true, outcome: 'ok' });
+  store.flush();
+  assert.is(synchronous(), 2, 'FULL (2) again after the batch');
+  store.close();
 });
 
 test('written-behind events ride in the next commit, before it: the log keeps the order things happened in; a rollback keeps them queued', () => {

@@ -139,4 +139,13 @@ test('every folder is entered only through its mod.ts', () => {
   assert.ok(stale.length === 0, `allowlist entries that match no import any more (delete them):\n${stale.join('\n')}`);
 });
 
+test('the store owns the database: no file outside runtime/store opens SQLite', () => {
+  // The Store interface is what a networked store (cluster mode) implements; a module with its own SQL
+  // would be tied to the embedded SQLite file. Only the import is checked: without it there is no SQL to run.
+  const files = SOURCE_ROOTS.flatMap(sourceFiles).filter((f) => !f.startsWith('runtime/store/'));
+  const sqlite = files.filter((f) => importSites(f, readFileSync(posix.join(root, f), 'utf8')).some((site) => /^(node:)?sqlite$/.test(site.specifier)));
+  assert.equal(sqlite, [], `these files open SQLite themselves; give the store a method instead:\n${sqlite.join('\n')}`);
+  assert.ok(files.some((f) => f === 'runtime/cli/health.ts'), 'the scan saw the whole tree');
+});
+
 test.run();
