@@ -186,6 +186,21 @@ export function createPool(options: PoolOptions): Pool {
     pump();
   }
 
+  /**
+   * Whether a worker that stopped answering or died was out of memory, by cause, not by the clock: its
+   * memory grew while it ran (GROWTH_SHARE of the run's limit), it holds far more than a worker does, or
+   * V8 said so (an abort message, last-resort garbage collections), however slowly a busy machine let
+   * the bomb grow. A worker stuck with its memory flat is a runaway; one that crashed with it flat, a crash.
+   * `rss` is what it holds now, when it still runs.
+   */
+  function memoryEvidence(worker: Worker, job: Job, rss: number | undefined): { memory: boolean; grown: string } {
+    const peak = Math.max(worker.rssPeak, rss ?? 0);
+    const grew = worker.rssAtStart !== undefined && peak - worker.rssAtStart > Math.max(GROWTH_MIN_MB, GROWTH_SHARE * job.input.memoryMb);
+    const hoarding = peak > RSS_BASE_MB + 2 * job.input.memoryMb;
+    const memory = grew || hoarding || MEMORY_ABORT.test(worker.stderr) || /last resort|Mark-Compact/.test(worker.stderr);
+    return { memory, grown: worker.rssAtStart === undefined ? '' : ` (its worker grew by ${Math.round(peak - worker.rssAtStart)} MB)` };
+  }
+
   function dispatch(worker: Worker, job: Job): void {
     worker.job = job;
     worker.jobId = ++nextId;
@@ -201,15 +216,7 @@ export function createPool(options: PoolOptions): Pool {
     const cpuLimit = job.input.timeoutMs + GRACE_MS;
     const wallLimit = wallBackstopMs(job.input.timeoutMs) + GRACE_MS;
     const giveUp = (spent: string) => {
-      // Classified by cause, not by the clock: a worker stuck while its memory grew (GROWTH_SHARE), or
-      // while V8 reports its last-resort garbage collections, is out of memory, however slowly a busy
-      // machine let the bomb grow; a worker stuck with its memory flat is a runaway.
-      const rss = residentMb(worker.child.pid);
-      const peak = Math.max(worker.rssPeak, rss ?? 0);
-      const grew = worker.rssAtStart !== undefined && peak - worker.rssAtStart > Math.max(GROWTH_MIN_MB, GROWTH_SHARE * job.input.memoryMb);
-      const hoarding = rss !== undefined && rss > RSS_BASE_MB + 2 * job.input.memoryMb;
-      const memory = grew || hoarding || MEMORY_ABORT.test(worker.stderr) || /last resort|Mark-Compact/.test(worker.stderr);
-      const grown = worker.rssAtStart === undefined ? '' : ` (its worker grew by ${Math.round(peak - worker.rssAtStart)} MB)`;
+      const { memory, grown } = memoryEvidence(worker, job, residentMb(worker.child.pid));
       retire(worker, (late) => failure(late, memory ? 'memory' : 'timeout', memory
         ? `the code exceeded its ${late.input.memoryMb} MB memory limit: it was still allocating${grown} when the sandbox worker had ${spent} without answering; it was killed and a fresh one will take the next run`
         : `the sandbox worker had ${spent} without answering (the run's limit is ${late.input.timeoutMs} ms of CPU time); it was killed and a fresh one will take the next run`));
@@ -247,9 +254,10 @@ export function createPool(options: PoolOptions): Pool {
     const said = lastWords(worker.stderr);
     const tail = said === '' ? '' : `; its last words: ${said}`;
     if (worker.job !== undefined) {
-      const memory = MEMORY_ABORT.test(worker.stderr);
+      // A V8 that cannot allocate may abort or crash (SIGSEGV) before its message or the sampler's cap.
+      const { memory, grown } = memoryEvidence(worker, worker.job, undefined);
       retire(worker, (job) => failure(job, memory ? 'memory' : 'threw',
-        `the sandbox worker died during the run (${how})${memory ? ', apparently out of memory' : ''}${tail}; a fresh worker will take the next run`));
+        `the sandbox worker died during the run (${how})${memory ? `, apparently out of memory: the code was still allocating${grown} (its limit is ${job.input.memoryMb} MB)` : ''}${tail}; a fresh worker will take the next run`));
     } else if (!worker.ready && queue.length > 0) {
       // A worker that cannot even start fails one waiting run instead of being respawned forever.
       const job = queue.shift() as Job;

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -122,6 +123,21 @@ test('a worker killed mid-run is reported, and a fresh worker takes the next run
   const next = await sandbox.validate(healthy);
   assert.ok(next.ok, JSON.stringify(next));
   assert.not.equal(sandbox.workerPids(), [pid]);
+});
+
+test('a worker that crashes while its memory grows (V8 failing an allocation may SIGSEGV) is reported as memory, not as a crash', async () => {
+  await sandbox.validate(healthy);
+  const [pid] = sandbox.workerPids();
+  const rss = () => (Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]) * 4096) / 2 ** 20;
+  const before = rss();
+  // A 512 MB limit lets the bomb grow for a while: the test crashes the worker once it grew by 300 MB.
+  const running = sandbox.validate({ files: { 'bomb.js': 'const keep = [];\nwhile (true) keep.push(new Array(100000).fill(Math.random()));\n' }, entry: 'bomb.js', tests: [], limits: { memoryMb: 512, timeoutMs: 60_000 } });
+  await waitFor(() => rss() > before + 300, 60_000);
+  process.kill(pid, 'SIGSEGV');
+  const report = failed(await running);
+  assert.is(report.reason, 'memory', report.message);
+  assert.match(report.message, /the sandbox worker died during the run \(signal SIGSEGV\), apparently out of memory: the code was still allocating \(its worker grew by \d+ MB\) \(its limit is 512 MB\)/);
+  assert.ok((await sandbox.validate(healthy)).ok, 'a fresh worker takes the next run');
 });
 
 test('a worker that stops answering (and so uses no CPU) is killed at the wall-clock backstop and reported as timeout', async () => {
