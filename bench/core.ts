@@ -108,12 +108,12 @@ async function pipelineOverhead(tasks: number): Promise<number> {
     });
   });
   const t = performance.now();
-  for (let i = 0; i < tasks; i++) manager.submit({ requirement: `task ${i}`, priority: 5 });
+  await Promise.all(Array.from({ length: tasks }, (_, i) => manager.submit({ requirement: `task ${i}`, priority: 5 })));
   await done;
   const ms = performance.now() - t;
-  manager.stop();
+  await manager.stop();
   supervisor.stop();
-  store.close();
+  await store.close();
   return ms / tasks;
 }
 

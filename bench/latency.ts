@@ -157,14 +157,14 @@ function orchestrator(model: ScriptedModel, sandbox: Sandbox, workers: number): 
       const started = performance.now();
       await new Promise<void>((resolve, reject) => {
         waiting = { left: count, resolve, reject };
-        for (let i = 0; i < count; i++) manager.submit({ requirement: nextRequirement(), priority: 5 });
+        for (let i = 0; i < count; i++) manager.submit({ requirement: nextRequirement(), priority: 5 }).catch(reject);
       });
       return performance.now() - started;
     },
-    close() {
-      manager.stop();
+    async close() {
+      await manager.stop();
       supervisor.stop();
-      store.close();
+      await store.close();
     },
   };
 }

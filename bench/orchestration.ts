@@ -92,13 +92,13 @@ function orchestrator(where: 'disk' | 'memory', concurrency: number): Runner {
     run: (count) =>
       new Promise<void>((resolve, reject) => {
         waiting = { left: count, resolve, reject };
-        for (let i = 0; i < count; i++) manager.submit({ requirement: `task ${n++}`, priority: 5 });
+        for (let i = 0; i < count; i++) manager.submit({ requirement: `task ${n++}`, priority: 5 }).catch(reject);
       }),
-    dbBytes: async () => store.info().bytes,
-    close() {
-      manager.stop();
+    dbBytes: async () => (await store.info()).bytes,
+    async close() {
+      await manager.stop();
       supervisor.stop();
-      store.close();
+      await store.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };

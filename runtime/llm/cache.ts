@@ -12,23 +12,23 @@ import type { Store } from '../store/mod.ts';
 import type { CacheEntry, CacheStats } from './types.ts';
 
 /**
- * The cache API (see createCache).
+ * The cache API (see createCache). Asynchronous because its persistent tier is the store's.
  * @example
- * const hit = cache.get(ns, key);
- * if (!hit) cache.set(ns, key, { kind: 'json', body, meta: { status: 200, contentType: 'application/json' } });
+ * const hit = await cache.get(ns, key);
+ * if (!hit) await cache.set(ns, key, { kind: 'json', body, meta: { status: 200, contentType: 'application/json' } });
  */
 export interface LlmCache {
-  /** Memory first, then the SQLite tier (a persistent hit is promoted into memory). Expired entries are misses (and are deleted). Counts hits/misses. */
-  get(namespace: string, key: string): CacheEntry | undefined;
-  /** Stores in memory and SQLite. Refuses (returns false, stores nothing) an entry that is not cacheable. */
-  set(namespace: string, key: string, entry: CacheEntry): boolean;
-  stats(): CacheStats;
+  /** Memory first, then the store's tier (a persistent hit is promoted into memory). Expired entries are misses (and are deleted). Counts hits/misses. */
+  get(namespace: string, key: string): Promise<CacheEntry | undefined>;
+  /** Stores in memory and (written behind) in the store. Refuses (false, stores nothing) an entry that is not cacheable. */
+  set(namespace: string, key: string, entry: CacheEntry): Promise<boolean>;
+  stats(): Promise<CacheStats>;
   /** Clears both tiers; `cleared` counts each (namespace, key) once. Hit and miss counters keep counting. */
-  clear(): { cleared: number; freedMemory: number };
+  clear(): Promise<{ cleared: number; freedMemory: number }>;
   /** Drops one entry from both tiers (an answer its caller found unusable); true when there was one. */
-  delete(namespace: string, key: string): boolean;
-  /** Drops expired rows from SQLite (also run lazily); returns how many. */
-  prune(): number;
+  delete(namespace: string, key: string): Promise<boolean>;
+  /** Drops expired rows from the store (also run lazily); returns how many. */
+  prune(): Promise<number>;
 }
 
 /** Bounds, TTL, the optional SQLite tier and the clock (ms, like Date). */
@@ -112,9 +112,9 @@ function cacheableMeta(entry: CacheEntry): string | undefined {
  * const cache = createCache({ store: openStore('.orchestrator/state.db'), ttlSeconds: 600 });
  * const ns = credentialNamespace(apiKey);
  * const key = cacheKey('anthropic', 'anthropic/claude-sonnet-4-5', body);
- * cache.set(ns, key, { kind: 'json', body: answer, meta: { status: 200 } }); // true
- * cache.get(ns, key)?.body === answer; // true
- * cache.stats().hitRate; // 1
+ * await cache.set(ns, key, { kind: 'json', body: answer, meta: { status: 200 } }); // true
+ * (await cache.get(ns, key))?.body === answer; // true
+ * (await cache.stats()).hitRate; // 1
  */
 export function createCache(options: CacheOptions = {}): LlmCache {
   const maxEntries = wholeOption(options, 'maxEntries', 1000);
@@ -165,20 +165,20 @@ export function createCache(options: CacheOptions = {}): LlmCache {
     return { kind: slot.kind, body: slot.body, meta: JSON.parse(slot.metaJson) as Record<string, unknown> };
   }
 
-  function persistentTotals(): { size: number; bytes: number } {
+  async function persistentTotals(): Promise<{ size: number; bytes: number }> {
     return store ? store.cache.totals() : { size: 0, bytes: 0 };
   }
 
-  function prune(): number {
+  async function prune(): Promise<number> {
     if (!store) return 0;
     const now = clock.now();
     lastPrune = now;
-    const removed = store.cache.prune(now);
-    if (removed > 0) persistentBytes = persistentTotals().bytes;
+    const removed = await store.cache.prune(now);
+    if (removed > 0) persistentBytes = (await persistentTotals()).bytes;
     return removed;
   }
 
-  function lookup(namespace: string, key: string, now: number): Slot | undefined {
+  async function lookup(namespace: string, key: string, now: number): Promise<Slot | undefined> {
     const id = slotId(namespace, key);
     const slot = memory.get(id);
     if (slot) {
@@ -190,10 +190,10 @@ export function createCache(options: CacheOptions = {}): LlmCache {
       forget(id);
     }
     if (!store) return undefined;
-    const row = store.cache.get(namespace, key);
+    const row = await store.cache.get(namespace, key);
     if (!row) return undefined;
     if (row.expiresAt <= now) {
-      store.cache.delete(namespace, key);
+      await store.cache.delete(namespace, key);
       return undefined;
     }
     const promoted: Slot = { namespace, key, kind: row.kind, body: row.body, metaJson: row.meta, bytes: row.bytes, createdAt: row.createdAt, expiresAt: row.expiresAt };
@@ -202,14 +202,17 @@ export function createCache(options: CacheOptions = {}): LlmCache {
     return promoted;
   }
 
-  if (store && ttlSeconds > 0) {
-    prune();
-    persistentBytes = persistentTotals().bytes;
-  }
+  // What an earlier process left: expired rows go, the rest is counted. Every call waits for it.
+  const ready = (async () => {
+    if (!store || ttlSeconds === 0) return;
+    await prune();
+    persistentBytes = (await persistentTotals()).bytes;
+  })();
 
   return {
-    get(namespace, key) {
-      const slot = ttlSeconds === 0 ? undefined : lookup(namespace, key, clock.now());
+    async get(namespace, key) {
+      await ready;
+      const slot = ttlSeconds === 0 ? undefined : await lookup(namespace, key, clock.now());
       if (!slot) {
         misses++;
         return undefined;
@@ -218,35 +221,37 @@ export function createCache(options: CacheOptions = {}): LlmCache {
       return entryOf(slot);
     },
 
-    set(namespace, key, entry) {
+    async set(namespace, key, entry) {
       if (ttlSeconds === 0) return false;
       const metaJson = cacheableMeta(entry);
       if (metaJson === undefined) return false;
       const bytes = utf8Length(entry.body) + utf8Length(metaJson);
       if (bytes > maxEntryBytes || bytes > maxBytes || (store && bytes > maxPersistentBytes)) return false;
+      await ready;
       const now = clock.now();
       const slot: Slot = { namespace, key, kind: entry.kind, body: entry.body, metaJson, bytes, createdAt: now, expiresAt: now + ttlSeconds * 1000 };
+      remember(slot);
       if (store) {
         // Write-behind: the row commits with others within ~50 ms; this call pays no fsync.
         store.cache.putLater({ namespace, key, kind: slot.kind, body: slot.body, meta: metaJson, bytes, createdAt: now, expiresAt: slot.expiresAt });
         persistentBytes += bytes;
-        if (now - lastPrune >= PRUNE_EVERY_MS) prune();
+        if (now - lastPrune >= PRUNE_EVERY_MS) await prune();
         if (persistentBytes > maxPersistentBytes) {
-          persistentBytes = persistentTotals().bytes;
+          persistentBytes = (await persistentTotals()).bytes;
           if (persistentBytes > maxPersistentBytes) {
-            store.cache.evictTo(maxPersistentBytes);
-            persistentBytes = persistentTotals().bytes;
+            await store.cache.evictTo(maxPersistentBytes);
+            persistentBytes = (await persistentTotals()).bytes;
           }
         }
       }
-      remember(slot);
       return true;
     },
 
-    stats() {
+    async stats() {
+      await ready;
       const now = clock.now();
       for (const [id, slot] of memory) if (slot.expiresAt <= now) forget(id);
-      if (store && ttlSeconds > 0) prune();
+      if (store && ttlSeconds > 0) await prune();
       const total = hits + misses;
       return {
         hits,
@@ -257,31 +262,37 @@ export function createCache(options: CacheOptions = {}): LlmCache {
         bytes: memoryBytes,
         maxBytes,
         ttlSeconds,
-        persistent: persistentTotals(),
+        persistent: await persistentTotals(),
       };
     },
 
-    delete(namespace, key) {
+    async delete(namespace, key) {
+      await ready;
       const id = slotId(namespace, key);
       const inMemory = memory.has(id);
       forget(id);
       if (!store) return inMemory;
-      return store.cache.delete(namespace, key) || inMemory;
+      return (await store.cache.delete(namespace, key)) || inMemory;
     },
 
-    clear() {
+    async clear() {
+      await ready;
       const freedMemory = memoryBytes;
       let cleared = memory.size;
-      if (store) {
-        // Memory entries that also have a row are counted once, with the rows.
-        cleared = store.cache.clear([...memory.values()].map((slot) => [slot.namespace, slot.key] as const));
-        persistentBytes = 0;
-      }
+      const keys = [...memory.values()].map((slot) => [slot.namespace, slot.key] as const);
       memory.clear();
       memoryBytes = 0;
+      if (store) {
+        // Memory entries that also have a row are counted once, with the rows.
+        cleared = await store.cache.clear(keys);
+        persistentBytes = 0;
+      }
       return { cleared, freedMemory };
     },
 
-    prune,
+    async prune() {
+      await ready;
+      return prune();
+    },
   };
 }

@@ -98,13 +98,15 @@ export function createGateway(options: GatewayOptions) {
       usage.forgetTask(taskId);
       const key = unusable ? lastKeys.get(taskId)?.get(unusable) : undefined;
       lastKeys.delete(taskId);
-      if (key) cache.delete(AGENT_NAMESPACE, key);
+      // The unusable answer must not be served again. The manager does not wait for this; a store that
+      // fails to delete it leaves it to its TTL, and the retry of the task bypasses the cache anyway.
+      if (key) void cache.delete(AGENT_NAMESPACE, key).catch(() => {});
     },
   };
 
   async function complete(request: LlmRequest): Promise<LlmResponse> {
     if (request.signal?.aborted) throw withdrawnError(request.signal, `the ${request.role}'s model call`);
-    usage.checkBudget(request.taskId, options.budgets);
+    await usage.checkBudget(request.taskId, options.budgets);
     const deployments = servable(resolveRoute(options.routing(), request.role, request.meta?.complexity), clients, `role "${request.role}"`);
     const first = deployments[0];
     const maxTokens = request.maxTokens ?? first.params.maxTokens ?? options.defaultMaxTokens ?? 8192;
@@ -112,7 +114,7 @@ export function createGateway(options: GatewayOptions) {
     const key = cacheKey('agent', deployments.map((d) => d.id).join(','), canonical);
     const started = performance.now();
     noteKey(request, key);
-    const hit = request.taskId !== undefined && retried.has(request.taskId) ? undefined : cache.get(AGENT_NAMESPACE, key);
+    const hit = request.taskId !== undefined && retried.has(request.taskId) ? undefined : await cache.get(AGENT_NAMESPACE, key);
     if (hit) {
       const meta = hit.meta as { provider: string; model: string };
       account(request, meta.provider, meta.model, NO_USAGE, performance.now() - started, true, 0, true);
@@ -143,7 +145,7 @@ export function createGateway(options: GatewayOptions) {
       const ms = performance.now() - started;
       const { deployment, value } = result;
       account(request, deployment.provider, deployment.model, value.usage, ms, false, attempts, true);
-      cache.set(AGENT_NAMESPACE, key, { kind: 'text', body: value.text, meta: { provider: deployment.provider, model: deployment.model, usage: value.usage } });
+      await cache.set(AGENT_NAMESPACE, key, { kind: 'text', body: value.text, meta: { provider: deployment.provider, model: deployment.model, usage: value.usage } });
       return { text: value.text, provider: deployment.provider, model: deployment.model, usage: { inputTokens: value.usage.inputTokens, outputTokens: value.usage.outputTokens }, ms, demo: false, cached: false };
     } catch (error) {
       // Withdrawn by its task (cancelled or failed) or its stage (timed out): neither a success nor a

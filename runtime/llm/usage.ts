@@ -79,7 +79,7 @@ const round = (usd: number) => Math.round(usd * 1e6) / 1e6;
  * @example
  * const ledger = createUsageLedger({ store, prices: {} });
  * ledger.record({ taskId: 't1', agent: 'implementer', provider: 'anthropic', model: 'claude-sonnet-4-5', usage, ms: 812, cached: false, attempts: 1, ok: true });
- * ledger.checkBudget('t1', { maxTokens: 50_000 }); // throws E_BUDGET once the task has used 50,000 tokens
+ * await ledger.checkBudget('t1', { maxTokens: 50_000 }); // rejects with E_BUDGET once the task has used 50,000 tokens
  */
 export function createUsageLedger(
   options: { store?: Store; prices?: Record<string, Price>; clock?: Pick<Clock, 'now'> },
@@ -108,11 +108,13 @@ export function createUsageLedger(
     return round((u.inputTokens * p.input + u.outputTokens * p.output + u.cacheReadTokens * (p.cacheRead ?? p.input) + u.cacheWriteTokens * (p.cacheWrite ?? p.input)) / 1e6);
   }
 
-  function taskSoFar(taskId: string): { tokens: number; costUsd: number; turns: number } {
+  /** The task's totals so far: from memory, or read once from the store's ledger (rows of earlier runs and processes). */
+  async function taskSoFar(taskId: string): Promise<{ tokens: number; costUsd: number; turns: number }> {
     let seen = taskTotals.get(taskId);
     if (!seen) {
-      seen = { tokens: 0, costUsd: 0, turns: 0 };
-      if (options.store) seen = options.store.usage.taskTotals(taskId);
+      const stored = options.store ? await options.store.usage.taskTotals(taskId) : { tokens: 0, costUsd: 0, turns: 0 };
+      // A call recorded while the store answered already counted itself in: keep those figures.
+      seen = taskTotals.get(taskId) ?? stored;
       taskTotals.set(taskId, seen);
     }
     return seen;
@@ -141,8 +143,11 @@ export function createUsageLedger(
     }
     recent.push({ ...event, ts, taskId: input.taskId });
     if (recent.length > 500) recent.splice(0, recent.length - 500);
-    if (input.taskId && !input.cached) {
-      const seen = taskSoFar(input.taskId);
+    // Totals held in memory count the call now. With a store, a task not held is read from it when
+    // next asked, and this call's row (queued below) is part of that read; without one, memory is all.
+    let seen = input.taskId && !input.cached ? taskTotals.get(input.taskId) : undefined;
+    if (!seen && input.taskId && !input.cached && !options.store) taskTotals.set(input.taskId, (seen = { tokens: 0, costUsd: 0, turns: 0 }));
+    if (seen) {
       seen.tokens += event.inputTokens + event.outputTokens;
       seen.costUsd = round(seen.costUsd + event.costUsd);
       seen.turns++;
@@ -169,9 +174,9 @@ export function createUsageLedger(
   }
 
   /** Throws E_BUDGET when the task has reached any cap; call it before each model call. */
-  function checkBudget(taskId: string | undefined, budgets: Budgets): void {
+  async function checkBudget(taskId: string | undefined, budgets: Budgets): Promise<void> {
     if (!taskId) return;
-    const seen = taskSoFar(taskId);
+    const seen = await taskSoFar(taskId);
     const over = (what: string, used: string, cap: string, field: string) =>
       new RuntimeError(ErrorCode.Budget, `task ${taskId} reached its ${what} budget: ${used} used of ${cap}; raise budgets.${field} in orchestrator.config.json to let it continue`, {
         details: { taskId, used: seen },
@@ -203,8 +208,8 @@ export function createUsageLedger(
   }
 
   /** Usage of one task from the ledger (survives restarts when a store is given). */
-  function forTask(taskId: string) {
-    return { ...taskSoFar(taskId) };
+  async function forTask(taskId: string) {
+    return { ...(await taskSoFar(taskId)) };
   }
 
   /** Drops a finished task's running totals from memory (they are re-read from llm_usage if asked again). */

@@ -102,7 +102,7 @@ export function proxyRoutes(deps: ProxyDeps) {
     const taskId = request.headers['x-orchestrator-task'] ?? undefined;
 
     if (!bypass) {
-      const hit = deps.cache.get(namespace, key);
+      const hit = await deps.cache.get(namespace, key);
       if (hit) {
         const meta = hit.meta as { provider: string; model: string; contentType: string };
         if (!counting) account(agent, taskId, meta.provider, meta.model, emptyUsage(), performance.now() - started, true, 0, true);
@@ -242,7 +242,8 @@ export function proxyRoutes(deps: ProxyDeps) {
   }
 
   function store(namespace: string, key: string, entry: CacheEntry): void {
-    deps.cache.set(namespace, key, entry);
+    // The answer has gone to the client already: an entry the store refuses is only a later miss.
+    void deps.cache.set(namespace, key, entry).catch(() => {});
   }
 
   function account(agent: string, taskId: string | undefined, provider: string, model: string, used: Usage, ms: number, cached: boolean, attempts: number, ok: boolean): void {

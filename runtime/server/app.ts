@@ -81,7 +81,7 @@ export async function startApp(config: ServerConfig, log: LogSink = defaultLog):
     llm = startLlm(config, { store, bus, log, version: VERSION, launchToken: token });
   } catch (error) {
     bus.close();
-    store.close();
+    await store.close();
     throw error;
   }
   const provider = llm.provider;
@@ -128,13 +128,13 @@ export async function startApp(config: ServerConfig, log: LogSink = defaultLog):
   const hub = createHub({
     demo: provider.demo,
     agents: Object.fromEntries(supervisor.agents().map((a) => [a.name, a])),
-    tasks: Object.fromEntries(tasks.list({ limit: 100 }).reverse().map((t) => [t.id, t])),
+    tasks: Object.fromEntries((await tasks.list({ limit: 100 })).reverse().map((t) => [t.id, t])),
   });
   supervisor.onAgentChange((agent) => hub.push({ kind: 'agent', agent }));
   tasks.onChange((task) => hub.push({ kind: 'task', task }));
   wireConsole({ bus, tasks, hub, log, secrets });
 
-  const resumed = tasks.resume();
+  const resumed = await tasks.resume();
   if (resumed.resumed || resumed.failed) log('info', `resumed ${resumed.resumed} unfinished task(s); ${resumed.failed} could not be restored`);
 
   // The /ws/inspect channel (docs/ui.md): machine definitions, live states and a task's persisted history.
@@ -182,10 +182,10 @@ export async function startApp(config: ServerConfig, log: LogSink = defaultLog):
     });
   } catch (error) {
     inspector.close();
-    tasks.stop();
+    await tasks.stop();
     supervisor.stop();
     llm.stop();
-    store.close();
+    await store.close();
     await sandbox.close();
     if ((error as { code?: string }).code === 'EADDRINUSE') {
       throw new RuntimeError(ErrorCode.Conflict, `port ${config.port} on ${config.host} is in use: stop the other server or choose another port with --port (or ORCHESTRATOR_PORT)`, { details: { addressInUse: true, port: config.port, host: config.host } });
@@ -211,11 +211,16 @@ export async function startApp(config: ServerConfig, log: LogSink = defaultLog):
     supervisor,
     hub,
     llm,
-    drain(timeoutMs) {
+    async drain(timeoutMs) {
       draining = true;
-      const waiting = new Map(tasks.running().map((t) => [t.id, t.stage]));
+      // Listening before asking: a stage that ends while the list is read still counts as finished.
+      const moved = new Map<string, string>();
+      const early = tasks.onChange((task) => void moved.set(task.id, task.stage));
+      const waiting = new Map((await tasks.running()).map((t) => [t.id, t.stage]));
+      early();
+      for (const [id, stage] of moved) if (waiting.get(id) !== undefined && waiting.get(id) !== stage) waiting.delete(id);
       const total = waiting.size;
-      if (!total) return Promise.resolve({ finished: 0, pending: [] });
+      if (!total) return { finished: 0, pending: [] };
       log('info', `draining: waiting up to ${Math.round(timeoutMs / 1000)} s for the current stage of ${total} running task(s)`);
       return new Promise((resolve) => {
         const done = () => {
@@ -231,7 +236,7 @@ export async function startApp(config: ServerConfig, log: LogSink = defaultLog):
       });
     },
     async stop() {
-      tasks.stop();
+      await tasks.stop();
       hub.close();
       inspector.close();
       await server.close();
@@ -239,7 +244,7 @@ export async function startApp(config: ServerConfig, log: LogSink = defaultLog):
       supervisor.stop();
       bus.close();
       await sandbox.close();
-      store.close();
+      await store.close();
       rmSync(paths.pid, { force: true });
       rmSync(paths.port, { force: true });
       rmSync(paths.server, { force: true });

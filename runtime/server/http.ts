@@ -13,7 +13,8 @@ const STATUS: Record<string, number> = {
   [ErrorCode.Stopped]: 503,
 };
 
-export function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
+// A promise would serialise as {}: the type refuses one (await it first).
+export function json<T>(body: T extends PromiseLike<unknown> ? never : T, status = 200, headers: Record<string, string> = {}): Response {
   return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers } });
 }
 

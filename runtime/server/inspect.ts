@@ -153,10 +153,10 @@ export function createInspector(deps: InspectorDeps) {
     }
   }
 
-  function actors(): InspectActorId[] {
+  async function actors(): Promise<InspectActorId[]> {
     // `agent:<name>` is a pool, shown through its first instance; `agent:<name>#<n>` is one instance.
     const agents = supervisor.agents().flatMap((a) => [`agent:${a.name}` as const, ...a.instances.slice(1).map((i) => `agent:${i.id}` as const)]);
-    return ['supervisor', ...agents, ...tasks.list({ limit: 100 }).map((t) => `task:${t.id}` as const)];
+    return ['supervisor', ...agents, ...(await tasks.list({ limit: 100 })).map((t) => `task:${t.id}` as const)];
   }
 
   /** The instance id an inspector actor name stands for: `name` is the pool's first instance. */
@@ -175,13 +175,13 @@ export function createInspector(deps: InspectorDeps) {
     return jsonSafe({ agents: c.agents, instances: c.instances, crashes: c.crashes, failures: c.failures, policy: c.policy, refs: c.refs, pools });
   }
 
-  function history(taskId: string): InspectHistoryEntry[] {
-    store.flush(); // the message log is written behind: show every message sent so far
-    return store.events(taskId, { limit: MAX_HISTORY }).map((e) => ({ seq: e.seq, at: e.ts, type: e.type, data: jsonSafe(e.data) }));
+  /** The task's log (rows written behind, such as the messages sent so far, included). */
+  async function history(taskId: string): Promise<InspectHistoryEntry[]> {
+    return (await store.events(taskId, { limit: MAX_HISTORY })).map((e) => ({ seq: e.seq, at: e.ts, type: e.type, data: jsonSafe(e.data) }));
   }
 
-  function taskState(actor: InspectActorId, task: TaskView, entries?: InspectHistoryEntry[]): Extract<InspectServerFrame, { type: 'state' }> {
-    const persisted = store.loadSnapshot(task.id)?.snapshot as { value?: unknown; context?: unknown } | undefined;
+  async function taskState(actor: InspectActorId, task: TaskView, entries?: InspectHistoryEntry[]): Promise<Extract<InspectServerFrame, { type: 'state' }>> {
+    const persisted = (await store.loadSnapshot(task.id))?.snapshot as { value?: unknown; context?: unknown } | undefined;
     const last = entries?.[entries.length - 1];
     const frame: Extract<InspectServerFrame, { type: 'state' }> = { type: 'state', actor, value: persisted?.value ?? task.stage, context: jsonSafe(persisted?.context ?? null), at: task.updatedAt };
     if (last) frame.event = { type: last.type, payload: last.data };
@@ -189,7 +189,7 @@ export function createInspector(deps: InspectorDeps) {
   }
 
   /** The current view of an actor; E_NOT_FOUND for an unknown one. */
-  function view(actor: InspectActorId): InspectView {
+  async function view(actor: InspectActorId): Promise<InspectView> {
     if (actor === 'supervisor') {
       const snap = supervisor.actor.getSnapshot();
       return { actor, definition: supervisorDef, state: { type: 'state', actor, value: snap.value, context: supervisorContext(), at: Date.now() } };
@@ -207,14 +207,14 @@ export function createInspector(deps: InspectorDeps) {
       const snap = ref.getSnapshot() as { value?: unknown; context?: { current?: unknown } };
       return { actor, definition, state: { type: 'state', actor, value: snap.value ?? null, context: jsonSafe({ current: snap.context?.current ?? null, agent: poolOf(name) }), at: Date.now() } };
     }
-    const task = tasks.view(name);
+    const task = await tasks.view(name);
     if (!task) throw new RuntimeError(ErrorCode.NotFound, `no task ${name}: GET /api/tasks lists them`);
-    const entries = history(name);
-    return { actor, definition: pipeline, state: taskState(actor, task, entries), history: entries };
+    const entries = await history(name);
+    return { actor, definition: pipeline, state: await taskState(actor, task, entries), history: entries };
   }
 
-  function subscribe(peer: WsPeer, actor: InspectActorId): void {
-    const v = view(actor);
+  async function subscribe(peer: WsPeer, actor: InspectActorId): Promise<void> {
+    const v = await view(actor);
     subscriptions.set(peer, actor);
     send(peer, { type: 'machine', actor, definition: v.definition });
     if (v.history) send(peer, { type: 'history', actor, entries: v.history });
@@ -242,22 +242,38 @@ export function createInspector(deps: InspectorDeps) {
     }
   });
 
+  // A task's frames go out in the order its changes happened: each waits for the one before.
+  const frames = new Map<InspectActorId, Promise<void>>();
   const offTasks = tasks.onChange((task) => {
     const actor: InspectActorId = `task:${task.id}`;
-    let entries: InspectHistoryEntry[] | null = null;
-    for (const [peer, wanted] of subscriptions) {
-      if (wanted !== actor) continue;
-      entries ??= history(task.id);
-      send(peer, { type: 'history', actor, entries });
-      send(peer, taskState(actor, task, entries));
-    }
+    if (![...subscriptions.values()].includes(actor)) return;
+    const next = (frames.get(actor) ?? Promise.resolve())
+      .then(async () => {
+        const entries = await history(task.id);
+        const state = await taskState(actor, task, entries);
+        for (const [peer, wanted] of subscriptions) {
+          if (wanted !== actor) continue;
+          send(peer, { type: 'history', actor, entries });
+          send(peer, state);
+        }
+      })
+      .catch(() => {
+        // The store could not answer: the next change (or a new subscribe) sends the task afresh.
+      });
+    frames.set(actor, next);
+    void next.then(() => {
+      if (frames.get(actor) === next) frames.delete(actor);
+    });
   });
 
   const ws: WsHandlers = {
     open(peer) {
-      send(peer, { type: 'actors', actors: actors() });
+      void actors().then(
+        (list) => send(peer, { type: 'actors', actors: list }),
+        (error) => send(peer, { type: 'error', message: `the actor list could not be read: ${errorMessage(error)}; send {"type":"actors"} to ask again` }),
+      );
     },
-    message(peer, text) {
+    async message(peer, text) {
       try {
         let raw: unknown;
         try {
@@ -266,9 +282,9 @@ export function createInspector(deps: InspectorDeps) {
           throw new RuntimeError(ErrorCode.Invalid, 'ws frame is not JSON');
         }
         const frame = parse(InspectClientFrame, raw, 'inspect frame');
-        if (frame.type === 'subscribe') subscribe(peer, frame.actor as InspectActorId);
+        if (frame.type === 'subscribe') await subscribe(peer, frame.actor as InspectActorId);
         else if (frame.type === 'unsubscribe') subscriptions.delete(peer);
-        else send(peer, { type: 'actors', actors: actors() });
+        else send(peer, { type: 'actors', actors: await actors() });
       } catch (error) {
         send(peer, { type: 'error', message: `${errorMessage(error)}; send {"type":"subscribe","actor":"supervisor" | "agent:<name>" | "task:<id>"}` });
       }

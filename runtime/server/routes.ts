@@ -154,8 +154,8 @@ function limitParam(url: URL, name: string, fallback: number, max: number): numb
   return value;
 }
 
-function taskOr404(tasks: TaskManager, id: string) {
-  const task = tasks.get(id);
+async function taskOr404(tasks: TaskManager, id: string) {
+  const task = await tasks.get(id);
   if (!task) throw new RuntimeError(ErrorCode.NotFound, `task "${id}" does not exist: list tasks with GET /api/tasks`);
   return task;
 }
@@ -165,11 +165,11 @@ export function createRoutes(deps: RouteDeps): (request: Request) => Promise<Res
   const { tasks, supervisor, workspace, store } = deps;
   const sandboxHealth = deps.sandboxProbe ? probeCache(deps.sandboxProbe) : undefined;
   void sandboxHealth?.refresh();
-  const health = () => {
+  const health = async () => {
     const agents = supervisor.agents();
     let storeOk = true;
     try {
-      store.getTask('health-probe');
+      await store.getTask('health-probe');
     } catch {
       storeOk = false;
     }
@@ -208,21 +208,21 @@ export function createRoutes(deps: RouteDeps): (request: Request) => Promise<Res
       path: /^\/api\/requirements$/,
       handle: async (request) => {
         const body = await readSubmission(request);
-        const task = tasks.submit(body);
+        const task = await tasks.submit(body);
         return json({ taskId: task.id, task }, 202, { location: `/api/tasks/${task.id}` });
       },
     },
     {
       method: 'GET',
       path: /^\/api\/tasks$/,
-      handle: (request) => {
+      handle: async (request) => {
         const url = new URL(request.url);
-        return json({ tasks: tasks.list({ limit: limitParam(url, 'limit', 100, 1000), offset: limitParam(url, 'offset', 0, 1_000_000) }) });
+        return json({ tasks: await tasks.list({ limit: limitParam(url, 'limit', 100, 1000), offset: limitParam(url, 'offset', 0, 1_000_000) }) });
       },
     },
-    { method: 'GET', path: /^\/api\/tasks\/([^/]+)$/, handle: (_, m) => json(taskOr404(tasks, decodeURIComponent(m[1]))) },
-    { method: 'POST', path: /^\/api\/tasks\/([^/]+)\/cancel$/, handle: (_, m) => json(tasks.cancel(decodeURIComponent(m[1]))) },
-    { method: 'POST', path: /^\/api\/tasks\/([^/]+)\/retry$/, handle: (_, m) => json(tasks.retry(decodeURIComponent(m[1])), 202) },
+    { method: 'GET', path: /^\/api\/tasks\/([^/]+)$/, handle: async (_, m) => json(await taskOr404(tasks, decodeURIComponent(m[1]))) },
+    { method: 'POST', path: /^\/api\/tasks\/([^/]+)\/cancel$/, handle: async (_, m) => json(await tasks.cancel(decodeURIComponent(m[1]))) },
+    { method: 'POST', path: /^\/api\/tasks\/([^/]+)\/retry$/, handle: async (_, m) => json(await tasks.retry(decodeURIComponent(m[1])), 202) },
     { method: 'GET', path: /^\/api\/agents$/, handle: () => json({ agents: supervisor.agents(), failures: supervisor.failures() }) },
     { method: 'GET', path: /^\/api\/workspace\/files$/, handle: async () => json({ files: await workspace.listFiles() }) },
     {
@@ -235,12 +235,12 @@ export function createRoutes(deps: RouteDeps): (request: Request) => Promise<Res
         }),
     },
     { method: 'GET', path: /^\/api\/archive$/, handle: async () => json({ entries: await workspace.listArchive() }) },
-    { method: 'GET', path: /^\/api\/cache\/stats$/, handle: () => json(deps.llm.cache.stats()) },
+    { method: 'GET', path: /^\/api\/cache\/stats$/, handle: async () => json(await deps.llm.cache.stats()) },
     {
       method: 'POST',
       path: /^\/api\/cache\/clear$/,
-      handle: () => {
-        const { cleared, freedMemory } = deps.llm.cache.clear();
+      handle: async () => {
+        const { cleared, freedMemory } = await deps.llm.cache.clear();
         return json({ status: 'cleared', cleared, freedMemory });
       },
     },
@@ -248,13 +248,13 @@ export function createRoutes(deps: RouteDeps): (request: Request) => Promise<Res
     {
       method: 'GET',
       path: /^\/api\/project\/stats$/,
-      handle: () =>
+      handle: async () =>
         json({
           version: deps.version,
           uptimeMs: Date.now() - deps.startedAt,
           tasks: tasks.stats(),
           usage: deps.llm.usage.summary().total,
-          cache: deps.llm.cache.stats(),
+          cache: await deps.llm.cache.stats(),
           deployments: deps.llm.retry.health(),
           routing: deps.llm.routing().source,
         }),
@@ -263,11 +263,11 @@ export function createRoutes(deps: RouteDeps): (request: Request) => Promise<Res
     {
       method: 'GET',
       path: /^\/api\/inspect\/([^/]+)$/,
-      handle: (_, m) => {
+      handle: async (_, m) => {
         if (!deps.inspector) throw new RuntimeError(ErrorCode.NotFound, 'the inspector is not running');
         const actor = decodeURIComponent(m[1]);
         if (!/^(supervisor|agent:[\w.-]{1,64}|task:[\w.-]{1,128})$/.test(actor)) throw new RuntimeError(ErrorCode.Invalid, `actor ${JSON.stringify(actor)} must be 'supervisor', 'agent:<name>' or 'task:<id>'`);
-        return json(deps.inspector.view(actor as InspectActorId));
+        return json(await deps.inspector.view(actor as InspectActorId));
       },
     },
     ...(process.env.ORCHESTRATOR_TEST_ROUTES === '1' && deps.bus

@@ -1,7 +1,7 @@
 // The LLM gateway's two tables (llm_cache, llm_usage) behind store methods: runtime/llm decides what to
 // cache and what a call costs; the SQL, and when a row is written, live here with the rest of the store.
 import type { StatementSync } from 'node:sqlite';
-import type { CacheRow, CacheTable, UsageRow, UsageTable } from './mod.ts';
+import type { CacheRow, UsageRow } from './mod.ts';
 
 type Stmt = (sql: string) => StatementSync;
 type Defer = (sql: string, params: Array<string | number | null>) => void;
@@ -43,34 +43,34 @@ interface CacheRecord {
  * still queued is also in the cache's memory tier, and a flush per miss would put an fsync on every
  * new request.
  */
-export function cacheTable(stmt: Stmt, defer: Defer, flush: () => void, transaction: <T>(fn: () => T) => T): CacheTable {
+export function cacheTable(stmt: Stmt, defer: Defer, flush: () => void, transaction: <T>(fn: () => T) => T) {
   return {
-    get(namespace, key) {
+    get(namespace: string, key: string): CacheRow | null {
       const r = stmt(CACHE_SQL.get).get(namespace, key) as CacheRecord | undefined;
       if (!r) return null;
       return { namespace, key, kind: r.kind as CacheRow['kind'], body: r.body, meta: r.meta, bytes: Number(r.bytes), createdAt: Number(r.created_at), expiresAt: Number(r.expires_at) };
     },
-    putLater(row) {
+    putLater(row: CacheRow): void {
       defer(CACHE_SQL.put, [row.namespace, row.key, row.kind, row.body, row.meta, row.bytes, row.createdAt, row.expiresAt]);
     },
-    delete(namespace, key) {
+    delete(namespace: string, key: string): boolean {
       flush();
       return Number(stmt(CACHE_SQL.delete).run(namespace, key).changes) > 0;
     },
-    prune(now) {
+    prune(now: number): number {
       flush();
       return Number(stmt(CACHE_SQL.prune).run(now).changes);
     },
-    totals() {
+    totals(): { size: number; bytes: number } {
       flush();
       const row = stmt(CACHE_SQL.totals).get() as { size: number; bytes: number };
       return { size: Number(row.size), bytes: Number(row.bytes) };
     },
-    evictTo(maxBytes) {
+    evictTo(maxBytes: number): number {
       flush();
       return Number(stmt(CACHE_SQL.evict).run(maxBytes).changes);
     },
-    clear(alsoCount = []) {
+    clear(alsoCount: Iterable<readonly [string, string]> = []): number {
       flush();
       return transaction(() => {
         // Keys the caller holds elsewhere (its memory tier) count once: with their row when they have one.
@@ -83,7 +83,7 @@ export function cacheTable(stmt: Stmt, defer: Defer, flush: () => void, transact
 }
 
 /** The usage ledger's table: rows are written behind (a model call pays no fsync); totals read what is queued too. */
-export function usageTable(stmt: Stmt, defer: Defer, flush: () => void): UsageTable {
+export function usageTable(stmt: Stmt, defer: Defer, flush: () => void) {
   return {
     appendLater(row: UsageRow) {
       defer(USAGE_SQL.insert, [
@@ -104,7 +104,7 @@ export function usageTable(stmt: Stmt, defer: Defer, flush: () => void): UsageTa
         row.outcome,
       ]);
     },
-    taskTotals(taskId) {
+    taskTotals(taskId: string): { turns: number; tokens: number; costUsd: number } {
       flush();
       const row = stmt(USAGE_SQL.taskTotals).get(taskId) as { turns: number; tokens: number; cost: number };
       return { turns: Number(row.turns), tokens: Number(row.tokens), costUsd: Number(row.cost) };

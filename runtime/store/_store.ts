@@ -1,6 +1,6 @@
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 import { ErrorCode, RuntimeError } from '../protocol/mod.ts';
-import type { SnapshotRow, Store, TaskRow } from './mod.ts';
+import type { CacheTable, EventRow, SnapshotRow, Store, StoreInfo, TaskChange, TaskPatch, TaskRow, TaskStatus, UsageTable } from './mod.ts';
 import {
   checkInteger,
   checkStatus,
@@ -15,7 +15,6 @@ import {
 } from './_rows.ts';
 import { cacheTable, usageTable } from './_llm_tables.ts';
 
-type TaskPatch = Parameters<Store['updateTask']>[1];
 
 // Patch field -> column. Column names come from here only, never from the caller, so building the
 // UPDATE statement from the patch cannot inject SQL.
@@ -57,7 +56,6 @@ function checkPaging(options: { limit?: number; offset?: number } | undefined): 
   return { limit, offset };
 }
 
-/** Wraps an open, migrated database in the Store API. */
 const DEFER_MS = 50;
 const DEFER_MAX_ROWS = 512;
 /** How long BEGIN keeps trying against other connections' writes before it fails with E_CONFLICT. */
@@ -76,7 +74,11 @@ function pause(ms: number): void {
   Atomics.wait(sleeper, 0, 0, ms);
 }
 
-export function createStore(db: DatabaseSync, path: string, schemaVersion: number): Store {
+/**
+ * The SQLite work on an open, migrated database, synchronous: each method runs in the caller's turn.
+ * createStore wraps it in the Store's promise API.
+ */
+export function createSyncStore(db: DatabaseSync, path: string, schemaVersion: number) {
   const statements = new Map<string, StatementSync>();
   let closed = false;
   let depth = 0;
@@ -196,49 +198,97 @@ export function createStore(db: DatabaseSync, path: string, schemaVersion: numbe
     }
   }
 
+  function createTask(task: { id: string; requirement: string; priority: number; createdAt: number }, first: Omit<TaskChange, 'patch'> = {}): TaskRow {
+    const id = checkText(task.id, 'task id');
+    const requirement = checkText(task.requirement, `task ${id} requirement`);
+    const priority = checkInteger(task.priority, `task ${id} priority`);
+    const createdAt = checkInteger(task.createdAt, `task ${id} createdAt`, 0);
+    // ON CONFLICT DO NOTHING + changes count instead of catching a constraint error: the error
+    // shape of node:sqlite differs between Node and Deno, the change count does not.
+    return transaction(() => {
+      const { changes } = stmt(
+        `INSERT INTO tasks (id, requirement, priority, status, stage, created_at, updated_at, error, result, attempt)
+         VALUES (?, ?, ?, 'queued', 'queued', ?, ?, NULL, NULL, 1) ON CONFLICT (id) DO NOTHING`,
+      ).run(id, requirement, priority, createdAt, createdAt);
+      if (Number(changes) === 0) {
+        throw new RuntimeError(ErrorCode.Conflict, `task ${id} already exists: give the new task another id`, { details: { id } });
+      }
+      for (const event of first.events ?? []) appendEvent({ taskId: id, ...event });
+      if (first.snapshot) saveSnapshot({ taskId: id, ...first.snapshot });
+      return getTask(id) as TaskRow;
+    });
+  }
+
+  function updateTask(id: string, patch: TaskPatch): TaskRow {
+    const keys = (Object.keys(PATCH_COLUMNS) as (keyof TaskPatch)[]).filter((key) => patch[key] !== undefined);
+    const values = keys.map((key) => patchValue(key, patch[key]));
+    return transaction(() => {
+      if (keys.length === 0) {
+        const row = getTask(id);
+        if (!row) throw notFound(id);
+        return row;
+      }
+      // One statement: the update hands back the row it wrote.
+      const sets = keys.map((key) => `${PATCH_COLUMNS[key]} = ?`).join(', ');
+      const record = stmt(`UPDATE tasks SET ${sets} WHERE id = ? RETURNING *`).get(...values, id) as TaskRecord | undefined;
+      if (!record) throw notFound(id);
+      return taskFromRecord(record);
+    });
+  }
+
+  function commit(id: string, change: TaskChange): TaskRow {
+    return transaction(() => {
+      // saveSnapshot and updateTask refuse an unknown task; the check comes first so nothing is written.
+      if (!change.snapshot && !getTask(id)) throw notFound(id);
+      if (change.snapshot) saveSnapshot({ taskId: id, ...change.snapshot });
+      for (const event of change.events ?? []) appendEvent({ taskId: id, ...event });
+      return updateTask(id, change.patch ?? {});
+    });
+  }
+
+  function appendEvent(event: { taskId: string | null; ts: number; type: string; data: unknown }): EventRow {
+    if (event.taskId !== null) checkText(event.taskId, 'event taskId');
+    const ts = checkInteger(event.ts, `event ${event.type} ts`, 0);
+    const type = checkText(event.type, 'event type');
+    const data = toJson(event.data, `event ${type} data`);
+    // The row is built from what was written (data as parsed back from its JSON, so it is exactly
+    // what a later read returns) without reading it back: one statement per event on the hot path.
+    const seq = transaction(() => Number(stmt('INSERT INTO events (task_id, ts, type, data) VALUES (?, ?, ?, ?)').run(event.taskId, ts, type, data).lastInsertRowid));
+    return { seq, taskId: event.taskId, ts, type, data: JSON.parse(data) };
+  }
+
+  function saveSnapshot(row: SnapshotRow): void {
+    const machineVersion = checkText(row.machineVersion, `snapshot of task ${row.taskId} machineVersion`);
+    const updatedAt = checkInteger(row.updatedAt, `snapshot of task ${row.taskId} updatedAt`, 0);
+    const snapshot = toJson(row.snapshot, `snapshot of task ${row.taskId}`);
+    transaction(() => {
+      // The task's existence is checked in the same statement (not through the foreign-key error,
+      // whose shape differs between Node and Deno), so the message names the task.
+      const { changes } = stmt(
+        `INSERT INTO snapshots (task_id, machine_version, snapshot, updated_at)
+         SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM tasks WHERE id = ?)
+         ON CONFLICT (task_id) DO UPDATE SET machine_version = excluded.machine_version,
+           snapshot = excluded.snapshot, updated_at = excluded.updated_at`,
+      ).run(row.taskId, machineVersion, snapshot, updatedAt, row.taskId);
+      if (Number(changes) === 0) {
+        throw new RuntimeError(
+          ErrorCode.NotFound,
+          `cannot save a snapshot for task ${row.taskId}: no such task; create the task before saving its snapshot`,
+          { details: { id: row.taskId } },
+        );
+      }
+    });
+  }
+
   return {
     path,
     schemaVersion,
-
-    createTask(task) {
-      const id = checkText(task.id, 'task id');
-      const requirement = checkText(task.requirement, `task ${id} requirement`);
-      const priority = checkInteger(task.priority, `task ${id} priority`);
-      const createdAt = checkInteger(task.createdAt, `task ${id} createdAt`, 0);
-      // ON CONFLICT DO NOTHING + changes count instead of catching a constraint error: the error
-      // shape of node:sqlite differs between Node and Deno, the change count does not.
-      return transaction(() => {
-        const { changes } = stmt(
-          `INSERT INTO tasks (id, requirement, priority, status, stage, created_at, updated_at, error, result, attempt)
-           VALUES (?, ?, ?, 'queued', 'queued', ?, ?, NULL, NULL, 1) ON CONFLICT (id) DO NOTHING`,
-        ).run(id, requirement, priority, createdAt, createdAt);
-        if (Number(changes) === 0) {
-          throw new RuntimeError(ErrorCode.Conflict, `task ${id} already exists: give the new task another id`, { details: { id } });
-        }
-        return getTask(id) as TaskRow;
-      });
-    },
-
-    updateTask(id, patch) {
-      const keys = (Object.keys(PATCH_COLUMNS) as (keyof TaskPatch)[]).filter((key) => patch[key] !== undefined);
-      const values = keys.map((key) => patchValue(key, patch[key]));
-      return transaction(() => {
-        if (keys.length === 0) {
-          const row = getTask(id);
-          if (!row) throw notFound(id);
-          return row;
-        }
-        // One statement: the update hands back the row it wrote.
-        const sets = keys.map((key) => `${PATCH_COLUMNS[key]} = ?`).join(', ');
-        const record = stmt(`UPDATE tasks SET ${sets} WHERE id = ? RETURNING *`).get(...values, id) as TaskRecord | undefined;
-        if (!record) throw notFound(id);
-        return taskFromRecord(record);
-      });
-    },
-
+    createTask,
+    commit,
+    updateTask,
     getTask,
 
-    listTasks(options) {
+    listTasks(options?: { status?: TaskStatus[]; limit?: number; offset?: number }): TaskRow[] {
       const { limit, offset } = checkPaging(options);
       const statuses = options?.status?.map(checkStatus);
       if (statuses && statuses.length === 0) return [];
@@ -251,34 +301,27 @@ export function createStore(db: DatabaseSync, path: string, schemaVersion: numbe
       return records.map(taskFromRecord);
     },
 
-    unfinishedTasks() {
+    unfinishedTasks(): TaskRow[] {
       const records = stmt(
         "SELECT * FROM tasks WHERE status IN ('queued', 'running') ORDER BY created_at ASC, rowid ASC",
       ).all() as unknown as TaskRecord[];
       return records.map(taskFromRecord);
     },
 
-    appendEvent(event) {
-      if (event.taskId !== null) checkText(event.taskId, 'event taskId');
-      const ts = checkInteger(event.ts, `event ${event.type} ts`, 0);
-      const type = checkText(event.type, 'event type');
-      const data = toJson(event.data, `event ${type} data`);
-      // The row is built from what was written (data as parsed back from its JSON, so it is exactly
-      // what a later read returns) without reading it back: one statement per event on the hot path.
-      const seq = transaction(() => Number(stmt('INSERT INTO events (task_id, ts, type, data) VALUES (?, ?, ?, ?)').run(event.taskId, ts, type, data).lastInsertRowid));
-      return { seq, taskId: event.taskId, ts, type, data: JSON.parse(data) };
-    },
+    appendEvent,
 
-    appendEventLater(event) {
+    appendEventLater(event: { taskId: string | null; ts: number; type: string; data: unknown }): void {
       if (event.taskId !== null) checkText(event.taskId, 'event taskId');
       const ts = checkInteger(event.ts, `event ${event.type} ts`, 0);
       const type = checkText(event.type, 'event type');
       defer('INSERT INTO events (task_id, ts, type, data) VALUES (?, ?, ?, ?)', [event.taskId, ts, type, toJson(event.data, `event ${type} data`)]);
     },
 
-    events(taskId, options) {
+    events(taskId: string, options?: { afterSeq?: number; limit?: number }): EventRow[] {
       const afterSeq = options?.afterSeq === undefined ? 0 : checkInteger(options.afterSeq, 'afterSeq', 0);
       const { limit } = checkPaging({ limit: options?.limit });
+      // Rows written behind (the message log) belong to what a reader asks for: they go first.
+      flush();
       const records = stmt('SELECT * FROM events WHERE task_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?').all(
         taskId,
         afterSeq,
@@ -287,40 +330,18 @@ export function createStore(db: DatabaseSync, path: string, schemaVersion: numbe
       return records.map(eventFromRecord);
     },
 
-    saveSnapshot(row: SnapshotRow) {
-      const machineVersion = checkText(row.machineVersion, `snapshot of task ${row.taskId} machineVersion`);
-      const updatedAt = checkInteger(row.updatedAt, `snapshot of task ${row.taskId} updatedAt`, 0);
-      const snapshot = toJson(row.snapshot, `snapshot of task ${row.taskId}`);
-      transaction(() => {
-        // The task's existence is checked in the same statement (not through the foreign-key error,
-        // whose shape differs between Node and Deno), so the message names the task.
-        const { changes } = stmt(
-          `INSERT INTO snapshots (task_id, machine_version, snapshot, updated_at)
-           SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM tasks WHERE id = ?)
-           ON CONFLICT (task_id) DO UPDATE SET machine_version = excluded.machine_version,
-             snapshot = excluded.snapshot, updated_at = excluded.updated_at`,
-        ).run(row.taskId, machineVersion, snapshot, updatedAt, row.taskId);
-        if (Number(changes) === 0) {
-          throw new RuntimeError(
-            ErrorCode.NotFound,
-            `cannot save a snapshot for task ${row.taskId}: no such task; create the task before saving its snapshot`,
-            { details: { id: row.taskId } },
-          );
-        }
-      });
-    },
+    saveSnapshot,
 
-    loadSnapshot(taskId) {
+    loadSnapshot(taskId: string): SnapshotRow | null {
       const record = stmt('SELECT * FROM snapshots WHERE task_id = ?').get(taskId) as SnapshotRecord | undefined;
       return record ? snapshotFromRecord(record) : null;
     },
 
     transaction,
-
     cache: cacheTable(stmt, defer, flush, transaction),
     usage: usageTable(stmt, defer, flush),
     flush,
-    info() {
+    info(): StoreInfo {
       const pragma = (name: string) => Object.values(stmt(`PRAGMA ${name}`).get() as Record<string, unknown>)[0];
       return {
         journalMode: String(pragma('journal_mode')),
@@ -330,18 +351,71 @@ export function createStore(db: DatabaseSync, path: string, schemaVersion: numbe
         bytes: Number(pragma('page_count')) * Number(pragma('page_size')),
       };
     },
-    integrityCheck() {
+    integrityCheck(): string {
       const rows = stmt('PRAGMA integrity_check').all() as { integrity_check: string }[];
       return rows.map((row) => row.integrity_check).join('\n');
     },
 
-    close() {
+    close(): void {
       if (closed) return;
       flush();
       closed = true;
       statements.clear();
       db.close();
     },
+  };
+}
+
+export type SyncStore = ReturnType<typeof createSyncStore>;
+
+/** Runs `fn` now and hands its outcome over as a settled promise: the work is done when the call returns. */
+function settled<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/**
+ * The Store (promise API) over the synchronous SQLite work. Each call does its work before it returns,
+ * so calls keep their order and a transition is on disk when `commit` returns, awaited or not.
+ */
+export function createStore(db: DatabaseSync, path: string, schemaVersion: number): Store {
+  const sync = createSyncStore(db, path, schemaVersion);
+  const cache: CacheTable = {
+    get: (namespace, key) => settled(() => sync.cache.get(namespace, key)),
+    putLater: (row) => sync.cache.putLater(row),
+    delete: (namespace, key) => settled(() => sync.cache.delete(namespace, key)),
+    prune: (now) => settled(() => sync.cache.prune(now)),
+    totals: () => settled(() => sync.cache.totals()),
+    evictTo: (maxBytes) => settled(() => sync.cache.evictTo(maxBytes)),
+    clear: (alsoCount) => settled(() => sync.cache.clear(alsoCount)),
+  };
+  const usage: UsageTable = {
+    appendLater: (row) => sync.usage.appendLater(row),
+    taskTotals: (taskId) => settled(() => sync.usage.taskTotals(taskId)),
+  };
+  return {
+    path,
+    schemaVersion,
+    createTask: (task, first) => settled(() => sync.createTask(task, first)),
+    commit: (id, change) => settled(() => sync.commit(id, change)),
+    updateTask: (id, patch) => settled(() => sync.updateTask(id, patch)),
+    getTask: (id) => settled(() => sync.getTask(id)),
+    listTasks: (options) => settled(() => sync.listTasks(options)),
+    unfinishedTasks: () => settled(() => sync.unfinishedTasks()),
+    appendEvent: (event) => settled(() => sync.appendEvent(event)),
+    appendEventLater: (event) => sync.appendEventLater(event),
+    events: (taskId, options) => settled(() => sync.events(taskId, options)),
+    saveSnapshot: (row) => settled(() => sync.saveSnapshot(row)),
+    loadSnapshot: (taskId) => settled(() => sync.loadSnapshot(taskId)),
+    cache,
+    usage,
+    flush: () => settled(() => sync.flush()),
+    info: () => settled(() => sync.info()),
+    integrityCheck: () => settled(() => sync.integrityCheck()),
+    close: () => settled(() => sync.close()),
   };
 }
 

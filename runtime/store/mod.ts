@@ -26,7 +26,7 @@ export type TaskStatus = (typeof TaskStatus)[keyof typeof TaskStatus];
 
 /**
  * One task as stored. `result` is any JSON value (null until there is one).
- * @example const row: TaskRow = store.createTask({ id: 't1', requirement: 'fizzbuzz', priority: 5, createdAt: Date.now() });
+ * @example const row: TaskRow = await store.createTask({ id: 't1', requirement: 'fizzbuzz', priority: 5, createdAt: Date.now() });
  */
 export interface TaskRow {
   id: string;
@@ -44,7 +44,7 @@ export interface TaskRow {
 /**
  * One entry of the event log. `seq` grows strictly and is never reused; `taskId` is null for
  * runtime-wide events.
- * @example for (const e of store.events('t1', { afterSeq: lastSeen })) send(e);
+ * @example for (const e of await store.events('t1', { afterSeq: lastSeen })) send(e);
  */
 export interface EventRow {
   seq: number;
@@ -57,7 +57,7 @@ export interface EventRow {
 /**
  * The persisted state of one task's state machine, tagged with the machine version that wrote it so
  * a changed machine can refuse or migrate an old snapshot.
- * @example store.saveSnapshot({ taskId: 't1', machineVersion: '1', snapshot: actor.getPersistedSnapshot(), updatedAt: Date.now() });
+ * @example await store.saveSnapshot({ taskId: 't1', machineVersion: '1', snapshot: actor.getPersistedSnapshot(), updatedAt: Date.now() });
  */
 export interface SnapshotRow {
   taskId: string;
@@ -87,18 +87,18 @@ export interface CacheRow {
  */
 export interface CacheTable {
   /** The row, expired or not (the caller judges expiry), or null. Does not wait for rows queued behind. */
-  get(namespace: string, key: string): CacheRow | null;
+  get(namespace: string, key: string): Promise<CacheRow | null>;
   /** Inserts or replaces the row within ~50 ms, with the other rows written behind. */
   putLater(row: CacheRow): void;
   /** True when a row was deleted. */
-  delete(namespace: string, key: string): boolean;
+  delete(namespace: string, key: string): Promise<boolean>;
   /** Deletes rows expired at `now`; returns how many. */
-  prune(now: number): number;
-  totals(): { size: number; bytes: number };
+  prune(now: number): Promise<number>;
+  totals(): Promise<{ size: number; bytes: number }>;
   /** Deletes the oldest rows until the rest fit in `maxBytes`; returns how many went. */
-  evictTo(maxBytes: number): number;
+  evictTo(maxBytes: number): Promise<number>;
   /** Deletes every row; returns their number plus the keys of `alsoCount` that had no row (each key counted once). */
-  clear(alsoCount?: Iterable<readonly [namespace: string, key: string]>): number;
+  clear(alsoCount?: Iterable<readonly [namespace: string, key: string]>): Promise<number>;
 }
 
 /** One model call in the usage ledger. `outcome` says how it ended; `taskId` is null for proxied calls. */
@@ -122,13 +122,13 @@ export interface UsageRow {
 
 /**
  * The usage table.
- * @example store.usage.taskTotals('t1'); // { turns: 4, tokens: 12_345, costUsd: 0.0421 } (cache hits excluded)
+ * @example await store.usage.taskTotals('t1'); // { turns: 4, tokens: 12_345, costUsd: 0.0421 } (cache hits excluded)
  */
 export interface UsageTable {
   /** Appends the row within ~50 ms, with the other rows written behind. */
   appendLater(row: UsageRow): void;
   /** Calls that reached a provider (cache hits excluded) for one task, rows still queued included. */
-  taskTotals(taskId: string): { turns: number; tokens: number; costUsd: number };
+  taskTotals(taskId: string): Promise<{ turns: number; tokens: number; costUsd: number }>;
 }
 
 /**
@@ -144,43 +144,65 @@ export interface StoreInfo {
   bytes: number;
 }
 
+/** The fields of a task row that change after it is created. */
+export type TaskPatch = Partial<Pick<TaskRow, 'status' | 'stage' | 'error' | 'result' | 'updatedAt' | 'attempt'>>;
+
+/** An event of one task, as `createTask` and `commit` take it (the task id is theirs). */
+export interface TaskEvent {
+  ts: number;
+  type: string;
+  data: unknown;
+}
+
 /**
- * The store API. All calls are synchronous (node:sqlite) and run in the caller's turn.
+ * What one transition of a task writes, all or nothing: its snapshot, its events (in this order, after
+ * any rows written behind that were queued before), then the row's patch.
+ */
+export interface TaskChange {
+  snapshot?: Omit<SnapshotRow, 'taskId'>;
+  events?: TaskEvent[];
+  patch?: TaskPatch;
+}
+
+/**
+ * The store API. Every call returns a promise, so a networked store (cluster mode) implements the same
+ * interface; the embedded SQLite store does its work before the call returns (the promise is already
+ * settled), so calls made in order are written in order and a committed transition survives a crash
+ * even if nobody awaits it. A unit of work that must be atomic is one call (`createTask` with its
+ * events, `commit`): there is no open transaction to hold across an await.
  * @example
  * const store = openStore('.orchestrator/state.db');
- * store.transaction(() => {
- *   store.updateTask('t1', { status: TaskStatus.Running, stage: 'analysis', updatedAt: Date.now() });
- *   store.appendEvent({ taskId: 't1', ts: Date.now(), type: 'task.stage', data: { stage: 'analysis' } });
- * });
+ * await store.createTask({ id: 't1', requirement: 'a fizzbuzz module', priority: 5, createdAt: Date.now() }, { events: [{ ts: Date.now(), type: 'task.submitted', data: {} }] });
+ * await store.commit('t1', { events: [{ ts: Date.now(), type: 'task.stage', data: { to: 'enhancing' } }], patch: { status: TaskStatus.Running, stage: 'enhancing', updatedAt: Date.now() } });
  */
 export interface Store {
   /** The file (or ':memory:') the store was opened on. */
   readonly path: string;
   /** The schema version of the open database (always the newest this code knows). */
   readonly schemaVersion: number;
-  /** Inserts a queued task (stage 'queued', attempt 1). E_CONFLICT when the id exists. */
-  createTask(task: { id: string; requirement: string; priority: number; createdAt: number }): TaskRow;
+  /** Inserts a queued task (stage 'queued', attempt 1) with its first events and snapshot, in one commit. E_CONFLICT when the id exists. */
+  createTask(task: { id: string; requirement: string; priority: number; createdAt: number }, first?: Omit<TaskChange, 'patch'>): Promise<TaskRow>;
+  /** One transition in one commit (see TaskChange); answers the row as written. E_NOT_FOUND for an unknown id, and nothing is written. */
+  commit(id: string, change: TaskChange): Promise<TaskRow>;
   /** Changes the given fields only; updatedAt is not touched unless passed. E_NOT_FOUND for an unknown id. */
-  updateTask(id: string, patch: Partial<Pick<TaskRow, 'status' | 'stage' | 'error' | 'result' | 'updatedAt' | 'attempt'>>): TaskRow;
-  getTask(id: string): TaskRow | null;
+  updateTask(id: string, patch: TaskPatch): Promise<TaskRow>;
+  getTask(id: string): Promise<TaskRow | null>;
   /** Newest first; all statuses unless `status` is given. */
-  listTasks(options?: { status?: TaskStatus[]; limit?: number; offset?: number }): TaskRow[];
+  listTasks(options?: { status?: TaskStatus[]; limit?: number; offset?: number }): Promise<TaskRow[]>;
   /** Queued or running tasks, oldest first: what to resume after a restart. */
-  unfinishedTasks(): TaskRow[];
+  unfinishedTasks(): Promise<TaskRow[]>;
   /** Appends to the log; rows can never be updated or deleted (SQLite triggers refuse it). */
-  appendEvent(event: { taskId: string | null; ts: number; type: string; data: unknown }): EventRow;
+  appendEvent(event: { taskId: string | null; ts: number; type: string; data: unknown }): Promise<EventRow>;
   /**
-   * Appends an event within ~50 ms, in one commit with the other deferred rows (see `defer`): for the
-   * per-message task log, which a crash may lose the last moments of. State transitions use appendEvent.
+   * Appends an event within ~50 ms, in one commit with the other rows written behind (see `flush`): for
+   * the per-message task log, which a crash may lose the last moments of. State transitions use `commit`.
    */
   appendEventLater(event: { taskId: string | null; ts: number; type: string; data: unknown }): void;
-  /** The events of one task after `afterSeq` (default 0), oldest first. */
-  events(taskId: string, options?: { afterSeq?: number; limit?: number }): EventRow[];
+  /** The events of one task after `afterSeq` (default 0), oldest first, rows written behind included. */
+  events(taskId: string, options?: { afterSeq?: number; limit?: number }): Promise<EventRow[]>;
   /** Inserts or replaces the snapshot of a task. E_NOT_FOUND when the task does not exist. */
-  saveSnapshot(row: SnapshotRow): void;
-  loadSnapshot(taskId: string): SnapshotRow | null;
-  /** Runs `fn` in BEGIN IMMEDIATE / COMMIT, rolling back if it throws; nested calls join the outer one. `fn` must be synchronous. */
-  transaction<T>(fn: () => T): T;
+  saveSnapshot(row: SnapshotRow): Promise<void>;
+  loadSnapshot(taskId: string): Promise<SnapshotRow | null>;
   /** The LLM gateway's answer cache rows (table llm_cache); what to cache is runtime/llm's call. */
   readonly cache: CacheTable;
   /** The usage ledger's rows (table llm_usage), written behind. */
@@ -190,13 +212,13 @@ export interface Store {
    * commit together within ~50 ms, or at once when 512 are queued; a crash may lose their last moments,
    * a model call never pays an fsync for them). `close()` writes them too.
    */
-  flush(): void;
+  flush(): Promise<void>;
   /** How the connection is set up and how big the database is, for health and diagnostics. */
-  info(): StoreInfo;
+  info(): Promise<StoreInfo>;
   /** The result of PRAGMA integrity_check: 'ok' for a healthy file. */
-  integrityCheck(): string;
-  /** Closes the database; later calls fail with E_INVALID. Calling it twice is harmless. */
-  close(): void;
+  integrityCheck(): Promise<string>;
+  /** Writes what is queued and closes the database; later calls fail with E_INVALID. Calling it twice is harmless. */
+  close(): Promise<void>;
 }
 
 function openDatabase(path: string): DatabaseSync {
@@ -227,9 +249,9 @@ function openDatabase(path: string): DatabaseSync {
  * newer Orchestrator.
  * @example
  * const store = openStore(':memory:');
- * store.createTask({ id: 't1', requirement: 'a fizzbuzz module', priority: 5, createdAt: Date.now() });
- * store.getTask('t1')?.status; // 'queued'
- * store.close();
+ * await store.createTask({ id: 't1', requirement: 'a fizzbuzz module', priority: 5, createdAt: Date.now() });
+ * (await store.getTask('t1'))?.status; // 'queued'
+ * await store.close();
  */
 export function openStore(path: string): Store {
   const db = openDatabase(path);

@@ -41,21 +41,22 @@ export interface TaskManagerOptions {
 }
 
 export interface TaskManager {
-  submit(input: { requirement: string; priority: number }): TaskView;
-  get(id: string): TaskDetail | null;
-  view(id: string): TaskView | null;
-  list(options?: { limit?: number; offset?: number }): TaskView[];
-  cancel(id: string): TaskView;
-  retry(id: string): TaskView;
+  submit(input: { requirement: string; priority: number }): Promise<TaskView>;
+  get(id: string): Promise<TaskDetail | null>;
+  view(id: string): Promise<TaskView | null>;
+  list(options?: { limit?: number; offset?: number }): Promise<TaskView[]>;
+  cancel(id: string): Promise<TaskView>;
+  retry(id: string): Promise<TaskView>;
   /** Resumes every unfinished task from its last snapshot, then starts scheduling. */
-  resume(): { resumed: number; failed: number };
+  resume(): Promise<{ resumed: number; failed: number }>;
   onChange(listener: (task: TaskView) => void): () => void;
   stats(): { queued: number; running: number; workers: number };
   /** When a running task's deadline budget runs out (epoch ms), or null when it is not running. */
   deadline(id: string): number | null;
   /** Every task whose stage is running now (not queued, not final), however old. */
-  running(): TaskView[];
-  stop(): void;
+  running(): Promise<TaskView[]>;
+  /** Stops every task actor where it is (the next start resumes them) once their writes are in. */
+  stop(): Promise<void>;
 }
 
 type TaskActor = Actor<PipelineMachine>;
@@ -72,9 +73,9 @@ function newTaskId(): string {
 
 /**
  * Owns every task actor: creates, schedules (priority queue, `workers` at once), persists a snapshot
- * after every transition (in one transaction with the task row and the stage event), resumes after a
- * restart, cancels and retries.
- * @example const tasks = createTaskManager({ bus, store, workers: 2 }); tasks.resume(); tasks.submit({ requirement, priority: 5 });
+ * after every transition (one store commit with the task row and the stage event, in the order the
+ * transitions happened), resumes after a restart, cancels and retries.
+ * @example const tasks = createTaskManager({ bus, store, workers: 2 }); await tasks.resume(); await tasks.submit({ requirement, priority: 5 });
  */
 export function createTaskManager(options: TaskManagerOptions): TaskManager {
   const { bus, store } = options;
@@ -124,23 +125,60 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
     for (const listener of listeners) listener(view);
   }
 
+  // Each task's writes, in the order its transitions happened: a transition is written (and its view
+  // emitted) after the one before it, whatever the store's latency.
+  const writes = new Map<string, Promise<unknown>>();
+  function write(id: string, work: () => Promise<TaskRow>, context?: PipelineContext): Promise<TaskRow | undefined> {
+    const next = (writes.get(id) ?? Promise.resolve()).then(work).then(
+      (row) => {
+        emit(toView(row, context));
+        return row;
+      },
+      (error) => {
+        writeFailed(id, error);
+        return undefined;
+      },
+    );
+    writes.set(id, next);
+    void next.then(() => {
+      if (writes.get(id) === next) writes.delete(id);
+    });
+    return next;
+  }
+
+  /**
+   * A transition the store refused (disk full, database locked past its limit): the task cannot go on
+   * without losing what it did, so its actor stops where the store last has it and the failure is on
+   * the bus; the next start resumes it from its last written snapshot.
+   */
+  function writeFailed(id: string, error: unknown): void {
+    const actor = actors.get(id);
+    if (!actor) return;
+    actor.stop();
+    actors.delete(id);
+    deadlines.delete(id);
+    queue.remove(id);
+    const text = `task ${id} stopped: the store refused its state (${errorMessage(error)}); it resumes from its last saved state when the server restarts`;
+    bus.publish(Topics.Logs, 'log.entry', { level: 'error', source: 'tasks', text }, { from: 'server:tasks', taskId: id });
+    pump();
+  }
+
   function persist(id: string, actor: TaskActor, previousStage: string): string {
     const snapshot = actor.getSnapshot();
     const stage = String(snapshot.value);
     const context = snapshot.context;
     const now = clock.now();
-    const row = store.transaction(() => {
-      store.saveSnapshot({ taskId: id, machineVersion: PIPELINE_MACHINE_VERSION, snapshot: actor.getPersistedSnapshot(), updatedAt: now });
-      if (stage !== previousStage) store.appendEvent({ taskId: id, ts: now, type: 'task.stage', data: { from: previousStage, to: stage, iteration: context.iteration } });
-      return store.updateTask(id, {
-        stage,
-        status: statusOf(stage),
-        updatedAt: now,
-        error: context.error ? JSON.stringify(context.error) : null,
-        result: context.result,
-      });
-    });
-    emit(toView(row, context));
+    const persisted = actor.getPersistedSnapshot();
+    void write(
+      id,
+      () =>
+        store.commit(id, {
+          snapshot: { machineVersion: PIPELINE_MACHINE_VERSION, snapshot: persisted, updatedAt: now },
+          events: stage !== previousStage ? [{ ts: now, type: 'task.stage', data: { from: previousStage, to: stage, iteration: context.iteration } }] : [],
+          patch: { stage, status: statusOf(stage), updatedAt: now, error: context.error ? JSON.stringify(context.error) : null, result: context.result },
+        }),
+      context,
+    );
     return stage;
   }
 
@@ -162,8 +200,8 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
       error: (error) => {
         // A machine that throws is a defect; the task still ends failed with the reason, never hangs.
         if (stopped) return;
-        const row = store.updateTask(id, { status: 'failed', stage: Stage.Failed, updatedAt: clock.now(), error: JSON.stringify(taskError(stage, 'E_HANDLER', errorMessage(error))) });
-        emit(toView(row));
+        const failedAt = stage;
+        void write(id, () => store.updateTask(id, { status: 'failed', stage: Stage.Failed, updatedAt: clock.now(), error: JSON.stringify(taskError(failedAt, 'E_HANDLER', errorMessage(error))) }));
         actors.delete(id);
         deadlines.delete(id);
         options.models?.ended(id);
@@ -197,18 +235,18 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
     pump();
   }
 
-  function mustGet(id: string): TaskRow {
-    const row = store.getTask(id);
+  async function mustGet(id: string): Promise<TaskRow> {
+    const row = await store.getTask(id);
     if (!row) throw new RuntimeError(ErrorCode.NotFound, `task "${id}" does not exist: list tasks with GET /api/tasks`);
     return row;
   }
 
-  function contextOf(id: string): PipelineContext | undefined {
+  async function contextOf(id: string): Promise<PipelineContext | undefined> {
     const live = actors.get(id);
     if (live) return live.getSnapshot().context;
     let saved;
     try {
-      saved = store.loadSnapshot(id);
+      saved = await store.loadSnapshot(id);
     } catch {
       // An unreadable snapshot already failed its task on resume (with the reason); the row still shows.
       return undefined;
@@ -218,35 +256,42 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
     return (saved.snapshot as { context?: PipelineContext } | undefined)?.context;
   }
 
+  /** The view of a task once the writes queued for it are in (a caller's own change included). */
+  async function settledView(id: string): Promise<TaskView> {
+    await writes.get(id);
+    return toView(await mustGet(id), await contextOf(id));
+  }
+
   /** Ends a task that cannot be resumed as failed (E_MIGRATION), in one commit with its stage event. */
-  function failResume(row: TaskRow, message: string): void {
+  async function failResume(row: TaskRow, message: string): Promise<void> {
     const now = clock.now();
-    const failed = store.transaction(() => {
-      store.appendEvent({ taskId: row.id, ts: now, type: 'task.stage', data: { from: row.stage, to: Stage.Failed, iteration: 0 } });
-      return store.updateTask(row.id, { status: 'failed', stage: Stage.Failed, updatedAt: now, error: JSON.stringify(taskError(row.stage, 'E_MIGRATION', message)) });
-    });
-    emit(toView(failed));
+    await write(row.id, () =>
+      store.commit(row.id, {
+        events: [{ ts: now, type: 'task.stage', data: { from: row.stage, to: Stage.Failed, iteration: 0 } }],
+        patch: { status: 'failed', stage: Stage.Failed, updatedAt: now, error: JSON.stringify(taskError(row.stage, 'E_MIGRATION', message)) },
+      }),
+    );
   }
 
   return {
-    submit({ requirement, priority }) {
+    async submit({ requirement, priority }) {
       if (stopped) throw new RuntimeError(ErrorCode.Stopped, 'the server is shutting down: submit again once it is back');
       const id = nextId();
       const now = clock.now();
-      const row = store.transaction(() => {
-        const created = store.createTask({ id, requirement, priority, createdAt: now });
-        store.appendEvent({ taskId: id, ts: now, type: 'task.submitted', data: { requirement, priority } });
-        return created;
-      });
+      const row = await store.createTask({ id, requirement, priority, createdAt: now }, { events: [{ ts: now, type: 'task.submitted', data: { requirement, priority } }] });
+      // Saved as the server began to stop: the task is accepted (a client that resubmitted would make
+      // a second one) and the next start resumes it, like every queued task.
+      if (stopped) return toView(row);
       enqueue(row);
-      return toView(store.getTask(id) ?? row, contextOf(id));
+      return settledView(id);
     },
-    get(id) {
-      const row = store.getTask(id);
+    async get(id) {
+      await writes.get(id);
+      const row = await store.getTask(id);
       if (!row) return null;
-      const context = contextOf(id);
-      store.flush(); // the message log is written behind: a reader sees every message sent so far
-      const events = store.events(id, { limit: 5000 });
+      const context = await contextOf(id);
+      // Rows written behind (the message log) are part of what events() answers.
+      const events = await store.events(id, { limit: 5000 });
       return {
         ...toView(row, context),
         prompt: context?.prompt ?? null,
@@ -263,53 +308,58 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
         }),
       };
     },
-    view(id) {
-      const row = store.getTask(id);
-      return row ? toView(row, contextOf(id)) : null;
+    async view(id) {
+      await writes.get(id);
+      const row = await store.getTask(id);
+      return row ? toView(row, await contextOf(id)) : null;
     },
-    list(o = {}) {
-      return store.listTasks({ limit: o.limit ?? 100, offset: o.offset ?? 0 }).map((row) => toView(row, actors.get(row.id)?.getSnapshot().context));
+    async list(o = {}) {
+      const rows = await store.listTasks({ limit: o.limit ?? 100, offset: o.offset ?? 0 });
+      return rows.map((row) => toView(row, actors.get(row.id)?.getSnapshot().context));
     },
-    cancel(id) {
-      const row = mustGet(id);
+    async cancel(id) {
+      await writes.get(id);
+      const row = await mustGet(id);
       const actor = actors.get(id);
       if (!actor || FINAL_STAGES.has(row.stage)) {
         throw new RuntimeError(ErrorCode.Conflict, `task ${id} is ${row.status} and cannot be cancelled; only queued or running tasks can`);
       }
-      if (row.stage === Stage.Integrating) {
+      if (String(actor.getSnapshot().value) === Stage.Integrating) {
         // Its validated files are being written and archived; a cancel now would leave a "cancelled"
         // task with files in the workspace. It completes in a moment.
         throw new RuntimeError(ErrorCode.Conflict, `task ${id} is integrating (writing its validated files) and cannot be cancelled now; wait for it to complete`);
       }
       queue.remove(id);
       actor.send({ type: 'CANCEL', reason: 'cancelled by request' });
-      return toView(mustGet(id), contextOf(id));
+      return settledView(id);
     },
-    retry(id) {
-      const row = mustGet(id);
+    async retry(id) {
+      await writes.get(id);
+      const row = await mustGet(id);
       if (row.status !== 'failed' && row.status !== 'cancelled') {
         throw new RuntimeError(ErrorCode.Conflict, `task ${id} is ${row.status}; only failed or cancelled tasks can be retried`);
       }
+      if (actors.has(id)) throw new RuntimeError(ErrorCode.Conflict, `task ${id} is being retried already: watch it with GET /api/tasks/${id}`);
       const now = clock.now();
-      const fresh = store.transaction(() => {
-        store.appendEvent({ taskId: id, ts: now, type: 'task.retried', data: { attempt: row.attempt + 1, previousError: row.error } });
-        return store.updateTask(id, { status: 'queued', stage: Stage.Queued, error: null, result: null, attempt: row.attempt + 1, updatedAt: now });
+      const fresh = await store.commit(id, {
+        events: [{ ts: now, type: 'task.retried', data: { attempt: row.attempt + 1, previousError: row.error } }],
+        patch: { status: 'queued', stage: Stage.Queued, error: null, result: null, attempt: row.attempt + 1, updatedAt: now },
       });
       enqueue(fresh);
-      return toView(mustGet(id), contextOf(id));
+      return settledView(id);
     },
-    resume() {
+    async resume() {
       let resumed = 0;
       let failed = 0;
       // Tasks that were mid-stage first: they hold their worker slots again before any queued task is
       // scheduled, or a restart would run more than `workers` tasks at once.
-      const rows = store.unfinishedTasks();
+      const rows = await store.unfinishedTasks();
       const startsOver = (row: TaskRow) => row.stage === Stage.Queued;
       for (const row of [...rows.filter((r) => !startsOver(r)), ...rows.filter(startsOver)]) {
         // One task that cannot be restored fails alone, with the reason; it never stops the others
         // (or the server) from starting.
         try {
-          const saved = store.loadSnapshot(row.id);
+          const saved = await store.loadSnapshot(row.id);
           if (!saved || startsOver(row)) {
             enqueue(row);
             resumed++;
@@ -317,27 +367,27 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
           }
           const refusal = restoreRefusal(row, saved);
           if (refusal) {
-            failResume(row, refusal);
+            await failResume(row, refusal);
             failed++;
             continue;
           }
           const actor = createActor(machine, { snapshot: saved.snapshot as never, input: { taskId: row.id, requirement: row.requirement, maxIterations } });
           const broken = restoredRefusal(row, actor);
           if (broken) {
-            failResume(row, broken);
+            await failResume(row, broken);
             failed++;
             continue;
           }
           attach(row.id, actor);
           if (row.attempt > 1) options.models?.retrying(row.id);
           deadlines.set(row.id, clock.now() + taskDeadlineMs);
-          store.appendEvent({ taskId: row.id, ts: clock.now(), type: 'task.resumed', data: { stage: row.stage, machineVersion: saved.machineVersion } });
+          await store.appendEvent({ taskId: row.id, ts: clock.now(), type: 'task.resumed', data: { stage: row.stage, machineVersion: saved.machineVersion } });
           actor.start();
           resumed++;
         } catch (error) {
           actors.get(row.id)?.stop();
           actors.delete(row.id);
-          failResume(row, `the snapshot of task ${row.id} could not be restored (${errorMessage(error)}): retry the task (POST /api/tasks/${row.id}/retry)`);
+          await failResume(row, `the snapshot of task ${row.id} could not be restored (${errorMessage(error)}): retry the task (POST /api/tasks/${row.id}/retry)`);
           failed++;
         }
       }
@@ -350,19 +400,23 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
     },
     stats: () => ({ queued: queue.size, running: running(), workers }),
     deadline: (id) => deadlines.get(id) ?? null,
-    running: () =>
-      [...actors.entries()]
-        .filter(([, actor]) => !FINAL_STAGES.has(String(actor.getSnapshot().value)) && String(actor.getSnapshot().value) !== Stage.Queued)
-        .flatMap(([id, actor]) => {
-          const row = store.getTask(id);
-          return row ? [toView(row, actor.getSnapshot().context)] : [];
+    async running() {
+      const live = [...actors.entries()].filter(([, actor]) => !FINAL_STAGES.has(String(actor.getSnapshot().value)) && String(actor.getSnapshot().value) !== Stage.Queued);
+      const views = await Promise.all(
+        live.map(async ([id, actor]) => {
+          const row = await store.getTask(id);
+          return row ? toView(row, actor.getSnapshot().context) : undefined;
         }),
-    stop() {
-      // Snapshots are already on disk after every transition; stopping must not record the stop as a
-      // transition, so the next start resumes these tasks where they were.
+      );
+      return views.filter((view): view is TaskView => view !== undefined);
+    },
+    async stop() {
+      // Every transition is written as it happens; stopping must not record the stop as a transition,
+      // so the next start resumes these tasks where they were. What is still being written goes in first.
       stopped = true;
       for (const actor of actors.values()) actor.stop();
       actors.clear();
+      await Promise.all(writes.values());
     },
   };
 }

@@ -504,22 +504,22 @@ export function describeRun(r: ChaosResult): string[] {
 // snapshot transactions (each a BEGIN IMMEDIATE … COMMIT at synchronous=FULL), collecting errors.
 const WRITER = `
 const { workerData, parentPort } = require('node:worker_threads');
-import(workerData.storeUrl).then(({ openStore }) => {
+import(workerData.storeUrl).then(async ({ openStore }) => {
   const store = openStore(workerData.path);
   const errors = [];
   for (let i = 0; i < workerData.commits; i++) {
     const id = 'w' + workerData.writer + '-' + i;
     try {
-      store.transaction(() => {
-        store.createTask({ id, requirement: 'concurrent writer', priority: 5, createdAt: Date.now() });
-        store.appendEvent({ taskId: id, ts: Date.now(), type: 'task.submitted', data: { i } });
-        store.saveSnapshot({ taskId: id, machineVersion: 'pipeline@1', snapshot: { value: 'queued', i }, updatedAt: Date.now() });
-      });
+      // One commit: the row, its event and its snapshot, as a submission writes them.
+      await store.createTask(
+        { id, requirement: 'concurrent writer', priority: 5, createdAt: Date.now() },
+        { events: [{ ts: Date.now(), type: 'task.submitted', data: { i } }], snapshot: { machineVersion: 'pipeline@1', snapshot: { value: 'queued', i }, updatedAt: Date.now() } },
+      );
     } catch (error) {
       errors.push(String(error && error.message));
     }
   }
-  store.close();
+  await store.close();
   parentPort.postMessage(errors);
 });
 `;

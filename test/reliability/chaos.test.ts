@@ -50,14 +50,14 @@ test(`${KILLS} SIGKILLs at LLM calls, sandbox runs, file writes and random point
 test('SQLite: WAL, synchronous=FULL, busy_timeout on every connection; concurrent writers get no SQLITE_BUSY and lose nothing', async () => {
   const path = join(tempDir('orch-sqlite-'), 'orchestrator.db');
   const store = openStore(path);
-  const { bytes: _bytes, ...settings } = store.info();
+  const { bytes: _bytes, ...settings } = await store.info();
   assert.equal(settings, { journalMode: 'wal', synchronous: 'FULL', busyTimeoutMs: 5000, foreignKeys: true });
   // The write-behind rows (usage ledger, cache tier) commit at NORMAL; task rows must be back at FULL after.
   store.usage.appendLater({ ts: 1, taskId: null, agent: 'a', provider: 'p', model: 'm', inputTokens: 1, outputTokens: 1, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: 0, latencyMs: 1, cached: false, attempts: 1, ok: true, outcome: 'ok' });
-  store.flush();
-  assert.is(store.info().synchronous, 'FULL', 'FULL again after a deferred commit');
-  assert.is(store.integrityCheck(), 'ok');
-  store.close();
+  await store.flush();
+  assert.is((await store.info()).synchronous, 'FULL', 'FULL again after a deferred commit');
+  assert.is(await store.integrityCheck(), 'ok');
+  await store.close();
 
   const writers = 8;
   const commits = 125;
@@ -67,7 +67,7 @@ test('SQLite: WAL, synchronous=FULL, busy_timeout on every connection; concurren
   const tasks = Number((check.prepare('SELECT count(*) AS n FROM tasks').get() as { n: number }).n);
   const events = Number((check.prepare("SELECT count(*) AS n FROM events WHERE type = 'task.submitted'").get() as { n: number }).n);
   const snapshots = Number((check.prepare('SELECT count(*) AS n FROM snapshots').get() as { n: number }).n);
-  check.close();
+  await check.close();
   assert.equal(errors, [], 'no writer saw an error (SQLITE_BUSY or any other)');
   assert.equal([tasks, events, snapshots], [writers * commits, writers * commits, writers * commits], 'every committed row is there');
   reportMeasured('store.sqlite', `${writers} writers × ${commits} commits (task + event + snapshot, synchronous=FULL) in ${ms} ms`);
@@ -101,15 +101,15 @@ test('a write that waits past busy_timeout (another connection holds the lock 5.
   const started = Date.now();
   Atomics.store(new Int32Array(flag), 0, 1);
   Atomics.notify(new Int32Array(flag), 0);
-  const event = store.appendEvent({ taskId: null, ts: 2, type: 'after-the-holder', data: {} });
+  const event = await store.appendEvent({ taskId: null, ts: 2, type: 'after-the-holder', data: {} });
   const waited = Date.now() - started;
   await new Promise((resolve) => holder.once('exit', resolve));
   assert.ok(waited >= 5000, `it waited for the holder (${waited} ms)`);
   assert.is(event.type, 'after-the-holder');
-  store.close();
+  await store.close();
   const check = new DatabaseSync(path, { readOnly: true });
   assert.equal((check.prepare('SELECT type FROM events ORDER BY seq').all() as Array<{ type: string }>).map((r) => r.type), ['holder', 'after-the-holder']);
-  check.close();
+  await check.close();
 });
 
 test.run();

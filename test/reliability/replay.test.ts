@@ -124,7 +124,7 @@ async function runtime(options: { workers?: number; ids?: () => string } = {}) {
   const tasks = createTaskManager({ bus, store, workers: options.workers ?? 2, maxIterations: 3, hasReviewer: () => supervisor.servesRole('reviewer'), ids: options.ids });
   const finished = (id: string, ms = 30_000) =>
     new Promise<TaskView>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`task ${id} did not finish within ${ms} ms: ${JSON.stringify(tasks.view(id))}`)), ms);
+      const timer = setTimeout(() => void tasks.view(id).then((view) => reject(new Error(`task ${id} did not finish within ${ms} ms: ${JSON.stringify(view)}`))), ms);
       const check = (view: TaskView | null) => {
         if (view && view.id === id && FINAL_STAGES.has(view.stage)) {
           clearTimeout(timer);
@@ -133,13 +133,13 @@ async function runtime(options: { workers?: number; ids?: () => string } = {}) {
         }
       };
       const off = tasks.onChange(check);
-      check(tasks.view(id));
+      void tasks.view(id).then(check);
     });
-  const close = () => {
-    tasks.stop();
+  const close = async () => {
+    await tasks.stop();
     supervisor.stop();
     bus.close();
-    store.close();
+    await store.close();
   };
   return { dir, store, sent, workspace, tasks, finished, close };
 }
@@ -150,13 +150,13 @@ function forTask(snapshot: unknown, id: string): any {
 }
 
 /** Stores a task row and its snapshot as a killed server leaves them. */
-function plant(store: Store, fixture: Fixture, o: { id?: string; snapshot?: unknown; machineVersion?: string; createdAt?: number } = {}): string {
+async function plant(store: Store, fixture: Fixture, o: { id?: string; snapshot?: unknown; machineVersion?: string; createdAt?: number } = {}): Promise<string> {
   const id = o.id ?? fixture.task.id;
   const createdAt = o.createdAt ?? Date.now();
-  store.createTask({ id, requirement: fixture.task.requirement, priority: fixture.task.priority, createdAt });
+  await store.createTask({ id, requirement: fixture.task.requirement, priority: fixture.task.priority, createdAt });
   const status = fixture.stage === Stage.Queued ? 'queued' : 'running';
-  store.updateTask(id, { stage: fixture.stage, status, updatedAt: createdAt });
-  store.saveSnapshot({ taskId: id, machineVersion: o.machineVersion ?? fixture.machineVersion, snapshot: o.snapshot ?? (o.id ? forTask(fixture.snapshot, id) : fixture.snapshot), updatedAt: createdAt });
+  await store.updateTask(id, { stage: fixture.stage, status, updatedAt: createdAt });
+  await store.saveSnapshot({ taskId: id, machineVersion: o.machineVersion ?? fixture.machineVersion, snapshot: o.snapshot ?? (o.id ? forTask(fixture.snapshot, id) : fixture.snapshot), updatedAt: createdAt });
   return id;
 }
 
@@ -178,17 +178,22 @@ async function capture(): Promise<void> {
   const captured: Array<{ name: string; stage: string; snapshot: unknown }> = [];
   let previous = '';
   const seen = { implementing: 0, validating: 0 };
+  const loads: Array<Promise<void>> = [];
   rt.tasks.onChange((view) => {
     if (view.stage === previous || FINAL_STAGES.has(view.stage)) return;
     previous = view.stage;
     let name = view.stage;
     if (view.stage === 'implementing') name = seen.implementing++ ? 'implementing-feedback' : 'implementing';
     if (view.stage === 'validating') name = seen.validating++ ? 'validating' : 'validating-failing';
-    captured.push({ name, stage: view.stage, snapshot: rt.store.loadSnapshot(view.id)!.snapshot });
+    // Read as the view is emitted: the snapshot written with this transition, before the next one.
+    const entry = { name, stage: view.stage, snapshot: undefined as unknown };
+    captured.push(entry);
+    loads.push(rt.store.loadSnapshot(view.id).then((row) => void (entry.snapshot = row!.snapshot)));
   });
-  const task = rt.tasks.submit({ requirement, priority: 5 });
+  const task = await rt.tasks.submit({ requirement, priority: 5 });
   const done = await rt.finished(task.id);
-  rt.close();
+  await Promise.all(loads);
+  await rt.close();
   const names = captured.map((c) => c.name);
   if (done.status !== 'completed' || JSON.stringify(names) !== JSON.stringify(REQUIRED)) {
     throw new Error(`capture: the fixture run ended ${done.status} through [${names.join(', ')}]; expected completed through [${REQUIRED.join(', ')}]`);
@@ -228,7 +233,7 @@ const current = fixtures.filter((f) => f.machineVersion === PIPELINE_MACHINE_VER
 const older = fixtures.filter((f) => f.machineVersion !== PIPELINE_MACHINE_VERSION);
 const results = { resumed: 0, migrationRefused: 0, hangsRefused: 0 };
 
-test(`${PIPELINE_MACHINE_VERSION} has a fixture for every stage, and the machine's shape is the one that version names`, () => {
+test(`${PIPELINE_MACHINE_VERSION} has a fixture for every stage, and the machine's shape is the one that version names`, async () => {
   assert.equal(current.map((f) => f.name), REQUIRED, `fixtures of ${PIPELINE_MACHINE_VERSION}: capture them with node --no-node-snapshot test/reliability/replay.test.ts --capture`);
   const recorded = JSON.parse(readFileSync(join(CURRENT, 'shape.json'), 'utf8'));
   assert.equal(
@@ -243,8 +248,8 @@ for (const fixture of current) {
   test(`${fixture.file}: resumes at "${fixture.stage}" and completes with exactly its files`, async () => {
     const rt = await runtime();
     try {
-      const id = plant(rt.store, fixture);
-      assert.equal(rt.tasks.resume(), { resumed: 1, failed: 0 });
+      const id = await plant(rt.store, fixture);
+      assert.equal(await rt.tasks.resume(), { resumed: 1, failed: 0 });
       const done = await rt.finished(id);
       assert.is(done.status, 'completed', JSON.stringify(done.error));
       const requests = rt.sent.filter((m) => m.taskId === id && m.type.endsWith('.request')).map((m) => m.type);
@@ -256,7 +261,7 @@ for (const fixture of current) {
         assert.equal(requests.filter((r) => earlier.includes(r)), [], 'no stage before the restored one ran again');
       }
       assert.is(requests.filter((r) => r === 'implementation.request').length, IMPLEMENTER_CALLS[fixture.name], 'implementer calls after the resume');
-      const detail = rt.tasks.get(id)!;
+      const detail = (await rt.tasks.get(id))!;
       assert.is(detail.iteration, 2, 'the failed first attempt and the fix: two iterations in all');
       const expected = new Map(detail.generated.map((f) => [f.path, f.content]));
       assert.equal(filesUnder(join(rt.dir, 'workspace', id)), expected, 'the workspace holds exactly the final files');
@@ -266,7 +271,7 @@ for (const fixture of current) {
       assert.equal([...detail.files].sort(), [...expected.keys()].map((p) => `${id}/${p}`).sort());
       results.resumed++;
     } finally {
-      rt.close();
+      await rt.close();
     }
   });
 }
@@ -275,24 +280,24 @@ for (const fixture of older) {
   test(`${fixture.file} (older machine): fails with E_MIGRATION naming both versions and the fix; the fix completes it`, async () => {
     const rt = await runtime();
     try {
-      const id = plant(rt.store, fixture);
-      assert.equal(rt.tasks.resume(), { resumed: 0, failed: 1 });
-      const failed = rt.tasks.get(id)!;
+      const id = await plant(rt.store, fixture);
+      assert.equal(await rt.tasks.resume(), { resumed: 0, failed: 1 });
+      const failed = (await rt.tasks.get(id))!;
       assert.is(failed.status, 'failed');
       assert.is(failed.error!.reason, 'E_MIGRATION');
       assert.ok(failed.error!.message.includes(fixture.machineVersion), failed.error!.message);
       assert.ok(failed.error!.message.includes(PIPELINE_MACHINE_VERSION), failed.error!.message);
       assert.match(failed.error!.message, new RegExp(`retry the task \\(POST /api/tasks/${id}/retry\\)`));
       assert.equal(failed.generated, [], "the old snapshot's context is not shown as this machine's");
-      const stages = rt.store.events(id).filter((e) => e.type === 'task.stage').map((e) => (e.data as { to: string }).to);
+      const stages = (await rt.store.events(id)).filter((e) => e.type === 'task.stage').map((e) => (e.data as { to: string }).to);
       assert.equal(stages, ['failed'], 'the failure is in the stage history');
-      rt.tasks.retry(id);
+      await rt.tasks.retry(id);
       const done = await rt.finished(id);
       assert.is(done.status, 'completed', JSON.stringify(done.error));
       assert.is(done.attempt, 2);
       results.migrationRefused++;
     } finally {
-      rt.close();
+      await rt.close();
     }
   });
 }
@@ -306,18 +311,18 @@ test('a restored stage whose invocation is missing or unknown (xstate#4148) fail
     const childless = { ...structuredClone(validating.snapshot), children: {} };
     const renamed = structuredClone(validating.snapshot);
     for (const child of Object.values(renamed.children) as Array<{ src: string }>) child.src = 'validate-v0';
-    const a = plant(rt.store, validating, { id: 'no-child', snapshot: forTask(childless, 'no-child') });
-    const b = plant(rt.store, validating, { id: 'unknown-src', snapshot: forTask(renamed, 'unknown-src') });
-    assert.equal(rt.tasks.resume(), { resumed: 0, failed: 2 });
+    const a = await plant(rt.store, validating, { id: 'no-child', snapshot: forTask(childless, 'no-child') });
+    const b = await plant(rt.store, validating, { id: 'unknown-src', snapshot: forTask(renamed, 'unknown-src') });
+    assert.equal(await rt.tasks.resume(), { resumed: 0, failed: 2 });
     for (const id of [a, b]) {
-      const task = rt.tasks.view(id)!;
+      const task = (await rt.tasks.view(id))!;
       assert.is(task.status, 'failed');
       assert.is(task.error!.reason, 'E_MIGRATION');
       assert.match(task.error!.message, /in stage "validating" with 0 running stage call\(s\) instead of 1, so it would never move on; retry the task/);
       results.hangsRefused++;
     }
   } finally {
-    rt.close();
+    await rt.close();
   }
 });
 
@@ -325,25 +330,25 @@ test("snapshots that do not fit (unknown state, another task's, unreadable) fail
   const rt = await runtime();
   try {
     const validating = byName('validating');
-    const unknownState = plant(rt.store, validating, { id: 'unknown-state', snapshot: { ...forTask(validating.snapshot, 'unknown-state'), value: 'linting' } });
-    rt.store.updateTask(unknownState, { stage: 'linting' });
-    const foreign = plant(rt.store, validating, { id: 'foreign', snapshot: validating.snapshot });
-    const unreadable = plant(rt.store, validating, { id: 'unreadable' });
+    const unknownState = await plant(rt.store, validating, { id: 'unknown-state', snapshot: { ...forTask(validating.snapshot, 'unknown-state'), value: 'linting' } });
+    await rt.store.updateTask(unknownState, { stage: 'linting' });
+    const foreign = await plant(rt.store, validating, { id: 'foreign', snapshot: validating.snapshot });
+    const unreadable = await plant(rt.store, validating, { id: 'unreadable' });
     const raw = new DatabaseSync(rt.store.path);
     raw.prepare('UPDATE snapshots SET snapshot = ? WHERE task_id = ?').run('{"status":"active","value":', unreadable);
     raw.close();
-    const healthy = plant(rt.store, validating, { id: 'healthy' });
-    assert.equal(rt.tasks.resume(), { resumed: 1, failed: 3 });
-    const error = (id: string) => rt.tasks.view(id)!.error!;
-    assert.is(error(unknownState).reason, 'E_MIGRATION');
-    assert.match(error(unknownState).message, /does not fit the machine: .*linting.*; retry the task/);
-    assert.match(error(foreign).message, /the snapshot stored for task foreign belongs to "fixture-task"/);
-    assert.match(error(unreadable).message, /the snapshot of task unreadable could not be restored \(.*JSON.*\): retry the task/);
+    const healthy = await plant(rt.store, validating, { id: 'healthy' });
+    assert.equal(await rt.tasks.resume(), { resumed: 1, failed: 3 });
+    const error = async (id: string) => (await rt.tasks.view(id))!.error!;
+    assert.is((await error(unknownState)).reason, 'E_MIGRATION');
+    assert.match((await error(unknownState)).message, /does not fit the machine: .*linting.*; retry the task/);
+    assert.match((await error(foreign)).message, /the snapshot stored for task foreign belongs to "fixture-task"/);
+    assert.match((await error(unreadable)).message, /the snapshot of task unreadable could not be restored \(.*JSON.*\): retry the task/);
     assert.is((await rt.finished(healthy)).status, 'completed');
-    for (const id of [unknownState, foreign, unreadable]) rt.tasks.retry(id);
+    for (const id of [unknownState, foreign, unreadable]) await rt.tasks.retry(id);
     for (const id of [unknownState, foreign, unreadable]) assert.is((await rt.finished(id)).status, 'completed', `${id} completes on retry`);
   } finally {
-    rt.close();
+    await rt.close();
   }
 });
 
@@ -354,20 +359,20 @@ test('a restart never runs more tasks than workers: tasks that were mid-stage ta
     const validating = byName('validating');
     const base = Date.now() - 60_000;
     // Queued tasks are older, so they come first in the store's order; the running ones were started later.
-    const waiting = [1, 2, 3].map((n) => plant(rt.store, queued, { id: `queued-${n}`, createdAt: base + n }));
-    const midStage = [1, 2].map((n) => plant(rt.store, validating, { id: `running-${n}`, createdAt: base + 10 + n }));
+    const waiting = await Promise.all([1, 2, 3].map((n) => plant(rt.store, queued, { id: `queued-${n}`, createdAt: base + n })));
+    const midStage = await Promise.all([1, 2].map((n) => plant(rt.store, validating, { id: `running-${n}`, createdAt: base + 10 + n })));
     let most = 0;
     rt.tasks.onChange(() => (most = Math.max(most, rt.tasks.stats().running)));
-    assert.equal(rt.tasks.resume(), { resumed: 5, failed: 0 });
+    assert.equal(await rt.tasks.resume(), { resumed: 5, failed: 0 });
     assert.equal(rt.tasks.stats(), { queued: 3, running: 2, workers: 2 }, 'the two mid-stage tasks hold both slots');
     for (const id of [...midStage, ...waiting]) assert.is((await rt.finished(id)).status, 'completed', id);
     assert.ok(most <= 2, `at most 2 running at once, saw ${most}`);
   } finally {
-    rt.close();
+    await rt.close();
   }
 });
 
-test('no `after` timers (xstate#4860: stuck after a restore) and no systemId (xstate#4873: lost after a restore) in the pipeline', () => {
+test('no `after` timers (xstate#4860: stuck after a restore) and no systemId (xstate#4873: lost after a restore) in the pipeline', async () => {
   const shape = JSON.stringify(machineShape());
   const timers = (shape.match(/"after":\[\{/g) ?? []).length;
   const systemIds = (shape.match(/"systemId":"/g) ?? []).length;
@@ -383,7 +388,7 @@ test('no `after` timers (xstate#4860: stuck after a restore) and no systemId (xs
   expectFigure('crash.xstate', `xstate#4148 (invocation missing or unknown): ${results.hangsRefused}/2 refused with E_MIGRATION, 0 hangs; #4860: ${timers} after timers; #4873: ${systemIds} systemIds`);
 });
 
-test('figure', () => {
+test('figure', async () => {
   assert.is(results.resumed, current.length);
   assert.is(results.migrationRefused, older.length);
   expectFigure(

@@ -31,8 +31,8 @@ function bytesOf(entry: CacheEntry): number {
   return Buffer.byteLength(entry.body) + Buffer.byteLength(JSON.stringify(entry.meta));
 }
 
-function rowCount(store: Store): number {
-  return store.cache.totals().size; // cache rows are written behind (~50 ms): totals() writes them first
+async function rowCount(store: Store): Promise<number> {
+  return (await store.cache.totals()).size; // cache rows are written behind (~50 ms): totals() writes them first
 }
 
 function throwsInvalid(fn: () => unknown, ...fragments: string[]): void {
@@ -50,79 +50,79 @@ function throwsInvalid(fn: () => unknown, ...fragments: string[]): void {
 // ---------------------------------------------------------------------------------------------
 // Memory tier
 
-test('LRU evicts the least recently used entry past maxEntries', () => {
+test('LRU evicts the least recently used entry past maxEntries', async () => {
   const cache = createCache({ maxEntries: 2 });
-  assert.ok(cache.set('ns', 'a', json('A')));
-  assert.ok(cache.set('ns', 'b', json('B')));
-  assert.is(cache.get('ns', 'a')?.body, 'A'); // a is now the most recent
-  assert.ok(cache.set('ns', 'c', json('C')));
-  assert.is(cache.get('ns', 'b'), undefined);
-  assert.is(cache.get('ns', 'a')?.body, 'A');
-  assert.is(cache.get('ns', 'c')?.body, 'C');
-  assert.is(cache.stats().size, 2);
+  assert.ok(await cache.set('ns', 'a', json('A')));
+  assert.ok(await cache.set('ns', 'b', json('B')));
+  assert.is((await cache.get('ns', 'a'))?.body, 'A'); // a is now the most recent
+  assert.ok(await cache.set('ns', 'c', json('C')));
+  assert.is(await cache.get('ns', 'b'), undefined);
+  assert.is((await cache.get('ns', 'a'))?.body, 'A');
+  assert.is((await cache.get('ns', 'c'))?.body, 'C');
+  assert.is((await cache.stats()).size, 2);
 });
 
-test('LRU evicts by bytes (UTF-8 body + meta JSON) past maxBytes', () => {
+test('LRU evicts by bytes (UTF-8 body + meta JSON) past maxBytes', async () => {
   const entry = json('é'.repeat(20)); // 40 bytes of body, 20 characters
   const each = bytesOf(entry);
   assert.is(each, 40 + JSON.stringify({ status: 200 }).length);
   const cache = createCache({ maxEntries: 100, maxBytes: each * 2 + 1, maxEntryBytes: each });
-  cache.set('ns', 'a', entry);
-  cache.set('ns', 'b', entry);
-  assert.is(cache.stats().bytes, each * 2);
-  cache.set('ns', 'c', entry);
-  assert.is(cache.stats().size, 2);
-  assert.is(cache.stats().bytes, each * 2);
-  assert.is(cache.get('ns', 'a'), undefined);
-  assert.ok(cache.get('ns', 'b'));
-  assert.ok(cache.get('ns', 'c'));
+  await cache.set('ns', 'a', entry);
+  await cache.set('ns', 'b', entry);
+  assert.is((await cache.stats()).bytes, each * 2);
+  await cache.set('ns', 'c', entry);
+  assert.is((await cache.stats()).size, 2);
+  assert.is((await cache.stats()).bytes, each * 2);
+  assert.is(await cache.get('ns', 'a'), undefined);
+  assert.ok(await cache.get('ns', 'b'));
+  assert.ok(await cache.get('ns', 'c'));
 });
 
-test('replacing a key keeps one entry and the right byte count', () => {
+test('replacing a key keeps one entry and the right byte count', async () => {
   const cache = createCache();
-  cache.set('ns', 'k', json('short'));
-  cache.set('ns', 'k', json('a longer body'));
-  assert.is(cache.stats().size, 1);
-  assert.is(cache.stats().bytes, bytesOf(json('a longer body')));
-  assert.is(cache.get('ns', 'k')?.body, 'a longer body');
+  await cache.set('ns', 'k', json('short'));
+  await cache.set('ns', 'k', json('a longer body'));
+  assert.is((await cache.stats()).size, 1);
+  assert.is((await cache.stats()).bytes, bytesOf(json('a longer body')));
+  assert.is((await cache.get('ns', 'k'))?.body, 'a longer body');
 });
 
-test('TTL expires memory entries by the injected clock, from insertion', () => {
+test('TTL expires memory entries by the injected clock, from insertion', async () => {
   const clock = fakeClock();
   const cache = createCache({ ttlSeconds: 10, clock });
-  cache.set('ns', 'k', json('x'));
+  await cache.set('ns', 'k', json('x'));
   clock.advance(9_999);
-  assert.is(cache.get('ns', 'k')?.body, 'x'); // a hit does not extend the life
+  assert.is((await cache.get('ns', 'k'))?.body, 'x'); // a hit does not extend the life
   clock.advance(1);
-  assert.is(cache.get('ns', 'k'), undefined);
-  const stats = cache.stats();
+  assert.is(await cache.get('ns', 'k'), undefined);
+  const stats = await cache.stats();
   assert.is(stats.hits, 1);
   assert.is(stats.misses, 1);
   assert.is(stats.size, 0);
 });
 
-test('a returned entry is a copy: mutating it does not change the cache', () => {
+test('a returned entry is a copy: mutating it does not change the cache', async () => {
   const cache = createCache();
   const meta = { status: 200, usage: { input_tokens: 3 } };
-  cache.set('ns', 'k', json('x', meta));
+  await cache.set('ns', 'k', json('x', meta));
   meta.usage.input_tokens = 99;
-  const first = cache.get('ns', 'k')!;
+  const first = (await cache.get('ns', 'k'))!;
   (first.meta.usage as { input_tokens: number }).input_tokens = 42;
-  assert.equal(cache.get('ns', 'k')?.meta, { status: 200, usage: { input_tokens: 3 } });
+  assert.equal((await cache.get('ns', 'k'))?.meta, { status: 200, usage: { input_tokens: 3 } });
 });
 
-test('ttlSeconds 0 disables the cache entirely', () => {
+test('ttlSeconds 0 disables the cache entirely', async () => {
   const cache = createCache({ ttlSeconds: 0 });
-  assert.is(cache.set('ns', 'k', json('x')), false);
-  assert.is(cache.get('ns', 'k'), undefined);
-  assert.is(cache.stats().size, 0);
-  assert.is(cache.stats().misses, 1);
+  assert.is(await cache.set('ns', 'k', json('x')), false);
+  assert.is(await cache.get('ns', 'k'), undefined);
+  assert.is((await cache.stats()).size, 0);
+  assert.is((await cache.stats()).misses, 1);
 });
 
 // ---------------------------------------------------------------------------------------------
 // Cacheability
 
-test('refuses partial SSE, non-200 answers, missing status, secret meta and oversize bodies', () => {
+test('refuses partial SSE, non-200 answers, missing status, secret meta and oversize bodies', async () => {
   const store = openStore(':memory:');
   const cache = createCache({ store, maxBytes: 400 }); // entries above 100 bytes are refused
   const refused: CacheEntry[] = [
@@ -135,19 +135,19 @@ test('refuses partial SSE, non-200 answers, missing status, secret meta and over
     { kind: 'json', body: 'x'.repeat(101), meta: { status: 200 } },
     { kind: 'bogus' as 'json', body: 'x', meta: { status: 200 } },
   ];
-  refused.forEach((entry, i) => assert.is(cache.set('ns', `k${i}`, entry), false, `entry ${i} should be refused`));
-  assert.is(cache.stats().size, 0);
-  assert.is(rowCount(store), 0);
-  for (let i = 0; i < refused.length; i++) assert.is(cache.get('ns', `k${i}`), undefined);
+  for (const [i, entry] of refused.entries()) assert.is(await cache.set('ns', `k${i}`, entry), false, `entry ${i} should be refused`);
+  assert.is((await cache.stats()).size, 0);
+  assert.is(await rowCount(store), 0);
+  for (let i = 0; i < refused.length; i++) assert.is(await cache.get('ns', `k${i}`), undefined);
 
-  assert.ok(cache.set('ns', 'sse', { kind: 'sse', body: 'event: message_stop\n\n', meta: { status: 200, complete: true } }));
-  assert.ok(cache.set('ns', 'text', { kind: 'text', body: 'an agent answer', meta: { model: 'm' } }));
-  assert.ok(cache.set('ns', 'edge', { kind: 'json', body: 'x'.repeat(100 - bytesOf(json(''))), meta: { status: 200 } }));
-  assert.is(rowCount(store), 3);
-  store.close();
+  assert.ok(await cache.set('ns', 'sse', { kind: 'sse', body: 'event: message_stop\n\n', meta: { status: 200, complete: true } }));
+  assert.ok(await cache.set('ns', 'text', { kind: 'text', body: 'an agent answer', meta: { model: 'm' } }));
+  assert.ok(await cache.set('ns', 'edge', { kind: 'json', body: 'x'.repeat(100 - bytesOf(json(''))), meta: { status: 200 } }));
+  assert.is(await rowCount(store), 3);
+  await store.close();
 });
 
-test('invalid options throw E_INVALID naming the option, the value and the fix', () => {
+test('invalid options throw E_INVALID naming the option, the value and the fix', async () => {
   throwsInvalid(() => createCache({ maxEntries: -1 }), 'maxEntries', '-1', 'whole number');
   throwsInvalid(() => createCache({ ttlSeconds: 1.5 }), 'ttlSeconds', '1.5');
   throwsInvalid(() => createCache({ maxBytes: Number.NaN }), 'maxBytes', 'NaN');
@@ -158,93 +158,93 @@ test('invalid options throw E_INVALID naming the option, the value and the fix',
 // ---------------------------------------------------------------------------------------------
 // Persistent tier
 
-test('delete drops one entry from both tiers, even one still queued for its row', () => {
+test('delete drops one entry from both tiers, even one still queued for its row', async () => {
   const store = openStore(':memory:');
   const cache = createCache({ store });
   const entry = { kind: 'text' as const, body: 'an unusable answer', meta: { model: 'm' } };
-  assert.ok(cache.set('ns', 'bad', entry));
-  assert.ok(cache.set('ns', 'good', { ...entry, body: 'a usable answer' }));
-  assert.ok(cache.delete('ns', 'bad'), 'there was one');
-  assert.is(cache.get('ns', 'bad'), undefined);
-  assert.is(createCache({ store }).get('ns', 'bad'), undefined, 'not in the SQLite tier either');
-  assert.equal(createCache({ store }).get('ns', 'good')?.body, 'a usable answer', 'the other entry stays');
-  assert.not.ok(cache.delete('ns', 'bad'), 'nothing left to delete');
-  store.close();
+  assert.ok(await cache.set('ns', 'bad', entry));
+  assert.ok(await cache.set('ns', 'good', { ...entry, body: 'a usable answer' }));
+  assert.ok(await cache.delete('ns', 'bad'), 'there was one');
+  assert.is(await cache.get('ns', 'bad'), undefined);
+  assert.is(await createCache({ store }).get('ns', 'bad'), undefined, 'not in the SQLite tier either');
+  assert.equal((await createCache({ store }).get('ns', 'good'))?.body, 'a usable answer', 'the other entry stays');
+  assert.not.ok(await cache.delete('ns', 'bad'), 'nothing left to delete');
+  await store.close();
 });
 
-test('the SQLite tier survives a reopen and promotes a hit into memory', () => {
+test('the SQLite tier survives a reopen and promotes a hit into memory', async () => {
   const path = tempDb();
   const clock = fakeClock();
   const first = openStore(path);
   const writer = createCache({ store: first, clock, ttlSeconds: 60 });
-  assert.ok(writer.set('ns', 'k', { kind: 'sse', body: 'data: hi\n\n', meta: { status: 200, complete: true, model: 'm' } }));
-  first.close();
+  assert.ok(await writer.set('ns', 'k', { kind: 'sse', body: 'data: hi\n\n', meta: { status: 200, complete: true, model: 'm' } }));
+  await first.close();
 
   const second = openStore(path);
   const reader = createCache({ store: second, clock, ttlSeconds: 60 });
-  assert.is(reader.stats().size, 0);
-  assert.equal(reader.stats().persistent, { size: 1, bytes: bytesOf({ kind: 'sse', body: 'data: hi\n\n', meta: { status: 200, complete: true, model: 'm' } }) });
-  assert.equal(reader.get('ns', 'k'), { kind: 'sse', body: 'data: hi\n\n', meta: { status: 200, complete: true, model: 'm' } });
-  assert.is(reader.stats().size, 1); // promoted
-  second.cache.clear();
-  assert.is(reader.get('ns', 'k')?.body, 'data: hi\n\n'); // served from memory now
+  assert.is((await reader.stats()).size, 0);
+  assert.equal((await reader.stats()).persistent, { size: 1, bytes: bytesOf({ kind: 'sse', body: 'data: hi\n\n', meta: { status: 200, complete: true, model: 'm' } }) });
+  assert.equal(await reader.get('ns', 'k'), { kind: 'sse', body: 'data: hi\n\n', meta: { status: 200, complete: true, model: 'm' } });
+  assert.is((await reader.stats()).size, 1); // promoted
+  await second.cache.clear();
+  assert.is((await reader.get('ns', 'k'))?.body, 'data: hi\n\n'); // served from memory now
   // The promoted entry keeps its original expiry.
   clock.advance(60_000);
-  assert.is(reader.get('ns', 'k'), undefined);
-  second.close();
+  assert.is(await reader.get('ns', 'k'), undefined);
+  await second.close();
 });
 
-test('expired SQLite rows are misses, deleted on read, and pruned', () => {
+test('expired SQLite rows are misses, deleted on read, and pruned', async () => {
   const store = openStore(tempDb());
   const clock = fakeClock();
-  createCache({ store, clock, ttlSeconds: 10 }).set('ns', 'a', json('A'));
+  await createCache({ store, clock, ttlSeconds: 10 }).set('ns', 'a', json('A'));
   const other = createCache({ store, clock, ttlSeconds: 10 });
-  other.set('ns', 'b', json('B'));
-  other.set('ns', 'c', json('C'));
-  assert.is(rowCount(store), 3);
+  await other.set('ns', 'b', json('B'));
+  await other.set('ns', 'c', json('C'));
+  assert.is(await rowCount(store), 3);
 
   clock.advance(10_000);
   const fresh = createCache({ store, clock, ttlSeconds: 10 });
-  assert.is(rowCount(store), 0, 'opening the cache pruned the expired rows');
-  assert.is(fresh.get('ns', 'a'), undefined);
-  fresh.set('ns', 'd', json('D'));
-  fresh.set('ns', 'e', json('E'));
+  assert.is(await rowCount(store), 0, 'opening the cache pruned the expired rows');
+  assert.is(await fresh.get('ns', 'a'), undefined);
+  await fresh.set('ns', 'd', json('D'));
+  await fresh.set('ns', 'e', json('E'));
   clock.advance(10_000);
-  assert.is(fresh.prune(), 2);
-  assert.is(rowCount(store), 0);
+  assert.is(await fresh.prune(), 2);
+  assert.is(await rowCount(store), 0);
 
   // A row that expires while a cache is open is a miss and is deleted on read.
   const reader = createCache({ store, clock, ttlSeconds: 10 });
-  fresh.set('ns', 'g', json('G'));
+  await fresh.set('ns', 'g', json('G'));
   clock.advance(10_000);
-  assert.is(rowCount(store), 1);
-  assert.is(reader.get('ns', 'g'), undefined);
-  assert.is(rowCount(store), 0);
-  store.close();
+  assert.is(await rowCount(store), 1);
+  assert.is(await reader.get('ns', 'g'), undefined);
+  assert.is(await rowCount(store), 0);
+  await store.close();
 });
 
-test('the SQLite tier evicts the oldest rows past maxPersistentBytes', () => {
+test('the SQLite tier evicts the oldest rows past maxPersistentBytes', async () => {
   const store = openStore(tempDb());
   const clock = fakeClock();
   const entry = json('x'.repeat(28));
   const each = bytesOf(entry);
   const cache = createCache({ store, clock, maxPersistentBytes: each * 3 });
   for (const key of ['a', 'b', 'c', 'd', 'e']) {
-    cache.set('ns', key, entry);
+    await cache.set('ns', key, entry);
     clock.advance(1);
   }
-  assert.equal(cache.stats().persistent, { size: 3, bytes: each * 3 });
+  assert.equal((await cache.stats()).persistent, { size: 3, bytes: each * 3 });
   const cold = createCache({ store, clock }); // nothing in memory: SQLite answers alone
-  assert.is(cold.get('ns', 'a'), undefined);
-  assert.is(cold.get('ns', 'b'), undefined);
-  for (const key of ['c', 'd', 'e']) assert.ok(cold.get('ns', key), key);
-  store.close();
+  assert.is(await cold.get('ns', 'a'), undefined);
+  assert.is(await cold.get('ns', 'b'), undefined);
+  for (const key of ['c', 'd', 'e']) assert.ok(await cold.get('ns', key), key);
+  await store.close();
 });
 
 // ---------------------------------------------------------------------------------------------
 // Isolation
 
-test('the same prompt under two credentials never cross-hits (memory and SQLite)', () => {
+test('the same prompt under two credentials never cross-hits (memory and SQLite)', async () => {
   const store = openStore(tempDb());
   const cache = createCache({ store });
   const body = { model: 'claude-sonnet-4-5', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] };
@@ -252,18 +252,18 @@ test('the same prompt under two credentials never cross-hits (memory and SQLite)
   const alice = credentialNamespace('sk-ant-alice');
   const bob = credentialNamespace('sk-ant-bob');
   assert.is.not(alice, bob);
-  cache.set(alice, key, json('for alice'));
-  assert.is(cache.get(bob, key), undefined);
-  assert.is(createCache({ store }).get(bob, key), undefined);
-  assert.is(cache.get(credentialNamespace(undefined), key), undefined);
-  assert.is(cache.get(alice, key)?.body, 'for alice');
-  cache.set(bob, key, json('for bob'));
-  assert.is(cache.get(alice, key)?.body, 'for alice');
-  assert.is(createCache({ store }).get(bob, key)?.body, 'for bob');
-  store.close();
+  await cache.set(alice, key, json('for alice'));
+  assert.is(await cache.get(bob, key), undefined);
+  assert.is(await createCache({ store }).get(bob, key), undefined);
+  assert.is(await cache.get(credentialNamespace(undefined), key), undefined);
+  assert.is((await cache.get(alice, key))?.body, 'for alice');
+  await cache.set(bob, key, json('for bob'));
+  assert.is((await cache.get(alice, key))?.body, 'for alice');
+  assert.is((await createCache({ store }).get(bob, key))?.body, 'for bob');
+  await store.close();
 });
 
-test('a canary credential never reaches SQLite nor the namespace', () => {
+test('a canary credential never reaches SQLite nor the namespace', async () => {
   const canary = 'sk-ant-canary-Q7xZ9';
   const fragments = Array.from({ length: canary.length - 4 }, (_, i) => canary.slice(i, i + 5));
   const path = tempDb();
@@ -276,12 +276,12 @@ test('a canary credential never reaches SQLite nor the namespace', () => {
 
   const body = { model: 'm', metadata: { user_id: 'u' }, messages: [{ role: 'user', content: 'hello' }] };
   const key = cacheKey('anthropic', 'anthropic/m', body);
-  assert.ok(cache.set(ns, key, json('{"content":[]}', { status: 200, contentType: 'application/json', usage: { input_tokens: 1 } })));
-  assert.ok(cache.set(ns, `${key}:sse`, { kind: 'sse', body: 'event: message_stop\n\n', meta: { status: 200, complete: true } }));
+  assert.ok(await cache.set(ns, key, json('{"content":[]}', { status: 200, contentType: 'application/json', usage: { input_tokens: 1 } })));
+  assert.ok(await cache.set(ns, `${key}:sse`, { kind: 'sse', body: 'event: message_stop\n\n', meta: { status: 200, complete: true } }));
   // A caller that puts the credential into meta as headers is refused.
-  assert.is(cache.set(ns, 'leak', json('{}', { status: 200, headers: { 'x-api-key': canary } })), false);
-  assert.is(cache.set(ns, 'leak2', json('{}', { status: 200, upstream: { Authorization: `Bearer ${canary}` } })), false);
-  store.close();
+  assert.is(await cache.set(ns, 'leak', json('{}', { status: 200, headers: { 'x-api-key': canary } })), false);
+  assert.is(await cache.set(ns, 'leak2', json('{}', { status: 200, upstream: { Authorization: `Bearer ${canary}` } })), false);
+  await store.close();
 
   const db = new DatabaseSync(path, { readOnly: true });
   const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[];
@@ -305,7 +305,7 @@ test('a canary credential never reaches SQLite nor the namespace', () => {
   }
 });
 
-test('credentialNamespace: anonymous without a credential, distinct per credential', () => {
+test('credentialNamespace: anonymous without a credential, distinct per credential', async () => {
   assert.is(credentialNamespace(undefined), 'anonymous');
   assert.is(credentialNamespace(''), 'anonymous');
   assert.is.not(credentialNamespace('a'), credentialNamespace('b'));
@@ -316,56 +316,56 @@ test('credentialNamespace: anonymous without a credential, distinct per credenti
 // ---------------------------------------------------------------------------------------------
 // clear and stats
 
-test('clear() counts each key once across tiers, frees memory, keeps counters', () => {
+test('clear() counts each key once across tiers, frees memory, keeps counters', async () => {
   const store = openStore(':memory:');
   const cache = createCache({ store });
-  cache.set('ns', 'both1', json('1'));
-  cache.set('ns', 'both2', json('2'));
-  cache.set('ns', 'memoryOnly', json('3'));
-  assert.ok(store.cache.delete('ns', 'memoryOnly'));
-  createCache({ store }).set('other', 'sqliteOnly', json('4'));
-  cache.get('ns', 'both1');
-  cache.get('ns', 'nope');
-  const before = cache.stats();
+  await cache.set('ns', 'both1', json('1'));
+  await cache.set('ns', 'both2', json('2'));
+  await cache.set('ns', 'memoryOnly', json('3'));
+  assert.ok(await store.cache.delete('ns', 'memoryOnly'));
+  await createCache({ store }).set('other', 'sqliteOnly', json('4'));
+  await cache.get('ns', 'both1');
+  await cache.get('ns', 'nope');
+  const before = await cache.stats();
   assert.is(before.size, 3);
   assert.is(before.persistent.size, 3);
 
-  assert.equal(cache.clear(), { cleared: 4, freedMemory: before.bytes });
-  const after = cache.stats();
+  assert.equal(await cache.clear(), { cleared: 4, freedMemory: before.bytes });
+  const after = await cache.stats();
   assert.is(after.size, 0);
   assert.is(after.bytes, 0);
   assert.equal(after.persistent, { size: 0, bytes: 0 });
   assert.is(after.hits, 1);
   assert.is(after.misses, 1);
-  assert.is(cache.get('ns', 'both1'), undefined);
-  assert.equal(cache.clear(), { cleared: 0, freedMemory: 0 });
-  store.close();
+  assert.is(await cache.get('ns', 'both1'), undefined);
+  assert.equal(await cache.clear(), { cleared: 0, freedMemory: 0 });
+  await store.close();
 
   const memoryOnly = createCache();
-  memoryOnly.set('a', 'k', json('x'));
-  memoryOnly.set('b', 'k', json('yy'));
-  assert.equal(memoryOnly.clear(), { cleared: 2, freedMemory: bytesOf(json('x')) + bytesOf(json('yy')) });
+  await memoryOnly.set('a', 'k', json('x'));
+  await memoryOnly.set('b', 'k', json('yy'));
+  assert.equal(await memoryOnly.clear(), { cleared: 2, freedMemory: bytesOf(json('x')) + bytesOf(json('yy')) });
 });
 
-test('stats() shape and hitRate rounded to 4 decimals', () => {
+test('stats() shape and hitRate rounded to 4 decimals', async () => {
   const empty = createCache({ maxEntries: 7, maxBytes: 4096, ttlSeconds: 30 });
-  assert.equal(empty.stats(), {
+  assert.equal(await empty.stats(), {
     hits: 0, misses: 0, hitRate: 0, size: 0, maxSize: 7, bytes: 0, maxBytes: 4096, ttlSeconds: 30,
     persistent: { size: 0, bytes: 0 },
   });
   const store = openStore(':memory:');
   const cache = createCache({ store });
-  cache.set('ns', 'k', json('abc'));
-  cache.get('ns', 'k');
-  cache.get('ns', 'x');
-  cache.get('ns', 'y');
-  assert.equal(cache.stats(), {
+  await cache.set('ns', 'k', json('abc'));
+  await cache.get('ns', 'k');
+  await cache.get('ns', 'x');
+  await cache.get('ns', 'y');
+  assert.equal(await cache.stats(), {
     hits: 1, misses: 2, hitRate: 0.3333, size: 1, maxSize: 1000, bytes: bytesOf(json('abc')), maxBytes: 64 * 1024 * 1024,
     ttlSeconds: 3600, persistent: { size: 1, bytes: bytesOf(json('abc')) },
   });
-  cache.get('ns', 'k');
-  assert.is(cache.stats().hitRate, 0.5);
-  store.close();
+  await cache.get('ns', 'k');
+  assert.is((await cache.stats()).hitRate, 0.5);
+  await store.close();
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -410,7 +410,7 @@ function claudeCodeBody(session: { user: string; version: string; date: string; 
 const sessionA = { user: 'user_abc_account_1_session_1111', version: '2.1.197.a1b', date: '2026-11-02', cwd: '/home/alice/work/fizz', home: '/home/alice', turn: 1 };
 const sessionB = { user: 'user_def_account_2_session_2222', version: '2.1.329.f9e', date: '2026-11-05', cwd: '/Users/bob/src/other', home: '/Users/bob', turn: 2 };
 
-test('Claude Code bodies differing only in session noise get the same key', () => {
+test('Claude Code bodies differing only in session noise get the same key', async () => {
   const a = claudeCodeBody(sessionA);
   const b = claudeCodeBody(sessionB);
   const snapshot = structuredClone(a);
@@ -439,7 +439,7 @@ test('Claude Code bodies differing only in session noise get the same key', () =
   });
 });
 
-test('Claude Code bodies differing in what matters get different keys', () => {
+test('Claude Code bodies differing in what matters get different keys', async () => {
   const base = claudeCodeBody(sessionA);
   const key = (body: unknown, target = 'anthropic/claude-sonnet-4-5'): string => cacheKey('anthropic', target, body);
   const variants: Array<[string, (b: Record<string, any>) => void]> = [
@@ -467,7 +467,7 @@ test('Claude Code bodies differing in what matters get different keys', () => {
   assert.match(key(base), /^[0-9a-f]{64}$/);
 });
 
-test('key order does not matter and undefined is dropped', () => {
+test('key order does not matter and undefined is dropped', async () => {
   const a = { model: 'm', messages: [{ role: 'user', content: 'x' }], temperature: undefined };
   const b = { messages: [{ content: 'x', role: 'user' }], model: 'm' };
   assert.is(cacheKey('anthropic', 't', a), cacheKey('anthropic', 't', b));
@@ -475,7 +475,7 @@ test('key order does not matter and undefined is dropped', () => {
   assert.is(cacheKey('agent', 't', { system: 's', messages: [], params: { x: 1 } }), cacheKey('agent', 't', { params: { x: 1 }, messages: [], system: 's' }));
 });
 
-test('OpenAI chat: per-user fields dropped, system text normalised, the rest kept', () => {
+test('OpenAI chat: per-user fields dropped, system text normalised, the rest kept', async () => {
   const chat = (user: string, date: string, cwd: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
     model: 'gpt-5',
     stream: true,
@@ -511,7 +511,7 @@ test('OpenAI chat: per-user fields dropped, system text normalised, the rest kep
   assert.is.not(k(base), k({ ...base, messages: [...(base.messages as unknown[]).slice(0, 2), { role: 'user', content: 'hello' }] }));
 });
 
-test('OpenAI responses: instructions and injected environment context normalised', () => {
+test('OpenAI responses: instructions and injected environment context normalised', async () => {
   const responses = (date: string, cwd: string, cacheKeyValue: string): Record<string, unknown> => ({
     model: 'gpt-5-codex',
     stream: true,
@@ -535,7 +535,7 @@ test('OpenAI responses: instructions and injected environment context normalised
   assert.is(normal.input[1].content[0].text, 'list files in /tmp/a');
 });
 
-test("Codex responses bodies differing only in client_metadata and per-run msg_ ids get the same key; the words still count", () => {
+test("Codex responses bodies differing only in client_metadata and per-run msg_ ids get the same key; the words still count", async () => {
   const codex = (run: string, words: string) => ({
     model: 'gpt-5-codex',
     stream: true,
@@ -551,7 +551,7 @@ test("Codex responses bodies differing only in client_metadata and per-run msg_ 
 
 // How long a key of this size takes is `npm run bench -- parsing` (against serialising and hashing the
 // same body); a test asserts only what does not depend on the machine's speed.
-test('keying a large body never mutates it, and the same body always gets the same key', () => {
+test('keying a large body never mutates it, and the same body always gets the same key', async () => {
   const body = claudeCodeBody(sessionA);
   (body.messages as unknown[]).push(...Array.from({ length: 200 }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: [{ type: 'text', text: 'x'.repeat(500) }] })));
   const snapshot = structuredClone(body);

@@ -232,7 +232,7 @@ test('non-streaming (proxy), headers at once and the body after 3 s: a 1000 ms l
 
 // ---------------------------------------------------------------- stageBudgetMs
 
-test('stageBudgetMs: attempts × timeoutMs + the longest waits between attempts, per model, + a margin', () => {
+test('stageBudgetMs: attempts × timeoutMs + the longest waits between attempts, per model, + a margin', async () => {
   // Defaults: 3 × 120 s, and two gaps of up to 30 s each (a Retry-After the loop still honours), + 1 s.
   assert.is(stageBudgetMs({}, 1), 3 * 120_000 + 2 * 30_000 + 1_000);
   assert.is(stageBudgetMs({}, 2), 2 * (3 * 120_000 + 2 * 30_000) + 1_000);
@@ -284,7 +284,7 @@ test("stageBudgetMs is the retry loop's worst case: every attempt and gap at its
   }
 });
 
-test('stageBudgetMs refuses what it cannot bound, naming the value and the fix', () => {
+test('stageBudgetMs refuses what it cannot bound, naming the value and the fix', async () => {
   const refuses = (fn: () => unknown, ...fragments: string[]) => {
     try {
       fn();
