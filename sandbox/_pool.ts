@@ -107,9 +107,7 @@ interface Worker {
   jobId: number;
   deadline: ReturnType<typeof setTimeout> | undefined;
   sampler: ReturnType<typeof setInterval> | undefined;
-  /** Resident memory (MB) when it was last idle with nothing waiting (read off the runs' path). */
-  rssIdle: number | undefined;
-  /** Resident memory (MB) before the run (rssIdle, else the sampler's first reading), and the most seen since. */
+  /** Resident memory (MB) at the sampler's first reading of the run, and the most it saw since. */
   rssAtStart: number | undefined;
   rssPeak: number;
   /** The worker's CPU milliseconds when the run was handed over. */
@@ -186,8 +184,6 @@ export function createPool(options: PoolOptions): Pool {
   function idle(worker: Worker): void {
     hold(worker, false);
     pump();
-    // The baseline a later run's growth is measured from; read only when no run waits for the worker.
-    if (worker.job === undefined) worker.rssIdle = residentMb(worker.child.pid);
   }
 
   /**
@@ -214,7 +210,7 @@ export function createPool(options: PoolOptions): Pool {
     // The baseline is the sampler's first reading, 100 ms in: a file read on the run's critical
     // path costs every run (a busy machine makes it slow), and only a run still going at the
     // deadline needs it.
-    worker.rssAtStart = worker.rssIdle;
+    worker.rssAtStart = undefined;
     worker.rssPeak = 0;
     worker.cpuAtStart = cpuMsOf(worker.child.pid);
     const cpuLimit = job.input.timeoutMs + GRACE_MS;
@@ -277,7 +273,7 @@ export function createPool(options: PoolOptions): Pool {
     if (options.transport === 'lines') lineChannel(child);
     let exited!: () => void;
     const worker: Worker = {
-      child, ready: false, gone: false, job: undefined, jobId: 0, deadline: undefined, sampler: undefined, rssIdle: undefined, rssAtStart: undefined, rssPeak: 0, cpuAtStart: undefined, stderr: '',
+      child, ready: false, gone: false, job: undefined, jobId: 0, deadline: undefined, sampler: undefined, rssAtStart: undefined, rssPeak: 0, cpuAtStart: undefined, stderr: '',
       exited: new Promise((resolve) => { exited = resolve; }),
     };
     workers.push(worker);

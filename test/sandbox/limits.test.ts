@@ -130,11 +130,13 @@ test('a worker that crashes while its memory grows (V8 failing an allocation may
   const [pid] = sandbox.workerPids();
   const rss = () => (Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]) * 4096) / 2 ** 20;
   const before = rss();
-  // A 512 MB limit lets the bomb grow for a while: the test crashes the worker once it grew by 200 MB.
-  const running = sandbox.validate({ files: { 'bomb.js': 'const keep = [];\nwhile (true) keep.push(new Array(100000).fill(Math.random()));\n' }, entry: 'bomb.js', tests: [], limits: { memoryMb: 512, timeoutMs: 60_000 } });
-  await waitFor(() => rss() > before + 200, 60_000);
+  // A 512 MB limit and a bomb slowed by a busy loop between allocations let the parent's sampler (every
+  // 100 ms, its first reading the baseline) watch it grow; the test crashes the worker once it grew by 300 MB.
+  const bomb = 'const keep = [];\nwhile (true) { keep.push(new Array(100000).fill(Math.random())); for (let i = 0; i < 300000; i++); }\n';
+  const running = sandbox.validate({ files: { 'bomb.js': bomb }, entry: 'bomb.js', tests: [], limits: { memoryMb: 512, timeoutMs: 60_000 } });
+  await waitFor(() => rss() > before + 300, 60_000);
   // The parent samples the worker every 100 ms: give it a reading of the growth before the crash.
-  await new Promise((resolve) => setTimeout(resolve, 150));
+  await new Promise((resolve) => setTimeout(resolve, 250));
   process.kill(pid, 'SIGSEGV');
   const report = failed(await running);
   assert.is(report.reason, 'memory', report.message);
