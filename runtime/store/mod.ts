@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { ErrorCode, RuntimeError } from '../protocol/mod.ts';
 import { migrate } from './_migrations.ts';
-import { createStore } from './_store.ts';
+import { createStore } from './_promises.ts';
 
 /**
  * Where a task is in its life. Queued and running tasks are unfinished and resumed after a restart.

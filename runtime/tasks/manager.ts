@@ -9,6 +9,7 @@ import type { PipelineContext, PipelineMachine } from './pipeline.ts';
 import { PriorityQueue } from './queue.ts';
 import { restoreRefusal, restoredRefusal } from './_restore.ts';
 import { createStageCalls } from './_stages.ts';
+import { newTaskId, statusOf, taskView } from './_view.ts';
 
 export interface TaskManagerOptions {
   bus: Bus;
@@ -61,16 +62,6 @@ export interface TaskManager {
 
 type TaskActor = Actor<PipelineMachine>;
 
-function statusOf(stage: string): TaskView['status'] {
-  if (stage === Stage.Queued) return 'queued';
-  if (FINAL_STAGES.has(stage)) return stage as TaskView['status'];
-  return 'running';
-}
-
-function newTaskId(): string {
-  return `t-${Date.now().toString(36)}-${crypto.randomUUID().slice(0, 8)}`;
-}
-
 /**
  * Owns every task actor: creates, schedules (priority queue, `workers` at once), persists a snapshot
  * after every transition (one store commit with the task row and the stage event, in the order the
@@ -102,23 +93,7 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
   });
   const machine = createPipelineMachine(calls);
 
-  function toView(row: TaskRow, context?: PipelineContext): TaskView {
-    const result = (row.result ?? null) as { written?: string[] } | null;
-    return {
-      id: row.id,
-      requirement: row.requirement,
-      priority: row.priority,
-      status: row.status,
-      stage: row.stage,
-      iteration: context?.iteration ?? 0,
-      maxIterations: context?.maxIterations ?? maxIterations,
-      attempt: row.attempt,
-      error: row.error ? (JSON.parse(row.error) as TaskView['error']) : null,
-      createdAt: row.createdAt,
-      updatedAt: row.updatedAt,
-      files: result?.written ?? [],
-    };
-  }
+  const toView = (row: TaskRow, context?: PipelineContext): TaskView => taskView(row, context, maxIterations);
 
   function emit(view: TaskView): void {
     bus.publish(Topics.Tasks, 'task.updated', view, { from: 'server:tasks', taskId: view.id });
@@ -419,11 +394,4 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
       await Promise.all(writes.values());
     },
   };
-}
-
-/** A short, secret-free line for a bus message in the task's message log. */
-export function summarize(message: Message): string {
-  const payload = message.payload as Record<string, unknown>;
-  const keys = payload && typeof payload === 'object' ? Object.keys(payload).slice(0, 6).join(', ') : typeof payload;
-  return `${message.type} {${keys}}`;
 }

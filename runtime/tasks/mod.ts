@@ -3,7 +3,8 @@
  * persistence after every transition and resume after a restart.
  * @module
  */
-export { createTaskManager, summarize } from './manager.ts';
+export { createTaskManager } from './manager.ts';
+export { summarize } from './_view.ts';
 export type { TaskManager, TaskManagerOptions } from './manager.ts';
 export { PIPELINE_MACHINE_VERSION, createPipelineMachine, isPassingReport } from './pipeline.ts';
 export type { PipelineContext, PipelineInput, StageCalls } from './pipeline.ts';

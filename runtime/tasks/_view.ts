@@ -1,0 +1,41 @@
+// How a stored task row reads as a view, and the helpers the manager names tasks and messages with.
+import { FINAL_STAGES, Stage } from '../protocol/mod.ts';
+import type { Message, TaskView } from '../protocol/mod.ts';
+import type { TaskRow } from '../store/mod.ts';
+import type { PipelineContext } from './pipeline.ts';
+
+export function statusOf(stage: string): TaskView['status'] {
+  if (stage === Stage.Queued) return 'queued';
+  if (FINAL_STAGES.has(stage)) return stage as TaskView['status'];
+  return 'running';
+}
+
+export function newTaskId(): string {
+  return `t-${Date.now().toString(36)}-${crypto.randomUUID().slice(0, 8)}`;
+}
+
+/** A short, secret-free line for a bus message in the task's message log. */
+export function summarize(message: Message): string {
+  const payload = message.payload as Record<string, unknown>;
+  const keys = payload && typeof payload === 'object' ? Object.keys(payload).slice(0, 6).join(', ') : typeof payload;
+  return `${message.type} {${keys}}`;
+}
+
+/** A stored row as the API shows it; `context` (the live or saved machine's) adds the iteration. */
+export function taskView(row: TaskRow, context: PipelineContext | undefined, maxIterations: number): TaskView {
+  const result = (row.result ?? null) as { written?: string[] } | null;
+  return {
+    id: row.id,
+    requirement: row.requirement,
+    priority: row.priority,
+    status: row.status,
+    stage: row.stage,
+    iteration: context?.iteration ?? 0,
+    maxIterations: context?.maxIterations ?? maxIterations,
+    attempt: row.attempt,
+    error: row.error ? (JSON.parse(row.error) as TaskView['error']) : null,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+    files: result?.written ?? [],
+  };
+}
