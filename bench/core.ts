@@ -99,7 +99,7 @@ async function pipelineOverhead(tasks: number): Promise<number> {
     taskDir: (taskId: string) => join(dir, taskId),
   };
   const supervisor = startSupervisor({ bus, plugins: builtinAgents.map((plugin) => ({ plugin, source: 'agents', builtin: true, config: {} })), capabilities: { llm, sandbox: instantSandbox, workspace, log: () => {} } });
-  const manager = createTaskManager({ bus, store, workers: 1 });
+  const manager = createTaskManager({ bus, store, maxRunning: 1 });
   const done = new Promise<void>((resolve) => {
     let completed = 0;
     manager.onChange((task) => {

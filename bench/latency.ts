@@ -12,6 +12,7 @@ import { createBus } from '../runtime/bus/mod.ts';
 import { openStore } from '../runtime/store/mod.ts';
 import { startSupervisor } from '../runtime/supervisor/mod.ts';
 import { createTaskManager } from '../runtime/tasks/mod.ts';
+import { TASKS_PER_WORKER } from '../runtime/protocol/mod.ts';
 import { createFunctionProvider } from '../runtime/llm/mod.ts';
 import type { LlmProvider } from '../runtime/llm/mod.ts';
 import type { LlmRequest } from '../runtime/plugin/mod.ts';
@@ -125,7 +126,7 @@ export function nextRequirement(): string {
   return `latency task #${n}: export a constant named value equal to ${n}, with a test`;
 }
 
-/** Ours: the built-in agents under a supervisor, a task manager with `workers`, an in-memory store. */
+/** Ours: the built-in agents under a supervisor, pools of `workers`, 3 × workers tasks in flight, an in-memory store. */
 function orchestrator(model: ScriptedModel, sandbox: Sandbox, workers: number): Runner {
   const store = openStore(':memory:');
   const bus = createBus();
@@ -144,7 +145,8 @@ function orchestrator(model: ScriptedModel, sandbox: Sandbox, workers: number): 
     capabilities: { llm: model.llm, sandbox, workspace, log: () => {} },
     concurrency: { default: workers },
   });
-  const manager = createTaskManager({ bus, store, workers });
+  // As `runtime start --workers N` admits them: maxTasks defaults to 3 × N (runtime/server/config.ts).
+  const manager = createTaskManager({ bus, store, maxRunning: TASKS_PER_WORKER * workers });
   let waiting: { left: number; resolve(): void; reject(e: Error): void } | null = null;
   manager.onChange((task) => {
     if (task.status === 'failed') {
@@ -264,9 +266,11 @@ export async function latencyBench(): Promise<Section> {
         `and **${ratios.wideBatchVsOneTask}×** for ${wide} tasks at workers ${wide} (target ≤ 1.5×).`,
         `Model calls per task (counted): ${ours.callsPerTask}; the most in flight at once during the batches:`,
         `${ours.peak} and ${oursWide.peak} (one instance per role, serving one call at a time, allows at most`,
-        `${ours.callsPerTask}). A task waits for a worker unless workers ≥ tasks, so the floor is`,
-        `⌈tasks / workers⌉ × one task: ${Math.ceil(cfg.tasks / workers)}× for ${cfg.tasks} at ${workers},`,
-        `1× for ${wide} at ${wide}.`,
+        `${ours.callsPerTask}). Tasks pipeline: ${TASKS_PER_WORKER} × workers are in flight and each stage's pool serves`,
+        `workers calls at once, so ${cfg.tasks} tasks at workers ${workers} pass each model-bound stage in`,
+        `${Math.ceil(cfg.tasks / workers)} waves that overlap: the floor is (stages + waves − 1) / stages =`,
+        `${((ours.callsPerTask + Math.ceil(cfg.tasks / workers) - 1) / ours.callsPerTask).toFixed(2)}× one task, where the peers, running ${workers}`,
+        `tasks at once from start to end, cannot go under ${Math.ceil(cfg.tasks / workers)}×.`,
       ].join(' '),
     );
 
@@ -344,8 +348,9 @@ export async function latencyBench(): Promise<Section> {
       `the implementer's parser, a real sandbox run of the generated test (one shared ${defaultDriver()} sandbox,`,
       `${poolSize} worker processes, one run per task at a time, the validator's limits), and the list of files`,
       'to write (no disk writes; ours keeps its store in memory, the peers have no checkpointer or storage).',
-      'Ours passes `concurrency: { default: workers }` to startSupervisor (a pool of agent instances per role);',
-      'a supervisor without that option serves one call per role at a time.',
+      'Ours passes `concurrency: { default: workers }` to startSupervisor (a pool of agent instances per role)',
+      'and `maxRunning: 3 × workers` to the task manager, as `runtime start --workers N` does;',
+      'a supervisor without the concurrency option serves one call per role at a time.',
     ].join(' '),
   );
   return { title: 'Throughput under model latency (vs LangGraph.js and Mastra)', figures, ratios, notes };

@@ -9,7 +9,6 @@
 import { fork, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { workerEnv } from './_pool.ts';
 
 const ISOLATED_VM_WORKER = fileURLToPath(new URL('./_worker.ts', import.meta.url));
 const QUICKJS_WORKER = fileURLToPath(new URL('./_quickjs_worker.ts', import.meta.url));
@@ -45,4 +44,15 @@ export function quickjsLaunch(options: { nodePath: string; nodeArgs: string[] })
   const args = ['--permission', `--allow-fs-read=${SANDBOX_DIR}`, `--allow-fs-read=${NODE_MODULES}`,
     `--max-old-space-size=${QUICKJS_WORKER_HEAP_MB}`, '--disable-warning=ExperimentalWarning', ...options.nodeArgs, QUICKJS_WORKER];
   return () => spawn(options.nodePath, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'], env: workerEnv() });
+}
+
+/** The worker needs no secrets: it gets PATH and temp dirs, not the server's environment. */
+export function workerEnv(): Record<string, string> {
+  const keep = ['PATH', 'SYSTEMROOT', 'TMPDIR', 'TEMP', 'TMP', 'LANG'];
+  const env: Record<string, string> = {};
+  for (const key of keep) {
+    const value = process.env[key];
+    if (value !== undefined) env[key] = value;
+  }
+  return env;
 }

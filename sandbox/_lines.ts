@@ -1,4 +1,5 @@
 // Line-delimited JSON over a byte stream: the wire between the pool and the QuickJS worker process.
+import type { ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 
 /**
@@ -52,3 +53,22 @@ export function onJsonLines(stream: Readable, handle: (message: unknown) => void
     }
   });
 }
+
+/**
+ * Line-delimited JSON on a child's stdin/stdout, presented like Node's IPC channel; a line that is
+ * not JSON, or too long to be a report, is emitted as 'garbled'.
+ */
+export function lineChannel(child: ChildProcess): void {
+  if (child.stdout) onJsonLines(child.stdout, (message) => child.emit('message', message), (problem) => child.emit('garbled', problem), MAX_LINE);
+  child.send = ((message: unknown, callback?: (error: Error | null) => void) => {
+    const stdin = child.stdin;
+    if (stdin === null || stdin.destroyed) {
+      callback?.(new Error('the worker\'s stdin is closed'));
+      return false;
+    }
+    return stdin.write(`${JSON.stringify(message)}\n`, (error) => callback?.(error ?? null));
+  }) as ChildProcess['send'];
+}
+
+/** The longest line a QuickJS worker may send: a report is bounded far below this (REPORT_LIMITS). */
+const MAX_LINE = 8 * 1024 * 1024;

@@ -8,7 +8,7 @@
  * ('ipc', the isolated-vm worker) or JSON lines on stdin/stdout ('lines', the QuickJS worker,
  * which also runs under Deno).
  */
-import { onJsonLines } from './_lines.ts';
+import { lineChannel } from './_lines.ts';
 import type { ChildProcess } from 'node:child_process';
 import type { SandboxReport } from './mod.ts';
 import { internalError, readReport } from './_bound.ts';
@@ -39,32 +39,16 @@ export interface Pool {
   /**
    * Runs `input` in the next free worker. `expect`, when given, says whether the report is the one a
    * healthy worker gives: a worker that answers otherwise is replaced (the probe's known-good run).
+   * Aborting `signal` rejects with its reason at once: a queued run never starts, a running one's
+   * worker is killed (the only way to stop code that may never yield) and a fresh one takes the next run.
    */
-  run(input: RunInput, owner?: string, expect?: (report: SandboxReport) => boolean): Promise<SandboxReport>;
+  run(input: RunInput, owner?: string, expect?: (report: SandboxReport) => boolean, signal?: AbortSignal): Promise<SandboxReport>;
   close(): Promise<void>;
   pids(): number[];
   /** How the last answered run started inside its worker (for the bench). */
   lastStart(): 'warm' | 'context' | 'cold' | undefined;
 }
 
-/**
- * Line-delimited JSON on a child's stdin/stdout, presented like Node's IPC channel; a line that is
- * not JSON, or too long to be a report, is emitted as 'garbled'.
- */
-function lineChannel(child: ChildProcess): void {
-  if (child.stdout) onJsonLines(child.stdout, (message) => child.emit('message', message), (problem) => child.emit('garbled', problem), MAX_LINE);
-  child.send = ((message: unknown, callback?: (error: Error | null) => void) => {
-    const stdin = child.stdin;
-    if (stdin === null || stdin.destroyed) {
-      callback?.(new Error('the worker\'s stdin is closed'));
-      return false;
-    }
-    return stdin.write(`${JSON.stringify(message)}\n`, (error) => callback?.(error ?? null));
-  }) as ChildProcess['send'];
-}
-
-/** The longest line a QuickJS worker may send: a report is bounded far below this (REPORT_LIMITS). */
-const MAX_LINE = 8 * 1024 * 1024;
 /**
  * The worker keeps its own limit (CPU time, `_budget.ts`); the parent gives up on a worker that
  * spent this much more CPU on a run, or ran this much past the run's wall-clock backstop.
@@ -99,6 +83,11 @@ interface Job {
   resolve(report: SandboxReport): void;
 }
 
+/** The reason an aborted run rejects with: the signal's own, as fetch does. */
+function abortReason(signal: AbortSignal): unknown {
+  return signal.reason ?? new DOMException('the sandbox run was aborted', 'AbortError');
+}
+
 interface Worker {
   child: ChildProcess;
   ready: boolean;
@@ -121,17 +110,6 @@ function lastWords(stderr: string): string {
   const lines = stderr.split('\n').map((line) => line.replace(/^[#\s]+/, '').trim())
     .filter((line) => line !== '' && !/^\d+: /.test(line) && !/^(-{3,}|<-{3,}|\[\d+:0x)/.test(line));
   return [...lines].reverse().find((line) => /error|fatal|abort|memory/i.test(line)) ?? lines[lines.length - 1] ?? '';
-}
-
-/** The worker needs no secrets: it gets PATH and temp dirs, not the server's environment. */
-export function workerEnv(): Record<string, string> {
-  const keep = ['PATH', 'SYSTEMROOT', 'TMPDIR', 'TEMP', 'TMP', 'LANG'];
-  const env: Record<string, string> = {};
-  for (const key of keep) {
-    const value = process.env[key];
-    if (value !== undefined) env[key] = value;
-  }
-  return env;
 }
 
 export function createPool(options: PoolOptions): Pool {
@@ -359,10 +337,27 @@ export function createPool(options: PoolOptions): Pool {
   }
 
   return {
-    run(input, owner, expect) {
+    run(input, owner, expect, signal) {
       if (closed) return Promise.resolve({ ok: false, reason: 'threw', message: 'the sandbox is closed: create a new one to validate more code' });
-      return new Promise((resolve) => {
-        queue.push({ input, owner, startedAt: performance.now(), expect, resolve });
+      if (signal?.aborted) return Promise.reject(abortReason(signal));
+      return new Promise((resolve, reject) => {
+        const job: Job = { input, owner, startedAt: performance.now(), expect, resolve };
+        if (signal !== undefined) {
+          const onAbort = () => {
+            const queued = queue.indexOf(job);
+            if (queued >= 0) queue.splice(queued, 1);
+            const worker = workers.find((w) => w.job === job);
+            // Retired without a report: the run's answer is the rejection below.
+            if (worker !== undefined) retire(worker);
+            reject(abortReason(signal));
+          };
+          signal.addEventListener('abort', onAbort, { once: true });
+          job.resolve = (report) => {
+            signal.removeEventListener('abort', onAbort);
+            resolve(report);
+          };
+        }
+        queue.push(job);
         pump();
       });
     },

@@ -123,6 +123,11 @@ export interface ValidateInput {
   limits?: { memoryMb?: number; timeoutMs?: number };
   /** Who asks (a task id): with `SandboxOptions.perTask`, caps that owner's concurrent runs. */
   owner?: string;
+  /**
+   * Aborts the run: `validate` rejects with the signal's reason at once, a queued run never starts and
+   * a running one's worker is killed (its CPU is free at once; a fresh worker takes the next run).
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -227,8 +232,10 @@ export function createSandbox(options: SandboxOptions = {}): Sandbox {
       try {
         const normalized = normalizeInput(input);
         // The pool bounds what workers send; input errors name paths and are bounded here.
-        return normalized.ok ? await pool.run(normalized.input, typeof input.owner === 'string' ? input.owner : undefined) : bound(normalized.report);
+        return normalized.ok ? await pool.run(normalized.input, typeof input.owner === 'string' ? input.owner : undefined, undefined, input.signal) : bound(normalized.report);
       } catch (error) {
+        // Aborted by its caller: the caller stopped waiting, and the run is not a failed run.
+        if (input.signal?.aborted) throw error;
         return bound({ ok: false, reason: 'threw', message: `internal sandbox error: ${error instanceof Error ? error.message : String(error)}` });
       }
     },

@@ -53,6 +53,7 @@ export const configCommand: Command = {
           row('host', c.host, view.sources.host),
           row('dataDir', c.dataDir, view.sources.dataDir),
           row('workers', c.workers, view.sources.workers),
+          row('maxTasks', c.maxTasks, view.sources.maxTasks),
           row('maxIterations', c.maxIterations, view.sources.maxIterations),
           row('logLevel', c.logLevel, view.sources.logLevel),
           row('cache.size', c.cache.size, view.sources.cacheSize),

@@ -36,7 +36,8 @@ Options:
                   (<data-dir>/token; open the dashboard as http://<host>:<port>/?token=…; docs/security.md)
   --allow-host N  host names accepted in the Host header besides localhost, 127.0.0.1 and ::1,
                   comma-separated (env ORCHESTRATOR_ALLOWED_HOSTS); other names get 403 (DNS rebinding)
-  --workers N     tasks that run at once (default 2, env ORCHESTRATOR_WORKERS)
+  --workers N     requests each role serves at once, its pool of agent instances (default 2, env
+                  ORCHESTRATOR_WORKERS); 3 × N tasks are in flight (ORCHESTRATOR_MAX_TASKS), the rest queued
   --cache-size N  entries in the gateway's in-memory cache (default 1000, env ORCHESTRATOR_CACHE_SIZE)
   --cache-ttl S   seconds a cached answer lives (default 3600, 0 turns the cache off, env ORCHESTRATOR_CACHE_TTL)
   --log-level L   debug, info, warn or error (default info, env ORCHESTRATOR_LOG_LEVEL)

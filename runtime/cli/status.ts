@@ -88,7 +88,7 @@ export const statusCommand: Command = {
           ['  port', String(server.port)],
           ['  uptime', duration(health.uptimeMs)],
           ['  data', dataDir],
-          ['  queue', `${health.tasks.queued} queued, ${health.tasks.running} running (${health.tasks.workers} workers)`],
+          ['  queue', `${health.tasks.queued} queued, ${health.tasks.running} running (at most ${health.tasks.maxRunning} at once)`],
           ['  cache', lookups ? `hit rate ${(cache.hitRate * 100).toFixed(1)}% (${cache.hits} hits, ${cache.misses} misses; ${cache.size}/${cache.maxSize} entries)` : `no lookups yet (${cache.size}/${cache.maxSize} entries)`],
         ]),
         `  agents (${result.agents.length}):`,

@@ -67,8 +67,12 @@ export interface Llm {
 }
 
 export interface SandboxCapability {
-  /** `owner` (the task id) lets the sandbox cap one task's concurrent runs. */
-  validate(input: { files: Record<string, string>; entry: string; tests: string[]; limits?: { memoryMb?: number; timeoutMs?: number }; owner?: string }): Promise<SandboxReport>;
+  /**
+   * `owner` (the task id) lets the sandbox cap one task's concurrent runs. Aborting `signal` stops the
+   * run (a queued one never starts, a running one's worker is killed) and rejects with its reason;
+   * defineAgent binds every run to its request's signal, so a cancelled task frees its sandbox worker.
+   */
+  validate(input: { files: Record<string, string>; entry: string; tests: string[]; limits?: { memoryMb?: number; timeoutMs?: number }; owner?: string; signal?: AbortSignal }): Promise<SandboxReport>;
 }
 
 export interface WorkspaceCapability {

@@ -15,7 +15,7 @@ export interface AgentSpec<R extends RequestType, Config> {
   /**
    * Does the work for one request. Throw a RuntimeError for a failure the task should see (bad model
    * output, provider down); any other throw is a bug and crashes the agent (restart + redelivery).
-   * `caps.signal` aborts when the request is withdrawn; every `caps.llm` call is already bound to it.
+   * `caps.signal` aborts when the request is withdrawn; every `caps.llm` call and `caps.sandbox` run is already bound to it.
    */
   handle(message: Message<R>, caps: Capabilities<Config>): Promise<MessageMap[ResultOf<R>]>;
 }
@@ -25,12 +25,13 @@ interface AgentContext {
   current: Message | null;
 }
 
-/** The capabilities for one request: its signal, and a model that stops when it aborts. */
+/** The capabilities for one request: its signal, and a model and a sandbox that stop when it aborts. */
 function forRequest<Config>(caps: Capabilities<Config>, signal: AbortSignal): Capabilities<Config> {
   return {
     ...caps,
     signal,
     llm: { complete: (request) => caps.llm.complete({ ...request, signal: request.signal ?? signal }) },
+    sandbox: { validate: (input) => caps.sandbox.validate({ ...input, signal: input.signal ?? signal }) },
   };
 }
 

@@ -66,3 +66,10 @@ export const STAGE_ROLES = {
 export function stageRole(stage: string): string | undefined {
   return Object.hasOwn(STAGE_ROLES, stage) ? STAGE_ROLES[stage as WorkingStage] : undefined;
 }
+
+/**
+ * Tasks in flight per worker by default (`maxTasks` = this × `--workers`): every task asks a model in
+ * three stages (enhancing, analyzing, implementing; reasoning only when complex), each served by a pool
+ * of `workers` instances, so this many tasks keep every such pool busy at once while tasks pipeline.
+ */
+export const TASKS_PER_WORKER = 3;

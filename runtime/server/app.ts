@@ -87,8 +87,8 @@ export async function startApp(config: ServerConfig, log: LogSink = defaultLog):
   const provider = llm.provider;
   const workspace = createWorkspace({ root: paths.workspace, archiveRoot: paths.archive });
   // One validation per task at a time: a task's fix loop never runs two at once, and a runaway task
-  // cannot hold the whole pool. One worker per running task up to the cores: a run spinning to its
-  // deadline must not stall every other task's validation.
+  // cannot hold the whole pool. As many workers as the validator's pool has instances, up to the cores:
+  // a run spinning to its deadline must not stall every other task's validation.
   const sandbox = createSandbox({ driver: sandboxDriver(), perTask: 1, poolSize: Math.min(config.workers, availableParallelism()) });
 
   // Every message about a task goes to its log: this is what GET /api/tasks/:id shows as "messages".
@@ -113,13 +113,14 @@ export async function startApp(config: ServerConfig, log: LogSink = defaultLog):
   const { loaded, failures } = await loadPlugins({ builtins: builtinAgents, dirs: config.pluginDirs, configs: config.plugins });
   for (const failure of failures) log('error', `plugin not loaded: ${failure.message}`);
   // Every role is served by a pool as large as `workers` unless config says otherwise, so `workers`
-  // tasks at the same stage call their models side by side.
+  // tasks at the same stage call their models side by side; `maxTasks` (3 × workers) tasks are in
+  // flight, so while some wait on the implementer others are already being enhanced or analysed.
   const roles = Object.fromEntries(Object.entries(config.agents).flatMap(([role, a]) => (a.concurrency ? [[role, a.concurrency]] : [])));
   const supervisor = startSupervisor({
     bus, plugins: loaded, failures, capabilities: { llm: provider, sandbox, workspace, log: agentLog }, concurrency: { default: config.workers, roles },
   });
   const tasks = createTaskManager({
-    bus, store, workers: config.workers, maxIterations: config.maxIterations, hasReviewer: () => supervisor.servesRole('reviewer'), models: llm.tasks,
+    bus, store, maxRunning: config.maxTasks, maxIterations: config.maxIterations, hasReviewer: () => supervisor.servesRole('reviewer'), models: llm.tasks,
     // Explicit, or derived per role from its model route (attempts × timeoutMs + backoff), else 10 min.
     stageTimeoutMs: (role: string) => config.stageTimeoutMs ?? llm.stageTimeoutMs(role) ?? DEFAULT_STAGE_TIMEOUT_MS,
     ...(config.taskDeadlineMs === undefined ? {} : { taskDeadlineMs: config.taskDeadlineMs }),

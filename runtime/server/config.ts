@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ErrorCode, LogLevel, RuntimeError, errorMessage, jsonSyntaxError, parse, z } from '../protocol/mod.ts';
+import { ErrorCode, LogLevel, RuntimeError, TASKS_PER_WORKER, errorMessage, jsonSyntaxError, parse, z } from '../protocol/mod.ts';
 import { BudgetsConfig, PricesConfig, ProvidersConfig, resolveProviders } from '../llm/mod.ts';
 import type { Budgets, Price, ProviderSpec, RetryPolicy } from '../llm/mod.ts';
 import { effectiveEnv, envFilePath } from './env.ts';
@@ -12,7 +12,14 @@ export interface ServerConfig {
   port: number;
   host: string;
   dataDir: string;
+  /** How many requests each role serves at once (its pool of agent instances) and sandbox workers up to the cores (`--workers`). */
   workers: number;
+  /**
+   * How many tasks are in flight at once; the rest wait in the priority queue (ORCHESTRATOR_MAX_TASKS,
+   * "maxTasks"). Default 3 × workers: one task per instance of each of the three stages every task asks
+   * a model in (enhance, analyze, implement), so every pool can be busy at once while tasks pipeline.
+   */
+  maxTasks: number;
   maxIterations: number;
   /**
    * 'auto' (the gateway when a provider has a key or a local server is configured, else the demo),
@@ -66,6 +73,7 @@ const ConfigFile = z.strictObject({
   host: z.string().optional(),
   dataDir: z.string().optional(),
   workers: z.number().int().min(1).max(64).optional(),
+  maxTasks: z.number().int().min(1).max(1024).optional(),
   maxIterations: z.number().int().min(1).max(20).optional(),
   logLevel: z.enum(['debug', 'info', 'warn', 'error']).optional(),
   drainTimeoutSeconds: z.number().int().min(0).max(3600).optional(),
@@ -181,7 +189,7 @@ export function resolveConfigWithSources(flags: ConfigFlags, realEnv: Env): Reso
     return undefined;
   };
   const origin = (name: string): string => {
-    const envName = { port: 'ORCHESTRATOR_PORT', workers: 'ORCHESTRATOR_WORKERS', maxIterations: 'ORCHESTRATOR_MAX_ITERATIONS', cacheSize: 'ORCHESTRATOR_CACHE_SIZE', cacheTtl: 'ORCHESTRATOR_CACHE_TTL', demoDelayMs: 'ORCHESTRATOR_DEMO_DELAY_MS', drainTimeoutSeconds: 'ORCHESTRATOR_DRAIN_TIMEOUT' }[name];
+    const envName = { port: 'ORCHESTRATOR_PORT', workers: 'ORCHESTRATOR_WORKERS', maxTasks: 'ORCHESTRATOR_MAX_TASKS', maxIterations: 'ORCHESTRATOR_MAX_ITERATIONS', cacheSize: 'ORCHESTRATOR_CACHE_SIZE', cacheTtl: 'ORCHESTRATOR_CACHE_TTL', demoDelayMs: 'ORCHESTRATOR_DEMO_DELAY_MS', drainTimeoutSeconds: 'ORCHESTRATOR_DRAIN_TIMEOUT' }[name];
     switch (sources[name]) {
       case 'flag': return 'from the command line';
       case 'env': return `from ${envName} in the environment`;
@@ -192,11 +200,13 @@ export function resolveConfigWithSources(flags: ConfigFlags, realEnv: Env): Reso
   };
   const host = String(pick('host', flags.host, 'ORCHESTRATOR_HOST', file.host) ?? '127.0.0.1');
   if (!/^[A-Za-z0-9.:[\]-]+$/.test(host)) throw new RuntimeError(ErrorCode.Invalid, `host is ${JSON.stringify(host)}: use an address such as 127.0.0.1 (--host or ORCHESTRATOR_HOST)`);
+  const workers = int('workers', pick('workers', flags.workers, 'ORCHESTRATOR_WORKERS', file.workers), 2, 1, 64, '--workers or ORCHESTRATOR_WORKERS', origin('workers'));
   const config: ServerConfig = {
     port: int('port', pick('port', flags.port, 'ORCHESTRATOR_PORT', file.port), 8100, 0, 65535, '--port or ORCHESTRATOR_PORT', origin('port')),
     host,
     dataDir: resolve(String(pick('dataDir', flags.dataDir, 'ORCHESTRATOR_DATA_DIR', file.dataDir) ?? '.orchestrator')),
-    workers: int('workers', pick('workers', flags.workers, 'ORCHESTRATOR_WORKERS', file.workers), 2, 1, 64, '--workers or ORCHESTRATOR_WORKERS', origin('workers')),
+    workers,
+    maxTasks: int('max tasks', pick('maxTasks', flags.maxTasks, 'ORCHESTRATOR_MAX_TASKS', file.maxTasks), TASKS_PER_WORKER * workers, 1, 1024, 'ORCHESTRATOR_MAX_TASKS or "maxTasks" in the config file', origin('maxTasks')),
     maxIterations: int('max iterations', pick('maxIterations', flags.maxIterations, 'ORCHESTRATOR_MAX_ITERATIONS', file.maxIterations), 3, 1, 20, 'ORCHESTRATOR_MAX_ITERATIONS', origin('maxIterations')),
     provider: String(pick('provider', flags.provider, 'ORCHESTRATOR_PROVIDER', undefined) ?? 'auto'),
     providers: resolveProviders(file.providers ?? {}, env),

@@ -14,8 +14,12 @@ import { newTaskId, statusOf, taskView } from './_view.ts';
 export interface TaskManagerOptions {
   bus: Bus;
   store: Store;
-  /** How many tasks run at once (`--workers`). */
-  workers?: number;
+  /**
+   * How many tasks are in flight at once (the server's `maxTasks`, default 3 × `--workers`); the rest
+   * wait in the priority queue. Not the agents' concurrency: each role's pool has its own size, and a
+   * task holds an instance only while one of its stages runs, so tasks pipeline through the pools.
+   */
+  maxRunning?: number;
   /** Implementer attempts before a task fails validation for good. */
   maxIterations?: number;
   /**
@@ -51,7 +55,7 @@ export interface TaskManager {
   /** Resumes every unfinished task from its last snapshot, then starts scheduling. */
   resume(): Promise<{ resumed: number; failed: number }>;
   onChange(listener: (task: TaskView) => void): () => void;
-  stats(): { queued: number; running: number; workers: number };
+  stats(): { queued: number; running: number; maxRunning: number };
   /** When a running task's deadline budget runs out (epoch ms), or null when it is not running. */
   deadline(id: string): number | null;
   /** Every task whose stage is running now (not queued, not final), however old. */
@@ -63,15 +67,15 @@ export interface TaskManager {
 type TaskActor = Actor<PipelineMachine>;
 
 /**
- * Owns every task actor: creates, schedules (priority queue, `workers` at once), persists a snapshot
+ * Owns every task actor: creates, schedules (priority queue, `maxRunning` at once), persists a snapshot
  * after every transition (one store commit with the task row and the stage event, in the order the
  * transitions happened), resumes after a restart, cancels and retries.
- * @example const tasks = createTaskManager({ bus, store, workers: 2 }); await tasks.resume(); await tasks.submit({ requirement, priority: 5 });
+ * @example const tasks = createTaskManager({ bus, store, maxRunning: 6 }); await tasks.resume(); await tasks.submit({ requirement, priority: 5 });
  */
 export function createTaskManager(options: TaskManagerOptions): TaskManager {
   const { bus, store } = options;
   const clock = bus.clock;
-  const workers = options.workers ?? 2;
+  const maxRunning = options.maxRunning ?? 6;
   const maxIterations = options.maxIterations ?? 3;
   const stageTimeout = options.stageTimeoutMs ?? 10 * 60_000;
   const stageTimeoutMs = (role: string) => (typeof stageTimeout === 'function' ? stageTimeout(role) : stageTimeout);
@@ -193,7 +197,7 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
   }
 
   function pump(): void {
-    while (!stopped && queue.size > 0 && running() < workers) {
+    while (!stopped && queue.size > 0 && running() < maxRunning) {
       const id = queue.shift()!;
       deadlines.set(id, clock.now() + taskDeadlineMs);
       actors.get(id)?.send({ type: 'START' });
@@ -326,8 +330,8 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
     async resume() {
       let resumed = 0;
       let failed = 0;
-      // Tasks that were mid-stage first: they hold their worker slots again before any queued task is
-      // scheduled, or a restart would run more than `workers` tasks at once.
+      // Tasks that were mid-stage first: they hold their slots again before any queued task is
+      // scheduled, or a restart would run more than `maxRunning` tasks at once.
       const rows = await store.unfinishedTasks();
       const startsOver = (row: TaskRow) => row.stage === Stage.Queued;
       for (const row of [...rows.filter((r) => !startsOver(r)), ...rows.filter(startsOver)]) {
@@ -373,7 +377,7 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
-    stats: () => ({ queued: queue.size, running: running(), workers }),
+    stats: () => ({ queued: queue.size, running: running(), maxRunning }),
     deadline: (id) => deadlines.get(id) ?? null,
     async running() {
       const live = [...actors.entries()].filter(([, actor]) => !FINAL_STAGES.has(String(actor.getSnapshot().value)) && String(actor.getSnapshot().value) !== Stage.Queued);

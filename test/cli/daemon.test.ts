@@ -37,12 +37,12 @@ test('start --daemon detaches, writes pid, port and server.json, logs to logs/se
 test('status shows pid, port, uptime, version, agents, queue and cache; --json too', async () => {
   const run = await runtime(['status', ...d], { cwd });
   assert.is(run.code, 0, show(run));
-  for (const text of [`pid     ${pid}`, 'uptime', 'Orchestrator 0.1.0', 'queue   0 queued, 0 running (2 workers)', 'cache', 'implementer', 'DEMO MODE']) assert.match(run.stdout, text);
+  for (const text of [`pid     ${pid}`, 'uptime', 'Orchestrator 0.1.0', 'queue   0 queued, 0 running (at most 6 at once)', 'cache', 'implementer', 'DEMO MODE']) assert.match(run.stdout, text);
   assert.not.match(run.stdout, '\x1b[', 'no colour codes when stdout is not a terminal');
   const json = JSON.parse((await runtime(['status', ...d, '--json'], { cwd })).stdout);
   assert.is(json.pid, pid);
   assert.is(json.running, true);
-  assert.is(json.queue.workers, 2);
+  assert.is(json.queue.maxRunning, 6, "3 × --workers 2 tasks in flight");
   assert.type(json.cache.hitRate, 'number');
   assert.ok(json.agents.some((a: { role: string; status: string }) => a.role === 'validator' && a.status === 'ready'), JSON.stringify(json.agents));
 });

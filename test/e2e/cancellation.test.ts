@@ -4,11 +4,13 @@
 // (a) a task cancelled during a 30 s model call closes the upstream connection, frees the agent
 //     instance for the next task at once, and its usage row says cancelled;
 // (b) a stage timeout aborts the call and no further attempt starts (usage row: timeout);
-// (d) two tasks at the same stage call the model side by side.
+// (d) two tasks at the same stage call the model side by side;
+// and a task cancelled while its generated tests spin in the sandbox has that run's worker killed.
 // Time bounds here are safety limits far below the scripted delays (30 s, 20 s), never speeds.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { childrenOf } from '../reliability/_load.ts';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { startFakeUpstream, type FakeUpstream, type RecordedRequest } from '../fakes/upstream.ts';
@@ -134,6 +136,44 @@ test('(b) a stage timeout aborts the model call and no further attempt starts; t
   assert.equal(attempts.map((a: { role: string; attempt: number; kind: string }) => [a.role, a.attempt, a.kind]), [['enhancer', 1, 'aborted']], 'the aborted attempt is on the task');
   const row = await waitFor('the usage row', async () => usageRows(server, id).find((r) => r.agent === 'enhancer'));
   assert.equal({ ok: row.ok, outcome: row.outcome, attempts: row.attempts }, { ok: 0, outcome: 'timeout', attempts: 1 });
+});
+
+/** CPU time (ms) a process has used, from /proc; undefined once it is gone (or dead, waiting to be reaped). */
+function cpuMs(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (fields[0] === 'Z') return undefined;
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+test('cancelling a task while its generated tests spin in the sandbox kills the worker running them, at once', async () => {
+  fake.reset();
+  const spinning = ['```js file=src/spin.js', 'export const spin = () => { for (;;) {} };', '```', '```js file=src/spin.test.js',
+    "import { spin } from './spin.js';", "it('spins', () => spin());", '```'].join('\n');
+  fake.script({ match: { model: 'implementer-model' }, times: Infinity, respond: { text: spinning } });
+  answerNormally();
+  const server = await serve({ workers: 2, maxIterations: 1 });
+  const id = await submit(server, `${fizzbuzz.requirement} (spins)`);
+  await waitFor('the task to be validating', async () => (await api(server, `/api/tasks/${id}`)).body.stage === 'validating', 30_000);
+  // The worker running the spinning test: a sandbox worker of this server whose CPU time climbs past
+  // what starting one takes (~0.5 s of CPU here), so not one that is still loading its engine.
+  const worker = await waitFor('a sandbox worker to spin', async () => {
+    const workers = childrenOf(server.proc.pid!).filter((c) => /sandbox[/\\]_worker\.ts/.test(c.cmd)).map((c) => ({ pid: c.pid, cpu: cpuMs(c.pid) ?? 0 }));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    return workers.find((w) => (cpuMs(w.pid) ?? 0) > w.cpu && w.cpu > 1500)?.pid;
+  }, 30_000);
+  const cancelledAt = Date.now();
+  const cancel = await api(server, `/api/tasks/${id}/cancel`, { method: 'POST' });
+  assert.is(cancel.status, 200, JSON.stringify(cancel.body));
+  // Its run had most of its 5 s of CPU left (and a worker survives a run that times out): only the
+  // cancel ends this process. The bound is a safety limit.
+  await waitFor(`sandbox worker ${worker} to be gone`, async () => cpuMs(worker) === undefined, 4000);
+  console.log(`  sandbox worker gone ${Date.now() - cancelledAt} ms after the cancel`);
+  assert.is((await api(server, `/api/tasks/${id}`)).body.status, 'cancelled');
 });
 
 test.run();

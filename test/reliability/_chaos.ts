@@ -66,7 +66,7 @@ export interface ChaosResult {
   finalIntegrity: string;
   /** Failed tasks whose workspace folder holds files although they never reached integrating. */
   unvalidatedWrites: number;
-  /** Polls that saw more tasks running than `--workers` allows. */
+  /** Polls that saw more tasks running than maxTasks (3 × `--workers` by default) allows. */
   overWorkers: number;
   /** Failed tasks by their error's reason. */
   failedBy: Record<string, number>;
@@ -233,6 +233,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   };
   const workers = options.workers ?? 3;
   const args = ['--workers', String(workers)];
+  // The default maxTasks (docs/cli.md): 3 tasks in flight per worker, the rest queued.
+  const maxTasks = 3 * workers;
   const start = async (): Promise<StartedServer> => {
     const t0 = Date.now();
     const server = await startServer({ dataDir, env, args });
@@ -251,9 +253,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     const { body } = await api(s, '/api/tasks?limit=1000');
     const tasks: Array<{ id: string; status: string; stage: string; updatedAt: number }> = body.tasks ?? [];
     const running = tasks.filter((t) => t.status === 'running');
-    if (running.length > workers) {
+    if (running.length > maxTasks) {
       result.overWorkers++;
-      problem(`${running.length} tasks running at once with --workers ${workers}: ${running.map((t) => `${t.id} (${t.stage})`).join(', ')}`);
+      problem(`${running.length} tasks running at once with --workers ${workers} (at most ${maxTasks}): ${running.map((t) => `${t.id} (${t.stage})`).join(', ')}`);
     }
     return tasks;
   };
@@ -493,7 +495,7 @@ export function describeRun(r: ChaosResult): string[] {
     `seed ${r.seed}: ${r.kills} SIGKILLs, ${r.submitted} tasks submitted, ${r.cancelled} cancelled, ${r.retried} retried; ${r.completed} completed, ${r.failed} failed with a reason (${Object.entries(r.failedBy).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'})`,
     `aimed at: ${Object.entries(r.aimed).map(([k, v]) => `${k} ${v}`).join(', ')}`,
     `running stages when the kill landed: ${Object.entries(r.landed).sort().map(([k, v]) => `${k} ${v}`).join(', ')}`,
-    `lost ${r.lost}, stuck ${r.stuck}, regressed ${r.regressed}, leftover temp files ${r.leftovers}, completed tasks with other files than their final set ${r.mismatched}, unvalidated writes ${r.unvalidatedWrites}, polls with more than --workers running ${r.overWorkers}`,
+    `lost ${r.lost}, stuck ${r.stuck}, regressed ${r.regressed}, leftover temp files ${r.leftovers}, completed tasks with other files than their final set ${r.mismatched}, unvalidated writes ${r.unvalidatedWrites}, polls with more than maxTasks running ${r.overWorkers}`,
     `kills that interrupted a file write (temp file or archive staging left, removed on resume): ${r.interruptedWrites}`,
     `integrity_check ok after ${r.integrityOk}/${r.integrityChecks} kills; after the final stop: ${r.finalIntegrity}`,
     `restart (spawn to listening) median ${sorted[Math.floor(sorted.length / 2)] ?? 0} ms, max ${sorted.at(-1) ?? 0} ms; wall ${(r.wallMs / 1000).toFixed(1)} s`,

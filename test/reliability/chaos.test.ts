@@ -7,7 +7,7 @@
 //   only for a task still integrating; after the last restart every task ends completed or failed with
 //   a reason, each completed task's folder holds exactly its final generated files (byte for byte, no
 //   file of an earlier attempt, no temp file) and its archive mirrors them, and no restart runs more
-//   tasks than --workers.
+//   tasks than maxTasks (3 × --workers).
 // - The store's SQLite settings hold on every connection: WAL, synchronous=FULL (restored after the
 //   deferred write-behind commits, which run at NORMAL), busy_timeout, eight writers committing
 //   concurrently to one file never surface SQLITE_BUSY nor lose a row, and a write that waits past

@@ -9,7 +9,7 @@
 // - snapshots that would hang or misbehave after a restore — an invocation missing or unknown
 //   (xstate#4148), a state the machine does not have, another task's snapshot, unreadable JSON — fail
 //   their task with E_MIGRATION and never stop the other tasks from resuming;
-// - a restart never runs more tasks than `workers`;
+// - a restart never runs more tasks than `maxRunning`;
 // - the pipeline has no `after` timers (stuck after restore, xstate#4860) and no systemId (lost after
 //   restore, xstate#4873), and its shape matches its version (a changed machine needs a new version
 //   and new fixtures: see PIPELINE_MACHINE_VERSION in runtime/tasks/pipeline.ts).
@@ -111,7 +111,7 @@ function machineShape(): unknown {
 let sandbox: Sandbox;
 
 /** The runtime of one server, in-process: store file, bus, real agents (plus plugins/), task manager. */
-async function runtime(options: { workers?: number; ids?: () => string } = {}) {
+async function runtime(options: { maxRunning?: number; ids?: () => string } = {}) {
   const dir = tempDir('orch-replay-');
   const store = openStore(join(dir, 'orchestrator.db'));
   const bus = createBus();
@@ -121,7 +121,7 @@ async function runtime(options: { workers?: number; ids?: () => string } = {}) {
   const llm = createTranscriptProvider({ transcripts: loadTranscripts(TRANSCRIPTS), label: 'test' });
   const { loaded, failures } = await loadPlugins({ builtins: builtinAgents, dirs: [join(ROOT, 'plugins')] });
   const supervisor = startSupervisor({ bus, plugins: loaded, failures, capabilities: { llm, sandbox, workspace, log: () => {} } });
-  const tasks = createTaskManager({ bus, store, workers: options.workers ?? 2, maxIterations: 3, hasReviewer: () => supervisor.servesRole('reviewer'), ids: options.ids });
+  const tasks = createTaskManager({ bus, store, maxRunning: options.maxRunning ?? 2, maxIterations: 3, hasReviewer: () => supervisor.servesRole('reviewer'), ids: options.ids });
   const finished = (id: string, ms = 30_000) =>
     new Promise<TaskView>((resolve, reject) => {
       const timer = setTimeout(() => void tasks.view(id).then((view) => reject(new Error(`task ${id} did not finish within ${ms} ms: ${JSON.stringify(view)}`))), ms);
@@ -352,8 +352,8 @@ test("snapshots that do not fit (unknown state, another task's, unreadable) fail
   }
 });
 
-test('a restart never runs more tasks than workers: tasks that were mid-stage take their slots before queued ones', async () => {
-  const rt = await runtime({ workers: 2 });
+test('a restart never runs more tasks than maxRunning: tasks that were mid-stage take their slots before queued ones', async () => {
+  const rt = await runtime({ maxRunning: 2 });
   try {
     const queued = byName('queued');
     const validating = byName('validating');
@@ -364,7 +364,7 @@ test('a restart never runs more tasks than workers: tasks that were mid-stage ta
     let most = 0;
     rt.tasks.onChange(() => (most = Math.max(most, rt.tasks.stats().running)));
     assert.equal(await rt.tasks.resume(), { resumed: 5, failed: 0 });
-    assert.equal(rt.tasks.stats(), { queued: 3, running: 2, workers: 2 }, 'the two mid-stage tasks hold both slots');
+    assert.equal(rt.tasks.stats(), { queued: 3, running: 2, maxRunning: 2 }, 'the two mid-stage tasks hold both slots');
     for (const id of [...midStage, ...waiting]) assert.is((await rt.finished(id)).status, 'completed', id);
     assert.ok(most <= 2, `at most 2 running at once, saw ${most}`);
   } finally {

@@ -19,7 +19,7 @@ async function rejects(fn: () => Promise<unknown>, pattern: RegExp): Promise<voi
 
 const files = [{ path: 'a.js', content: 'export const a = 1;' }, { path: 'a.test.js', content: 'it("a", () => {});' }];
 
-function setup(report: unknown, options: { workers?: number; gate?: Promise<void> } = {}) {
+function setup(report: unknown, options: { maxRunning?: number; gate?: Promise<void> } = {}) {
   const bus = createBus();
   const store = openStore(':memory:');
   const order: string[] = [];
@@ -33,7 +33,7 @@ function setup(report: unknown, options: { workers?: number; gate?: Promise<void
   bus.serve('role:implementer', () => ({ files, entry: 'a.js', tests: ['a.test.js'], notes: '' }));
   bus.serve('role:validator', () => ({ report, findings: ['a: expected 1 to be 2'] }));
   bus.serve('role:integrator', () => (integrated++, { dir: '/x', written: ['t/a.js'] }));
-  const manager = createTaskManager({ bus, store, workers: options.workers ?? 1, maxIterations: 2 });
+  const manager = createTaskManager({ bus, store, maxRunning: options.maxRunning ?? 1, maxIterations: 2 });
   // Resolves with the task's final view, whether it ends after this call or ended before it.
   const finished = (id: string) =>
     new Promise<TaskView>((resolve) => {
@@ -80,7 +80,7 @@ test('queued tasks start by priority, then by submission order, one worker at a 
   const low = await s.manager.submit({ requirement: 'low', priority: 2 });
   const high = await s.manager.submit({ requirement: 'high', priority: 9 });
   const high2 = await s.manager.submit({ requirement: 'high, later', priority: 9 });
-  assert.equal(s.manager.stats(), { queued: 3, running: 1, workers: 1 });
+  assert.equal(s.manager.stats(), { queued: 3, running: 1, maxRunning: 1 });
   open();
   await Promise.all([first, low, high, high2].map((t) => s.finished(t.id)));
   assert.equal(s.order, ['first (starts at once)', 'high', 'high, later', 'low']);
@@ -97,7 +97,7 @@ test('a task that is integrating cannot be cancelled: it completes with its file
   bus.serve('role:implementer', () => ({ files, entry: 'a.js', tests: ['a.test.js'], notes: '' }));
   bus.serve('role:validator', () => ({ report: { ok: true, tests: [{ name: 'a', ok: true, ms: 1 }], console: [], ms: 1, memoryBytes: 1 }, findings: [] }));
   bus.serve('role:integrator', async () => (await gate, { dir: '/x', written: ['t/a.js'] }));
-  const manager = createTaskManager({ bus, store, workers: 1 });
+  const manager = createTaskManager({ bus, store, maxRunning: 1 });
   const task = await manager.submit({ requirement: 'r', priority: 5 });
   await new Promise<void>((resolve) => {
     const off = manager.onChange((t) => t.id === task.id && t.stage === 'integrating' && (off(), resolve()));
