@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { createBus } from '../runtime/bus/mod.ts';
-import { openStore } from '../runtime/store/mod.ts';
+import { createVolatileStore, openStore } from '../runtime/store/mod.ts';
 import { startSupervisor } from '../runtime/supervisor/mod.ts';
 import { createTaskManager } from '../runtime/tasks/mod.ts';
 import { builtinAgents } from '../agents/mod.ts';
@@ -69,9 +69,10 @@ async function lanes(count: number, concurrency: number, one: (id: number) => Pr
   await Promise.all(Array.from({ length: concurrency }, lane));
 }
 
-function orchestrator(where: 'disk' | 'memory', concurrency: number): Runner {
+/** Ours: 'disk' is the default store (SQLite file), 'memory' SQLite ':memory:', 'volatile' no persistence at all. */
+function orchestrator(where: 'disk' | 'memory' | 'volatile', concurrency: number): Runner {
   const dir = mkdtempSync(join(tmpdir(), 'orch-bench-orch-'));
-  const store = openStore(where === 'disk' ? join(dir, 'bench.db') : ':memory:');
+  const store = where === 'volatile' ? createVolatileStore() : openStore(where === 'disk' ? join(dir, 'bench.db') : ':memory:');
   const bus = createBus();
   const llm = createFunctionProvider('instant', (request) => instantModel(request.role));
   const workspace = {
@@ -94,7 +95,7 @@ function orchestrator(where: 'disk' | 'memory', concurrency: number): Runner {
         waiting = { left: count, resolve, reject };
         for (let i = 0; i < count; i++) manager.submit({ requirement: `task ${n++}`, priority: 5 }).catch(reject);
       }),
-    dbBytes: async () => (await store.info()).bytes,
+    ...(store.persistent ? { dbBytes: async () => (await store.info()).bytes } : {}),
     async close() {
       await manager.stop();
       supervisor.stop();
@@ -292,10 +293,11 @@ export async function orchestrationBench(): Promise<Section> {
   // Label → [concurrency 1, concurrency 32] for the tasks/s rows and the ratios.
   const measured = new Map<string, [Figure, Figure]>();
 
+  const oursVolatile: [Figure, Figure] = [await perTask('Orchestrator task, no persistence (volatile store)', () => orchestrator('volatile', 1), 1), await perTask('Orchestrator task, no persistence (volatile store)', () => orchestrator('volatile', 32), 32)];
   const oursMem: [Figure, Figure] = [await perTask('Orchestrator task, in-memory store', () => orchestrator('memory', 1), 1), await perTask('Orchestrator task, in-memory store', () => orchestrator('memory', 32), 32)];
   const oursDisk: [Figure, Figure] = [await perTask('Orchestrator task, SQLite on disk (synchronous=FULL)', () => orchestrator('disk', 1), 1), await perTask('Orchestrator task, SQLite on disk (synchronous=FULL)', () => orchestrator('disk', 32), 32)];
-  figures.push(...oursMem, ...oursDisk);
-  measured.set('ours, in-memory store', oursMem).set('ours, SQLite on disk', oursDisk);
+  figures.push(...oursVolatile, ...oursMem, ...oursDisk);
+  measured.set('ours, no persistence', oursVolatile).set('ours, in-memory store', oursMem).set('ours, SQLite on disk', oursDisk);
 
   /** Both concurrencies of one peer variant, or its "not measured" row and note. */
   const pair = async (label: string, short: string, peer: string, make: (c: 1 | 32) => Runner | Promise<Runner>): Promise<[Figure, Figure] | undefined> => {
@@ -349,6 +351,7 @@ export async function orchestrationBench(): Promise<Section> {
     for (const [c, f] of [[1, c1], [32, c32]] as const) figures.push({ name: `tasks/s at concurrency ${c}: ${label}`, unit: 'tasks/s', median: perSecond(1, f.median), min: perSecond(1, f.max), max: perSecond(1, f.min) });
   }
 
+  figures.push(...(await memory('Orchestrator, no persistence (volatile store, keeps every task in the heap)', () => orchestrator('volatile', 32))));
   figures.push(...(await memory('Orchestrator, in-memory store (SQLite :memory:)', () => orchestrator('memory', 32))));
   figures.push(...(await memory('Orchestrator, SQLite on disk', () => orchestrator('disk', 32))));
   const memoryOf = async (label: string, make: () => Runner | Promise<Runner>) => {
@@ -369,17 +372,20 @@ export async function orchestrationBench(): Promise<Section> {
     const [c1, c32] = [ratio(med(ours[0]), med(theirs[0])), ratio(med(ours[1]), med(theirs[1]))];
     ratios[`${key}C1`] = c1;
     ratios[`${key}C32`] = c32;
-    notes.push(`${sentence} = **${c1}×** at concurrency 1 and **${c32}×** at concurrency 32${key === 'memoryVsLangGraph' ? ' (goal ≤ 0.5×)' : ''}.`);
+    const goals: Record<string, string> = { volatileVsLangGraph: ' (goal ≤ 0.5×)', volatileVsMastra: ' (goal < 3×)', diskVsLangGraphSqlite: ' (goal ≤ 0.7×)', diskVsMastraLibsql: ' (goal ≤ 0.7×)' };
+    const goal = goals[key] ?? '';
+    notes.push(`${sentence} = **${c1}×** at concurrency 1 and **${c32}×** at concurrency 32${goal}.`);
     if (c1 > 1 || c32 > 1) behind.push(`${peer} (${c1}× / ${c32}×)`);
   };
-  compare('memoryVsLangGraph', oursMem, lg, 'Like with like, no persistence: our per-task overhead / LangGraph.js StateGraph without a checkpointer', 'LangGraph.js without a checkpointer');
-  compare('memoryVsMastra', oursMem, ma, 'No persistence: our per-task overhead / a Mastra workflow without storage', 'Mastra without storage');
+  compare('volatileVsLangGraph', oursVolatile, lg, 'Like with like, no persistence: our per-task overhead (volatile store) / LangGraph.js StateGraph without a checkpointer', 'LangGraph.js without a checkpointer');
+  compare('volatileVsMastra', oursVolatile, ma, 'No persistence: our per-task overhead (volatile store) / a Mastra workflow without storage', 'Mastra without storage');
+  compare('memoryVsMastra', oursMem, ma, 'SQLite in memory (every transition still serialised and written) / a Mastra workflow without storage', 'Mastra without storage, against our SQLite :memory: store');
   compare('diskVsLangGraphSqlite', oursDisk, lgDisk, 'With SQLite persistence on both sides: ours on disk / LangGraph.js + SqliteSaver', 'LangGraph.js + SqliteSaver');
   compare('diskVsMastraLibsql', oursDisk, maDisk, 'With SQLite persistence on both sides: ours on disk / Mastra + LibSQLStore', 'Mastra + LibSQLStore');
   if (lg) ratios.diskVsLangGraphNoCheckpointerC1 = ratio(med(oursDisk[0]), med(lg[0]));
   if (behind.length) {
     notes.push(
-      `Where we are behind (ratio above 1 at concurrency 1 / 32): ${behind.join(', ')}. Why: an Orchestrator stage is not a function call. Each stage is a request/reply over the bus to an agent actor running plugin code (prompt building, output parsing); the task is an XState actor whose snapshot, task row and stage event are written to the store after every transition — to SQLite even with the in-memory store (\`:memory:\`) — and every change is published as a task view to listeners (the dashboard, the API). A LangGraph node or a Mastra step is an async function call plus the framework's own bookkeeping (channels; zod validation of each step's input and output). On disk every one of those commits waits for an fsync on both sides (synchronous=FULL), so the on-disk rows mostly count fsyncs per task and swing with whatever else uses the disk.`,
+      `Where we are behind (ratio above 1 at concurrency 1 / 32): ${behind.join(', ')}. Why: an Orchestrator stage is not a function call. Each stage is a request/reply over the bus to an agent pool whose instance is an XState actor running plugin code (prompt building, output parsing) and whose busy/idle counts the supervisor actor updates twice per request; the task is an XState actor whose snapshot, task row and stage event go to the store after every transition (serialised to SQLite even with \`:memory:\`; kept as objects by the volatile store), and every change is published as a task view to listeners (the dashboard, the API). A LangGraph node or a Mastra step is an async function call plus the framework's own bookkeeping (channels; zod validation of each step's input and output). On disk every one of those commits waits for an fsync on both sides (synchronous=FULL), so the on-disk rows mostly count fsyncs per task and swing with whatever else uses the disk.`,
     );
   }
   notes.push(

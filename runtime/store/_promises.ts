@@ -34,6 +34,7 @@ export function createStore(db: DatabaseSync, path: string, schemaVersion: numbe
   return {
     path,
     schemaVersion,
+    persistent: true,
     createTask: (task, first) => settled(() => sync.createTask(task, first)),
     commit: (id, change) => settled(() => sync.commit(id, change)),
     updateTask: (id, patch) => settled(() => sync.updateTask(id, patch)),

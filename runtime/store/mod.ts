@@ -1,6 +1,7 @@
 /**
  * Durable state of the runtime in one SQLite file (node:sqlite): tasks, the append-only event log
- * and one state-machine snapshot per task, so a restart resumes where the process stopped.
+ * and one state-machine snapshot per task, so a restart resumes where the process stopped. The same
+ * Store contract is also kept in memory only (createVolatileStore: nothing persisted).
  * The store never reads the clock: every timestamp comes from the caller.
  * @module
  */
@@ -10,6 +11,8 @@ import { DatabaseSync } from 'node:sqlite';
 import { ErrorCode, RuntimeError } from '../protocol/mod.ts';
 import { migrate } from './_migrations.ts';
 import { createStore } from './_promises.ts';
+
+export { createVolatileStore } from './_volatile.ts';
 
 /**
  * Where a task is in its life. Queued and running tasks are unfinished and resumed after a restart.
@@ -180,6 +183,13 @@ export interface Store {
   readonly path: string;
   /** The schema version of the open database (always the newest this code knows). */
   readonly schemaVersion: number;
+  /**
+   * True when the store writes what it is given down as data that a later process can read (SQLite, on
+   * disk or ':memory:'); false for the volatile store (createVolatileStore), which keeps the objects
+   * themselves and loses them with the process, so a caller may hand it live state (the task manager
+   * saves its actors' own snapshots there instead of persisted copies).
+   */
+  readonly persistent: boolean;
   /** Inserts a queued task (stage 'queued', attempt 1) with its first events and snapshot, in one commit. E_CONFLICT when the id exists. */
   createTask(task: { id: string; requirement: string; priority: number; createdAt: number }, first?: Omit<TaskChange, 'patch'>): Promise<TaskRow>;
   /** One transition in one commit (see TaskChange); answers the row as written. E_NOT_FOUND for an unknown id, and nothing is written. */

@@ -147,7 +147,9 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
     const stage = String(snapshot.value);
     const context = snapshot.context;
     const now = clock.now();
-    const persisted = actor.getPersistedSnapshot();
+    // A store that writes data down gets the persisted copy (actor refs stripped, restorable after a
+    // restart); the volatile store keeps objects, and a snapshot is immutable: it takes the live one.
+    const persisted = store.persistent ? actor.getPersistedSnapshot() : snapshot;
     void write(
       id,
       () =>

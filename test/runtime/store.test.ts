@@ -5,7 +5,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ErrorCode, RuntimeError } from '../../runtime/protocol/mod.ts';
-import { openStore, TaskStatus, type Store, type UsageRow } from '../../runtime/store/mod.ts';
+import { createVolatileStore, openStore, TaskStatus, type Store, type UsageRow } from '../../runtime/store/mod.ts';
 import { MIGRATIONS, migrate } from '../../runtime/store/_migrations.ts';
 import { createSyncStore, type SyncStore } from '../../runtime/store/_store.ts';
 
@@ -36,75 +36,9 @@ async function seed(store: Store): Promise<void> {
   await store.createTask({ id: 'c', requirement: 'third', priority: 1, createdAt: 300 });
 }
 
-test('create, get, update and list tasks', async () => {
-  const store = openStore(':memory:');
-  const created = await store.createTask({ id: 't1', requirement: 'a fizzbuzz module', priority: 5, createdAt: 1000 });
-  assert.equal(created, {
-    id: 't1', requirement: 'a fizzbuzz module', priority: 5, status: 'queued', stage: 'queued',
-    createdAt: 1000, updatedAt: 1000, error: null, result: null, attempt: 1,
-  });
-  assert.equal(await store.getTask('t1'), created);
-  assert.is(await store.getTask('nope'), null);
 
-  const updated = await store.updateTask('t1', { status: TaskStatus.Running, stage: 'analysis', updatedAt: 1500 });
-  assert.is(updated.status, 'running');
-  assert.is(updated.stage, 'analysis');
-  assert.is(updated.updatedAt, 1500);
-  assert.is(updated.requirement, 'a fizzbuzz module');
 
-  const done = await store.updateTask('t1', { status: 'completed', result: { files: ['a.js'], score: 0.9 }, attempt: 2 });
-  assert.equal(done.result, { files: ['a.js'], score: 0.9 });
-  assert.is(done.attempt, 2);
-  assert.is(done.updatedAt, 1500, 'updatedAt only moves when passed');
-  assert.is((await store.updateTask('t1', { result: null, error: 'boom' })).result, null);
-  assert.is((await store.getTask('t1'))?.error, 'boom');
-  await store.close();
-});
 
-test('listTasks is newest first, filters by status and pages', async () => {
-  const store = openStore(':memory:');
-  await seed(store);
-  await store.updateTask('b', { status: 'running' });
-  await store.updateTask('c', { status: 'failed', error: 'x' });
-  assert.equal((await store.listTasks()).map((t) => t.id), ['c', 'b', 'a']);
-  assert.equal((await store.listTasks({ status: ['queued', 'running'] })).map((t) => t.id), ['b', 'a']);
-  assert.equal(await store.listTasks({ status: [] }), []);
-  assert.equal((await store.listTasks({ limit: 1, offset: 1 })).map((t) => t.id), ['b']);
-  assert.equal((await store.unfinishedTasks()).map((t) => t.id), ['a', 'b']);
-  await throwsCode(() => store.listTasks({ status: ['bogus' as TaskStatus] }), ErrorCode.Invalid, 'bogus', 'queued');
-  await throwsCode(() => store.listTasks({ limit: -2 }), ErrorCode.Invalid, 'limit');
-  await store.close();
-});
-
-test('duplicate id is a conflict; unknown id is not found; bad values are invalid', async () => {
-  const store = openStore(':memory:');
-  await seed(store);
-  await throwsCode(() => store.createTask({ id: 'a', requirement: 'again', priority: 1, createdAt: 1 }), ErrorCode.Conflict, 'a', 'already exists');
-  assert.is((await store.getTask('a'))?.requirement, 'first', 'the original row is untouched');
-  await throwsCode(() => store.updateTask('ghost', { stage: 'x' }), ErrorCode.NotFound, 'ghost');
-  await throwsCode(() => store.updateTask('ghost', {}), ErrorCode.NotFound, 'ghost');
-  await throwsCode(() => store.updateTask('a', { status: 'done' as TaskStatus }), ErrorCode.Invalid, '"done"', 'completed');
-  await throwsCode(() => store.createTask({ id: 'z', requirement: 'r', priority: 1.5, createdAt: 1 }), ErrorCode.Invalid, 'priority', '1.5');
-  await store.close();
-});
-
-test('events are ordered, filtered by task and resumable with afterSeq', async () => {
-  const store = openStore(':memory:');
-  await seed(store);
-  const first = await store.appendEvent({ taskId: 'a', ts: 1, type: 'task.submitted', data: { n: 1 } });
-  await store.appendEvent({ taskId: 'b', ts: 2, type: 'task.submitted', data: null });
-  await store.appendEvent({ taskId: null, ts: 3, type: 'runtime.started', data: undefined });
-  const third = await store.appendEvent({ taskId: 'a', ts: 4, type: 'task.stage', data: { stage: 'analysis' } });
-  await store.appendEvent({ taskId: 'a', ts: 5, type: 'task.stage', data: ['x', 2] });
-  assert.equal(first, { seq: 1, taskId: 'a', ts: 1, type: 'task.submitted', data: { n: 1 } });
-  const all = await store.events('a');
-  assert.equal(all.map((e) => e.ts), [1, 4, 5]);
-  assert.ok(all.every((e, i) => i === 0 || e.seq > all[i - 1].seq));
-  assert.equal((await store.events('a', { afterSeq: first.seq })).map((e) => e.seq), [third.seq, third.seq + 1]);
-  assert.equal((await store.events('a', { afterSeq: first.seq, limit: 1 })).map((e) => e.data), [{ stage: 'analysis' }]);
-  assert.equal(await store.events('nobody'), []);
-  await store.close();
-});
 
 test('the event log refuses UPDATE and DELETE', async () => {
   const file = tempFile();
@@ -118,16 +52,153 @@ test('the event log refuses UPDATE and DELETE', async () => {
   raw.close();
 });
 
-test('snapshots upsert and load', async () => {
-  const store = openStore(':memory:');
-  await seed(store);
-  assert.is(await store.loadSnapshot('a'), null);
-  await store.saveSnapshot({ taskId: 'a', machineVersion: '1', snapshot: { value: 'analysis' }, updatedAt: 10 });
-  await store.saveSnapshot({ taskId: 'a', machineVersion: '2', snapshot: { value: 'coding', context: { n: 1 } }, updatedAt: 20 });
-  assert.equal(await store.loadSnapshot('a'), { taskId: 'a', machineVersion: '2', snapshot: { value: 'coding', context: { n: 1 } }, updatedAt: 20 });
-  await throwsCode(() => store.saveSnapshot({ taskId: 'ghost', machineVersion: '1', snapshot: {}, updatedAt: 1 }), ErrorCode.NotFound, 'ghost');
-  await store.close();
-});
+
+// The Store contract, on both implementations: SQLite (':memory:' here; files below) and volatile.
+const STORES: Array<[string, () => Store]> = [['sqlite', () => openStore(':memory:')], ['volatile', createVolatileStore]];
+for (const [kind, make] of STORES) {
+  test(`${kind}: create, get, update and list tasks`, async () => {
+    const store = make();
+    const created = await store.createTask({ id: 't1', requirement: 'a fizzbuzz module', priority: 5, createdAt: 1000 });
+    assert.equal(created, {
+      id: 't1', requirement: 'a fizzbuzz module', priority: 5, status: 'queued', stage: 'queued',
+      createdAt: 1000, updatedAt: 1000, error: null, result: null, attempt: 1,
+    });
+    assert.equal(await store.getTask('t1'), created);
+    assert.is(await store.getTask('nope'), null);
+
+    const updated = await store.updateTask('t1', { status: TaskStatus.Running, stage: 'analysis', updatedAt: 1500 });
+    assert.is(updated.status, 'running');
+    assert.is(updated.stage, 'analysis');
+    assert.is(updated.updatedAt, 1500);
+    assert.is(updated.requirement, 'a fizzbuzz module');
+
+    const done = await store.updateTask('t1', { status: 'completed', result: { files: ['a.js'], score: 0.9 }, attempt: 2 });
+    assert.equal(done.result, { files: ['a.js'], score: 0.9 });
+    assert.is(done.attempt, 2);
+    assert.is(done.updatedAt, 1500, 'updatedAt only moves when passed');
+    assert.is((await store.updateTask('t1', { result: null, error: 'boom' })).result, null);
+    assert.is((await store.getTask('t1'))?.error, 'boom');
+    await store.close();
+  });
+
+  test(`${kind}: listTasks is newest first, filters by status and pages`, async () => {
+    const store = make();
+    await seed(store);
+    await store.updateTask('b', { status: 'running' });
+    await store.updateTask('c', { status: 'failed', error: 'x' });
+    assert.equal((await store.listTasks()).map((t) => t.id), ['c', 'b', 'a']);
+    assert.equal((await store.listTasks({ status: ['queued', 'running'] })).map((t) => t.id), ['b', 'a']);
+    assert.equal(await store.listTasks({ status: [] }), []);
+    assert.equal((await store.listTasks({ limit: 1, offset: 1 })).map((t) => t.id), ['b']);
+    assert.equal((await store.unfinishedTasks()).map((t) => t.id), ['a', 'b']);
+    await throwsCode(() => store.listTasks({ status: ['bogus' as TaskStatus] }), ErrorCode.Invalid, 'bogus', 'queued');
+    await throwsCode(() => store.listTasks({ limit: -2 }), ErrorCode.Invalid, 'limit');
+    await store.close();
+  });
+
+  test(`${kind}: duplicate id is a conflict; unknown id is not found; bad values are invalid`, async () => {
+    const store = make();
+    await seed(store);
+    await throwsCode(() => store.createTask({ id: 'a', requirement: 'again', priority: 1, createdAt: 1 }), ErrorCode.Conflict, 'a', 'already exists');
+    assert.is((await store.getTask('a'))?.requirement, 'first', 'the original row is untouched');
+    await throwsCode(() => store.updateTask('ghost', { stage: 'x' }), ErrorCode.NotFound, 'ghost');
+    await throwsCode(() => store.updateTask('ghost', {}), ErrorCode.NotFound, 'ghost');
+    await throwsCode(() => store.updateTask('a', { status: 'done' as TaskStatus }), ErrorCode.Invalid, '"done"', 'completed');
+    await throwsCode(() => store.createTask({ id: 'z', requirement: 'r', priority: 1.5, createdAt: 1 }), ErrorCode.Invalid, 'priority', '1.5');
+    await store.close();
+  });
+
+  test(`${kind}: events are ordered, filtered by task and resumable with afterSeq`, async () => {
+    const store = make();
+    await seed(store);
+    const first = await store.appendEvent({ taskId: 'a', ts: 1, type: 'task.submitted', data: { n: 1 } });
+    await store.appendEvent({ taskId: 'b', ts: 2, type: 'task.submitted', data: null });
+    await store.appendEvent({ taskId: null, ts: 3, type: 'runtime.started', data: undefined });
+    const third = await store.appendEvent({ taskId: 'a', ts: 4, type: 'task.stage', data: { stage: 'analysis' } });
+    await store.appendEvent({ taskId: 'a', ts: 5, type: 'task.stage', data: ['x', 2] });
+    assert.equal(first, { seq: 1, taskId: 'a', ts: 1, type: 'task.submitted', data: { n: 1 } });
+    const all = await store.events('a');
+    assert.equal(all.map((e) => e.ts), [1, 4, 5]);
+    assert.ok(all.every((e, i) => i === 0 || e.seq > all[i - 1].seq));
+    assert.equal((await store.events('a', { afterSeq: first.seq })).map((e) => e.seq), [third.seq, third.seq + 1]);
+    assert.equal((await store.events('a', { afterSeq: first.seq, limit: 1 })).map((e) => e.data), [{ stage: 'analysis' }]);
+    assert.equal(await store.events('nobody'), []);
+    await store.close();
+  });
+
+  test(`${kind}: snapshots upsert and load`, async () => {
+    const store = make();
+    await seed(store);
+    assert.is(await store.loadSnapshot('a'), null);
+    await store.saveSnapshot({ taskId: 'a', machineVersion: '1', snapshot: { value: 'analysis' }, updatedAt: 10 });
+    await store.saveSnapshot({ taskId: 'a', machineVersion: '2', snapshot: { value: 'coding', context: { n: 1 } }, updatedAt: 20 });
+    assert.equal(await store.loadSnapshot('a'), { taskId: 'a', machineVersion: '2', snapshot: { value: 'coding', context: { n: 1 } }, updatedAt: 20 });
+    await throwsCode(() => store.saveSnapshot({ taskId: 'ghost', machineVersion: '1', snapshot: {}, updatedAt: 1 }), ErrorCode.NotFound, 'ghost');
+    await store.close();
+  });
+
+  test(`${kind}: createTask with its events and commit are all or nothing; the promise is settled when the call returns`, async () => {
+    const store = make();
+    const created = await store.createTask({ id: 't1', requirement: 'r', priority: 5, createdAt: 1 }, { events: [{ ts: 1, type: 'task.submitted', data: { requirement: 'r' } }], snapshot: { machineVersion: '1', snapshot: { value: 'queued' }, updatedAt: 1 } });
+    assert.is(created.status, 'queued');
+    assert.equal((await store.events('t1')).map((e) => e.type), ['task.submitted']);
+    assert.equal((await store.loadSnapshot('t1'))?.snapshot, { value: 'queued' });
+    await throwsCode(() => store.createTask({ id: 't1', requirement: 'again', priority: 5, createdAt: 2 }, { events: [{ ts: 2, type: 'task.submitted', data: {} }] }), ErrorCode.Conflict, 't1');
+    assert.is((await store.events('t1')).length, 1, 'the refused create wrote no event');
+    await throwsCode(() => store.createTask({ id: 't2', requirement: 'r', priority: 5, createdAt: 2 }, { events: [{ ts: 2, type: 'task.submitted', data: {} }], snapshot: { machineVersion: '', snapshot: {}, updatedAt: 2 } }), ErrorCode.Invalid, 'machineVersion');
+    assert.is(await store.getTask('t2'), null, 'a refused snapshot takes its task and events with it');
+    assert.equal(await store.events('t2'), []);
+
+    const row = await store.commit('t1', {
+      snapshot: { machineVersion: '1', snapshot: { value: 'enhancing' }, updatedAt: 5 },
+      events: [{ ts: 5, type: 'task.stage', data: { from: 'queued', to: 'enhancing' } }],
+      patch: { status: 'running', stage: 'enhancing', updatedAt: 5 },
+    });
+    assert.equal([row.status, row.stage, row.updatedAt], ['running', 'enhancing', 5]);
+    assert.equal((await store.loadSnapshot('t1'))?.snapshot, { value: 'enhancing' });
+    // A patch the store refuses takes the snapshot and the events of its commit with it.
+    await throwsCode(
+      () => store.commit('t1', { snapshot: { machineVersion: '1', snapshot: { value: 'lost' }, updatedAt: 6 }, events: [{ ts: 6, type: 'task.stage', data: {} }], patch: { status: 'bogus' as TaskStatus } }),
+      ErrorCode.Invalid,
+      'bogus',
+    );
+    assert.equal((await store.loadSnapshot('t1'))?.snapshot, { value: 'enhancing' });
+    assert.equal((await store.events('t1')).map((e) => e.type), ['task.submitted', 'task.stage']);
+    await throwsCode(() => store.commit('ghost', { events: [{ ts: 7, type: 'task.stage', data: {} }] }), ErrorCode.NotFound, 'ghost');
+    assert.equal(await store.events('ghost'), [], 'nothing written for an unknown task');
+
+    // The embedded store does its work before the call returns: a commit nobody awaits is on disk.
+    void store.updateTask('t1', { stage: 'analyzing' });
+    const seen = await Promise.race([store.getTask('t1'), new Promise((r) => setImmediate(() => r('not yet')))]);
+    assert.is((seen as { stage: string }).stage, 'analyzing');
+    await store.close();
+  });
+
+  test(`${kind}: cache rows and usage totals`, async () => {
+    const store = make();
+    const row = (key: string, bytes: number, createdAt: number) => ({ namespace: 'ns', key, kind: 'json' as const, body: '{}', meta: '{}', bytes, createdAt, expiresAt: createdAt + 10 });
+    for (const [i, key] of ['a', 'b', 'c'].entries()) store.cache.putLater(row(key, 10, i + 1));
+    await store.flush();
+    assert.equal(await store.cache.totals(), { size: 3, bytes: 30 });
+    assert.equal(await store.cache.get('ns', 'b'), row('b', 10, 2));
+    assert.is(await store.cache.evictTo(20), 1, 'the oldest goes');
+    assert.is(await store.cache.get('ns', 'a'), null);
+    assert.is(await store.cache.delete('ns', 'b'), true);
+    assert.is(await store.cache.delete('ns', 'b'), false);
+    assert.is(await store.cache.prune(13), 1, 'c expires at 13');
+    store.cache.putLater(row('d', 5, 20));
+    await store.flush();
+    assert.is(await store.cache.clear([['ns', 'd'], ['ns', 'never']]), 2, 'one row and one key without a row');
+    const usage = (cached: boolean): UsageRow => ({ ts: 1, taskId: 't1', agent: 'a', provider: 'p', model: 'm', inputTokens: 2, outputTokens: 3, cacheReadTokens: 0, cacheWriteTokens: 0, costUsd: 0.25, latencyMs: 1, cached, attempts: 1, ok: true, outcome: 'ok' });
+    store.usage.appendLater(usage(false));
+    store.usage.appendLater(usage(false));
+    store.usage.appendLater(usage(true));
+    assert.equal(await store.usage.taskTotals('t1'), { turns: 2, tokens: 10, costUsd: 0.5 });
+    assert.is(store.persistent, kind === 'sqlite');
+    await store.close();
+    await throwsCode(() => store.getTask('t1'), ErrorCode.Invalid, 'closed');
+  });
+}
 
 /** The synchronous SQLite work under the Store, on its own connection (for what the promise API hides: transactions, per-connection settings). */
 function syncStore(): { store: SyncStore; db: DatabaseSync; file: string } {
@@ -161,42 +232,6 @@ test('transaction commits, rolls back on throw, and nests', () => {
   store.close();
 });
 
-test('createTask with its events and commit are all or nothing; the promise is settled when the call returns', async () => {
-  const store = openStore(':memory:');
-  const created = await store.createTask({ id: 't1', requirement: 'r', priority: 5, createdAt: 1 }, { events: [{ ts: 1, type: 'task.submitted', data: { requirement: 'r' } }], snapshot: { machineVersion: '1', snapshot: { value: 'queued' }, updatedAt: 1 } });
-  assert.is(created.status, 'queued');
-  assert.equal((await store.events('t1')).map((e) => e.type), ['task.submitted']);
-  assert.equal((await store.loadSnapshot('t1'))?.snapshot, { value: 'queued' });
-  await throwsCode(() => store.createTask({ id: 't1', requirement: 'again', priority: 5, createdAt: 2 }, { events: [{ ts: 2, type: 'task.submitted', data: {} }] }), ErrorCode.Conflict, 't1');
-  assert.is((await store.events('t1')).length, 1, 'the refused create wrote no event');
-  await throwsCode(() => store.createTask({ id: 't2', requirement: 'r', priority: 5, createdAt: 2 }, { events: [{ ts: 2, type: 'task.submitted', data: {} }], snapshot: { machineVersion: '', snapshot: {}, updatedAt: 2 } }), ErrorCode.Invalid, 'machineVersion');
-  assert.is(await store.getTask('t2'), null, 'a refused snapshot takes its task and events with it');
-  assert.equal(await store.events('t2'), []);
-
-  const row = await store.commit('t1', {
-    snapshot: { machineVersion: '1', snapshot: { value: 'enhancing' }, updatedAt: 5 },
-    events: [{ ts: 5, type: 'task.stage', data: { from: 'queued', to: 'enhancing' } }],
-    patch: { status: 'running', stage: 'enhancing', updatedAt: 5 },
-  });
-  assert.equal([row.status, row.stage, row.updatedAt], ['running', 'enhancing', 5]);
-  assert.equal((await store.loadSnapshot('t1'))?.snapshot, { value: 'enhancing' });
-  // A patch the store refuses takes the snapshot and the events of its commit with it.
-  await throwsCode(
-    () => store.commit('t1', { snapshot: { machineVersion: '1', snapshot: { value: 'lost' }, updatedAt: 6 }, events: [{ ts: 6, type: 'task.stage', data: {} }], patch: { status: 'bogus' as TaskStatus } }),
-    ErrorCode.Invalid,
-    'bogus',
-  );
-  assert.equal((await store.loadSnapshot('t1'))?.snapshot, { value: 'enhancing' });
-  assert.equal((await store.events('t1')).map((e) => e.type), ['task.submitted', 'task.stage']);
-  await throwsCode(() => store.commit('ghost', { events: [{ ts: 7, type: 'task.stage', data: {} }] }), ErrorCode.NotFound, 'ghost');
-  assert.equal(await store.events('ghost'), [], 'nothing written for an unknown task');
-
-  // The embedded store does its work before the call returns: a commit nobody awaits is on disk.
-  void store.updateTask('t1', { stage: 'analyzing' });
-  const seen = await Promise.race([store.getTask('t1'), new Promise((r) => setImmediate(() => r('not yet')))]);
-  assert.is((seen as { stage: string }).stage, 'analyzing');
-  await store.close();
-});
 
 test('a file store persists across reopen, runs in WAL mode and checks ok', async () => {
   const file = tempFile();

@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createBus } from '../../runtime/bus/mod.ts';
-import { openStore } from '../../runtime/store/mod.ts';
+import { createVolatileStore, openStore } from '../../runtime/store/mod.ts';
 import { createTaskManager } from '../../runtime/tasks/mod.ts';
 import type { TaskView } from '../../runtime/protocol/mod.ts';
 
@@ -19,9 +19,9 @@ async function rejects(fn: () => Promise<unknown>, pattern: RegExp): Promise<voi
 
 const files = [{ path: 'a.js', content: 'export const a = 1;' }, { path: 'a.test.js', content: 'it("a", () => {});' }];
 
-function setup(report: unknown, options: { maxRunning?: number; gate?: Promise<void> } = {}) {
+function setup(report: unknown, options: { maxRunning?: number; gate?: Promise<void>; volatile?: boolean } = {}) {
   const bus = createBus();
-  const store = openStore(':memory:');
+  const store = options.volatile ? createVolatileStore() : openStore(':memory:');
   const order: string[] = [];
   let integrated = 0;
   bus.serve('role:enhancer', async (m) => {
@@ -52,6 +52,17 @@ test('a passing report reaches integrating and completes', async () => {
   assert.is(s.integrated(), 1);
   const stages = (await s.store.events(task.id)).filter((e) => e.type === 'task.stage').map((e) => (e.data as { to: string }).to);
   assert.equal(stages, ['enhancing', 'analyzing', 'implementing', 'validating', 'integrating', 'completed']);
+  await s.manager.stop();
+});
+
+test('on the volatile store (no persistence) a task completes and its detail shows what each stage produced', async () => {
+  const s = setup({ ok: true, tests: [{ name: 'a', ok: true, ms: 1 }], console: [], ms: 1, memoryBytes: 1 }, { volatile: true });
+  const task = await s.manager.submit({ requirement: 'r', priority: 5 });
+  assert.is((await s.finished(task.id)).status, 'completed');
+  const detail = await s.manager.get(task.id);
+  assert.is(detail?.prompt, 'p', 'the context comes from the saved (live) snapshot');
+  assert.equal(detail?.generated.map((f) => f.path), ['a.js', 'a.test.js']);
+  assert.equal(detail?.stages.map((x) => x.stage), ['enhancing', 'analyzing', 'implementing', 'validating', 'integrating', 'completed']);
   await s.manager.stop();
 });
 
