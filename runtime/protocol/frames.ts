@@ -81,8 +81,24 @@ export interface InspectHistoryEntry {
   data: unknown;
 }
 
+/**
+ * One node of the supervision tree (GET /api/actors, the inspector's 'actors' frame): the root, its two
+ * subtrees (agents, tasks), the pools and their instances, the running tasks. `actor` is the id to
+ * inspect it by, when it can be; `strategy` says what happens when a node of that level fails.
+ */
+export interface ActorNode {
+  id: string;
+  kind: 'root' | 'agents' | 'tasks' | 'pool' | 'instance' | 'task';
+  status: string;
+  actor?: InspectActorId;
+  strategy?: string;
+  /** What a view shows beside the status: a pool's counts, an instance's task, a task's stage and deadline. */
+  detail?: Record<string, string | number | null>;
+  children: ActorNode[];
+}
+
 export type InspectServerFrame =
-  | { type: 'actors'; actors: InspectActorId[] }
+  | { type: 'actors'; actors: InspectActorId[]; tree?: ActorNode }
   | { type: 'machine'; actor: InspectActorId; definition: InspectMachine }
   | { type: 'state'; actor: InspectActorId; value: unknown; context: unknown; at: number; event?: { type: string; payload: unknown } }
   | { type: 'history'; actor: InspectActorId; entries: InspectHistoryEntry[] }
@@ -92,7 +108,7 @@ export type InspectServerFrame =
 export const InspectClientFrame = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('subscribe'),
-    actor: z.string().regex(/^(supervisor|agent:[\w.-]{1,64}|task:[\w.-]{1,128})$/, { error: "must be 'supervisor', 'agent:<name>' or 'task:<id>'" }),
+    actor: z.string().regex(/^(supervisor|agent:[\w.-]{1,64}(#\d{1,4})?|task:[\w.-]{1,128})$/, { error: "must be 'supervisor', 'agent:<name>', 'agent:<name>#<n>' or 'task:<id>'" }),
   }),
   z.strictObject({ type: z.literal('unsubscribe') }),
   z.strictObject({ type: z.literal('actors') }),

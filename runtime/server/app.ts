@@ -121,6 +121,8 @@ export async function startApp(config: ServerConfig, log: LogSink = defaultLog):
   });
   const tasks = createTaskManager({
     bus, store, maxRunning: config.maxTasks, maxIterations: config.maxIterations, hasReviewer: () => supervisor.servesRole('reviewer'), models: llm.tasks,
+    // The task actors are the root supervisor's tasks subtree: one tree, one actor system.
+    home: supervisor,
     // Explicit, or derived per role from its model route (attempts × timeoutMs + backoff), else 10 min.
     stageTimeoutMs: (role: string) => config.stageTimeoutMs ?? llm.stageTimeoutMs(role) ?? DEFAULT_STAGE_TIMEOUT_MS,
     ...(config.taskDeadlineMs === undefined ? {} : { taskDeadlineMs: config.taskDeadlineMs }),

@@ -1,6 +1,6 @@
 import type { AnyActorRef, AnyStateMachine, InspectionEvent } from 'xstate';
 import { ErrorCode, InspectClientFrame, RuntimeError, errorMessage, parse } from '../protocol/mod.ts';
-import type { InspectActorId, InspectEdge, InspectHistoryEntry, InspectMachine, InspectServerFrame, InspectStateNode, TaskView } from '../protocol/mod.ts';
+import type { ActorNode, InspectActorId, InspectEdge, InspectHistoryEntry, InspectMachine, InspectServerFrame, InspectStateNode, TaskView } from '../protocol/mod.ts';
 import type { WsHandlers, WsPeer } from '../adapters/mod.ts';
 import type { Store } from '../store/mod.ts';
 import type { Supervisor } from '../supervisor/mod.ts';
@@ -159,6 +159,12 @@ export function createInspector(deps: InspectorDeps) {
     return ['supervisor', ...agents, ...(await tasks.list({ limit: 100 })).map((t) => `task:${t.id}` as const)];
   }
 
+  /** The 'actors' frame: every actor to inspect, and the supervision tree they make. */
+  async function actorsFrame(): Promise<InspectServerFrame> {
+    const [list, tree] = await Promise.all([actors(), tasks.subtree().then((subtree): ActorNode => supervisor.tree(subtree))]);
+    return { type: 'actors', actors: list, tree };
+  }
+
   /** The instance id an inspector actor name stands for: `name` is the pool's first instance. */
   const instanceOf = (name: string) => (name.includes('#') ? name : `${name}#1`);
 
@@ -268,8 +274,8 @@ export function createInspector(deps: InspectorDeps) {
 
   const ws: WsHandlers = {
     open(peer) {
-      void actors().then(
-        (list) => send(peer, { type: 'actors', actors: list }),
+      void actorsFrame().then(
+        (frame) => send(peer, frame),
         (error) => send(peer, { type: 'error', message: `the actor list could not be read: ${errorMessage(error)}; send {"type":"actors"} to ask again` }),
       );
     },
@@ -284,7 +290,7 @@ export function createInspector(deps: InspectorDeps) {
         const frame = parse(InspectClientFrame, raw, 'inspect frame');
         if (frame.type === 'subscribe') await subscribe(peer, frame.actor as InspectActorId);
         else if (frame.type === 'unsubscribe') subscriptions.delete(peer);
-        else send(peer, { type: 'actors', actors: await actors() });
+        else send(peer, await actorsFrame());
       } catch (error) {
         send(peer, { type: 'error', message: `${errorMessage(error)}; send {"type":"subscribe","actor":"supervisor" | "agent:<name>" | "task:<id>"}` });
       }

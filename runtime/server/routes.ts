@@ -224,6 +224,7 @@ export function createRoutes(deps: RouteDeps): (request: Request) => Promise<Res
     { method: 'POST', path: /^\/api\/tasks\/([^/]+)\/cancel$/, handle: async (_, m) => json(await tasks.cancel(decodeURIComponent(m[1]))) },
     { method: 'POST', path: /^\/api\/tasks\/([^/]+)\/retry$/, handle: async (_, m) => json(await tasks.retry(decodeURIComponent(m[1])), 202) },
     { method: 'GET', path: /^\/api\/agents$/, handle: () => json({ agents: supervisor.agents(), failures: supervisor.failures() }) },
+    { method: 'GET', path: /^\/api\/actors$/, handle: async () => json(supervisor.tree(await tasks.subtree())) },
     { method: 'GET', path: /^\/api\/workspace\/files$/, handle: async () => json({ files: await workspace.listFiles() }) },
     {
       method: 'GET',

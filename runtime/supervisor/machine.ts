@@ -4,7 +4,7 @@ import { AgentStatus, errorMessage } from '../protocol/mod.ts';
 import type { AgentInstanceState, AgentState, Clock } from '../protocol/mod.ts';
 import type { LoadedPlugin, PluginFailure } from '../plugin/mod.ts';
 
-export const SUPERVISOR_MACHINE_VERSION = 'supervisor@2';
+export const SUPERVISOR_MACHINE_VERSION = 'supervisor@3';
 
 export interface SupervisorPolicy {
   /** First restart delay of an instance; doubles per crash of that instance in the window, capped at maxBackoffMs. */
@@ -68,6 +68,8 @@ export type SupervisorEvent =
   | { type: 'agent.done'; id: string; ok: boolean; latencyMs: number }
   | { type: 'agent.hung'; id: string; error: string }
   | { type: 'agent.restart'; id: string }
+  /** Stops a child created under the root with `parent` (a task actor): only its parent may. */
+  | { type: 'child.stop'; ref: AnyActorRef }
   | { type: 'supervisor.stop' };
 
 type AnySpawn = (logic: unknown, options: { id: string; input: unknown }) => AnyActorRef;
@@ -133,8 +135,10 @@ function patch(context: SupervisorContext, id: string, change: Partial<Instance>
 }
 
 /**
- * The root actor: two levels under it, pools (one per agent plugin, one mailbox each) and their
- * instances (children running the plugin's logic). It owns every instance's status and counts, so
+ * The root actor. Its agents subtree: pools (one per agent plugin, one mailbox each) and their
+ * instances (children running the plugin's logic). Its tasks subtree: one actor per running task,
+ * created by the task manager with this actor as `parent` (one actor system: one inspection stream),
+ * stopped through `child.stop`; a task that fails, fails alone (the manager records why). It owns every instance's status and counts, so
  * the dashboard reads one snapshot that cannot drift from what runs. A crashed instance (error event
  * or a hang) restarts alone after exponential backoff while its siblings keep serving; `maxCrashes`
  * crashes in a pool within `windowMs` mark the pool failed (escalation to the root, which logs it and
@@ -211,6 +215,7 @@ export const supervisorMachine = setup({
             enqueue(() => context.hooks.restarted(event.id));
           }),
         },
+        'child.stop': { actions: enqueueActions(({ event, enqueue }) => enqueue(stopChild(event.ref))) },
         'supervisor.stop': { target: 'stopped' },
       },
     },
@@ -233,6 +238,8 @@ function crash(context: SupervisorContext, event: { type: string }, enqueueRaw: 
   } else {
     const child = event.type.slice('xstate.error.actor.'.length);
     const at = child.lastIndexOf('@');
+    // Not an instance (`name#n@generation`): a task actor of the tasks subtree, which its manager fails alone.
+    if (at < 0) return;
     id = child.slice(0, at);
     // An error from an older generation was already handled when that generation died.
     if (Number(child.slice(at + 1)) !== context.instances[id]?.generation) return;

@@ -1,12 +1,14 @@
 import { createActor } from 'xstate';
-import type { Actor } from 'xstate';
+import type { Actor, ActorOptions, AnyActorLogic, AnyActorRef } from 'xstate';
 import { AgentStatus, ErrorCode, RuntimeError, Topics, address } from '../protocol/mod.ts';
-import type { AgentState, Clock, Message } from '../protocol/mod.ts';
+import type { ActorNode, AgentState, Clock, Message } from '../protocol/mod.ts';
 import { withdrawnError } from '../bus/mod.ts';
 import type { Bus, Delivery, Subscription } from '../bus/mod.ts';
 import type { AnyAgentPlugin, Capabilities, LoadedPlugin, PluginFailure } from '../plugin/mod.ts';
 import { defaultPolicy, supervisorMachine } from './machine.ts';
 import type { PoolSpec, SupervisorPolicy } from './machine.ts';
+import { actorTree } from './tree.ts';
+import type { TasksSubtree } from './tree.ts';
 
 /** The capabilities every agent shares; the supervisor adds self, config, reply and fail per instance. */
 export type SharedCapabilities = Pick<Capabilities, 'llm' | 'sandbox' | 'workspace' | 'log'>;
@@ -43,6 +45,18 @@ export interface Supervisor {
   servesRole(role: string): boolean;
   /** Called with the pool's new state on every change. */
   onAgentChange(listener: (agent: AgentState) => void): () => void;
+  /**
+   * Creates an actor of `logic` in the root's tasks subtree: a child of the root actor in its actor
+   * system (one inspection stream for the whole tree; the root sees it end). Start it yourself; stop it
+   * with `stopChild`. Stopping the root stops the children still running.
+   */
+  createChild<TLogic extends AnyActorLogic>(logic: TLogic, options?: ActorOptions<TLogic>): Actor<TLogic>;
+  /** Stops a child made by createChild; a no-op once it ended. */
+  stopChild(child: AnyActorRef): void;
+  /** The children made by createChild that have not ended. */
+  children(): number;
+  /** The whole supervision tree, with the tasks subtree as the task manager reports it. */
+  tree(tasks: TasksSubtree): ActorNode;
   stop(): void;
 }
 
@@ -248,6 +262,13 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
     }
   }
 
+  // The tasks subtree: actors created under the root, until they end or are stopped.
+  const children = new Set<AnyActorRef>();
+  function stopChild(child: AnyActorRef): void {
+    if (!children.delete(child)) return;
+    actor.send({ type: 'child.stop', ref: child });
+  }
+
   const endpoints: Subscription[] = [];
   for (const { loaded, size } of pools) {
     const { name, role } = loaded.plugin;
@@ -264,7 +285,19 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    createChild(logic, childOptions) {
+      const child = createActor(logic, { ...childOptions, parent: actor });
+      children.add(child);
+      const forget = () => children.delete(child);
+      child.subscribe({ complete: forget, error: forget });
+      return child;
+    },
+    stopChild,
+    children: () => children.size,
+    tree: (tasks) => actorTree(Object.values(actor.getSnapshot().context.agents), policy, tasks),
     stop() {
+      // Down the tree: the tasks first (they stop where they are), then the pools.
+      for (const child of [...children]) stopChild(child);
       stopped = true;
       for (const endpoint of endpoints) endpoint.close();
       actor.send({ type: 'supervisor.stop' });

@@ -1,7 +1,7 @@
 // How a stored task row reads as a view, and the helpers the manager names tasks and messages with.
 import { FINAL_STAGES, Stage } from '../protocol/mod.ts';
-import type { Message, TaskView } from '../protocol/mod.ts';
-import type { TaskRow } from '../store/mod.ts';
+import type { Message, TaskDetail, TaskView } from '../protocol/mod.ts';
+import type { EventRow, TaskRow } from '../store/mod.ts';
 import type { PipelineContext } from './pipeline.ts';
 
 export function statusOf(stage: string): TaskView['status'] {
@@ -37,5 +37,24 @@ export function taskView(row: TaskRow, context: PipelineContext | undefined, max
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
     files: result?.written ?? [],
+  };
+}
+
+/** A task's detail (GET /api/tasks/:id): its view, what each stage produced, and its log read as stages, messages and model attempts. */
+export function taskDetail(view: TaskView, context: PipelineContext | undefined, events: EventRow[]): TaskDetail {
+  return {
+    ...view,
+    prompt: context?.prompt ?? null,
+    analysis: context?.analysis ?? null,
+    plan: context?.plan ?? null,
+    report: context?.report ?? null,
+    findings: context?.findings ?? [],
+    generated: context?.implementation?.files ?? [],
+    stages: events.filter((e) => e.type === 'task.stage').map((e) => ({ stage: (e.data as { to: string }).to, at: e.ts })),
+    messages: events.filter((e) => e.type === 'message').map((e) => e.data as TaskDetail['messages'][number]),
+    modelAttempts: events.filter((e) => e.type === 'llm.attempt').map((e) => {
+      const a = e.data as TaskDetail['modelAttempts'][number];
+      return { at: e.ts, role: a.role, deployment: a.deployment, attempt: a.attempt, kind: a.kind, text: a.text };
+    }),
   };
 }

@@ -1,70 +1,14 @@
-import { createActor } from 'xstate';
-import type { Actor } from 'xstate';
 import { ErrorCode, FINAL_STAGES, RuntimeError, Stage, Topics, errorMessage, stageRole } from '../protocol/mod.ts';
-import type { Message, TaskDetail, TaskView } from '../protocol/mod.ts';
-import type { Bus } from '../bus/mod.ts';
-import type { Store, TaskRow } from '../store/mod.ts';
+import type { TaskView } from '../protocol/mod.ts';
+import type { TaskRow } from '../store/mod.ts';
 import { PIPELINE_MACHINE_VERSION, createPipelineMachine, taskError } from './pipeline.ts';
 import type { PipelineContext, PipelineMachine } from './pipeline.ts';
 import { PriorityQueue } from './queue.ts';
 import { restoreRefusal, restoredRefusal } from './_restore.ts';
 import { createStageCalls } from './_stages.ts';
-import { newTaskId, statusOf, taskView } from './_view.ts';
-
-export interface TaskManagerOptions {
-  bus: Bus;
-  store: Store;
-  /**
-   * How many tasks are in flight at once (the server's `maxTasks`, default 3 × `--workers`); the rest
-   * wait in the priority queue. Not the agents' concurrency: each role's pool has its own size, and a
-   * task holds an instance only while one of its stages runs, so tasks pipeline through the pools.
-   */
-  maxRunning?: number;
-  /** Implementer attempts before a task fails validation for good. */
-  maxIterations?: number;
-  /**
-   * How long one stage may wait for its agent's reply: a number for every stage, or per role (the
-   * server derives it from the role's model route: attempts × timeoutMs + backoff). Past it the
-   * request is withdrawn: the model call under it is aborted and no further attempt starts.
-   */
-  stageTimeoutMs?: number | ((role: string) => number);
-  /**
-   * The task's deadline budget from its start; each stage gets the smaller of its own timeout and what
-   * is left. Default: the implementer's stage timeout × (3 + 2 × maxIterations), enough for every stage
-   * and every fix-loop turn to use its full timeout.
-   */
-  taskDeadlineMs?: number;
-  hasReviewer?: () => boolean;
-  ids?: () => string;
-  /** Told about each task's life, for the model gateway (runtime/llm TaskLifecycle); the manager never waits on it. */
-  models?: {
-    /** The task runs again after a retry: its models are asked afresh, not replayed from the cache. */
-    retrying(taskId: string): void;
-    /** The task ended; `unusableRole` names the role whose answer failed it (E_LLM_OUTPUT), if any. */
-    ended(taskId: string, unusableRole?: string): void;
-  };
-}
-
-export interface TaskManager {
-  submit(input: { requirement: string; priority: number }): Promise<TaskView>;
-  get(id: string): Promise<TaskDetail | null>;
-  view(id: string): Promise<TaskView | null>;
-  list(options?: { limit?: number; offset?: number }): Promise<TaskView[]>;
-  cancel(id: string): Promise<TaskView>;
-  retry(id: string): Promise<TaskView>;
-  /** Resumes every unfinished task from its last snapshot, then starts scheduling. */
-  resume(): Promise<{ resumed: number; failed: number }>;
-  onChange(listener: (task: TaskView) => void): () => void;
-  stats(): { queued: number; running: number; maxRunning: number };
-  /** When a running task's deadline budget runs out (epoch ms), or null when it is not running. */
-  deadline(id: string): number | null;
-  /** Every task whose stage is running now (not queued, not final), however old. */
-  running(): Promise<TaskView[]>;
-  /** Stops every task actor where it is (the next start resumes them) once their writes are in. */
-  stop(): Promise<void>;
-}
-
-type TaskActor = Actor<PipelineMachine>;
+import { newTaskId, statusOf, taskDetail, taskView } from './_view.ts';
+import { ownRoots } from './types.ts';
+import type { TaskActor, TaskManager, TaskManagerOptions } from './types.ts';
 
 /**
  * Owns every task actor: creates, schedules (priority queue, `maxRunning` at once), persists a snapshot
@@ -83,6 +27,7 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
   // When each running task's budget runs out (from its START, or from its resume after a restart).
   const deadlines = new Map<string, number>();
   const nextId = options.ids ?? newTaskId;
+  const home = options.home ?? ownRoots;
   const actors = new Map<string, TaskActor>();
   const queue = new PriorityQueue();
   const listeners = new Set<(task: TaskView) => void>();
@@ -133,7 +78,7 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
   function writeFailed(id: string, error: unknown): void {
     const actor = actors.get(id);
     if (!actor) return;
-    actor.stop();
+    home.stopChild(actor);
     actors.delete(id);
     deadlines.delete(id);
     queue.remove(id);
@@ -208,7 +153,7 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
 
   function enqueue(row: TaskRow): void {
     if (row.attempt > 1) options.models?.retrying(row.id);
-    const actor = createActor(machine, { input: { taskId: row.id, requirement: row.requirement, maxIterations } });
+    const actor = home.createChild(machine, { id: `task:${row.id}`, input: { taskId: row.id, requirement: row.requirement, maxIterations } });
     attach(row.id, actor);
     actor.start();
     persist(row.id, actor, Stage.Queued);
@@ -254,6 +199,16 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
     );
   }
 
+  /** Every task whose stage is running now (not queued, not final), however old. */
+  async function runningViews(): Promise<TaskView[]> {
+    const live = [...actors.entries()].filter(([, actor]) => statusOf(String(actor.getSnapshot().value)) === 'running');
+    const views = await Promise.all(live.map(async ([id, actor]) => {
+      const row = await store.getTask(id);
+      return row ? toView(row, actor.getSnapshot().context) : undefined;
+    }));
+    return views.filter((view): view is TaskView => view !== undefined);
+  }
+
   return {
     async submit({ requirement, priority }) {
       if (stopped) throw new RuntimeError(ErrorCode.Stopped, 'the server is shutting down: submit again once it is back');
@@ -273,21 +228,7 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
       const context = await contextOf(id);
       // Rows written behind (the message log) are part of what events() answers.
       const events = await store.events(id, { limit: 5000 });
-      return {
-        ...toView(row, context),
-        prompt: context?.prompt ?? null,
-        analysis: context?.analysis ?? null,
-        plan: context?.plan ?? null,
-        report: context?.report ?? null,
-        findings: context?.findings ?? [],
-        generated: context?.implementation?.files ?? [],
-        stages: events.filter((e) => e.type === 'task.stage').map((e) => ({ stage: (e.data as { to: string }).to, at: e.ts })),
-        messages: events.filter((e) => e.type === 'message').map((e) => e.data as TaskDetail['messages'][number]),
-        modelAttempts: events.filter((e) => e.type === 'llm.attempt').map((e) => {
-          const a = e.data as TaskDetail['modelAttempts'][number];
-          return { at: e.ts, role: a.role, deployment: a.deployment, attempt: a.attempt, kind: a.kind, text: a.text };
-        }),
-      };
+      return taskDetail(toView(row, context), context, events);
     },
     async view(id) {
       await writes.get(id);
@@ -352,9 +293,10 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
             failed++;
             continue;
           }
-          const actor = createActor(machine, { snapshot: saved.snapshot as never, input: { taskId: row.id, requirement: row.requirement, maxIterations } });
+          const actor = home.createChild(machine, { id: `task:${row.id}`, snapshot: saved.snapshot as never, input: { taskId: row.id, requirement: row.requirement, maxIterations } });
           const broken = restoredRefusal(row, actor);
           if (broken) {
+            home.stopChild(actor);
             await failResume(row, broken);
             failed++;
             continue;
@@ -366,7 +308,8 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
           actor.start();
           resumed++;
         } catch (error) {
-          actors.get(row.id)?.stop();
+          const half = actors.get(row.id);
+          if (half) home.stopChild(half);
           actors.delete(row.id);
           await failResume(row, `the snapshot of task ${row.id} could not be restored (${errorMessage(error)}): retry the task (POST /api/tasks/${row.id}/retry)`);
           failed++;
@@ -381,21 +324,16 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
     },
     stats: () => ({ queued: queue.size, running: running(), maxRunning }),
     deadline: (id) => deadlines.get(id) ?? null,
-    async running() {
-      const live = [...actors.entries()].filter(([, actor]) => !FINAL_STAGES.has(String(actor.getSnapshot().value)) && String(actor.getSnapshot().value) !== Stage.Queued);
-      const views = await Promise.all(
-        live.map(async ([id, actor]) => {
-          const row = await store.getTask(id);
-          return row ? toView(row, actor.getSnapshot().context) : undefined;
-        }),
-      );
-      return views.filter((view): view is TaskView => view !== undefined);
+    running: runningViews,
+    async subtree() {
+      const running = (await runningViews()).map((task) => ({ id: task.id, stage: task.stage, status: task.status, deadline: deadlines.get(task.id) ?? null }));
+      return { maxRunning, queued: queue.size, running };
     },
     async stop() {
       // Every transition is written as it happens; stopping must not record the stop as a transition,
       // so the next start resumes these tasks where they were. What is still being written goes in first.
       stopped = true;
-      for (const actor of actors.values()) actor.stop();
+      for (const actor of actors.values()) home.stopChild(actor);
       actors.clear();
       await Promise.all(writes.values());
     },

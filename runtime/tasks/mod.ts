@@ -5,7 +5,7 @@
  */
 export { createTaskManager } from './manager.ts';
 export { summarize } from './_view.ts';
-export type { TaskManager, TaskManagerOptions } from './manager.ts';
+export type { TaskActorHome, TaskManager, TaskManagerOptions } from './types.ts';
 export { PIPELINE_MACHINE_VERSION, createPipelineMachine, isPassingReport } from './pipeline.ts';
 export type { PipelineContext, PipelineInput, StageCalls } from './pipeline.ts';
 export { PriorityQueue } from './queue.ts';

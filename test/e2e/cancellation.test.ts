@@ -81,6 +81,10 @@ test('(a) cancelling a task during a 30 s model call closes the upstream connect
   const server = await serve({ workers: 2, agents: { enhancer: { concurrency: 1 } }, retry: { baseDelayMs: 5, maxDelayMs: 20 } });
   const first = await submit(server, `${fizzbuzz.requirement} (cancelled)`);
   await waitFor('the first enhancer call to reach the upstream', async () => calls('enhancer-model').length === 1);
+  // The supervision tree shows the task in its subtree, served by the pool's one instance.
+  const tree = (await api(server, '/api/actors')).body;
+  const task = tree.children.find((c: { id: string }) => c.id === 'tasks').children.find((c: { id: string }) => c.id === `task:${first}`);
+  assert.equal([task?.detail.stage, task?.detail.servedBy], ['enhancing', 'enhancer#1'], JSON.stringify(tree.children[1]));
   const cancelledAt = Date.now();
   const cancel = await api(server, `/api/tasks/${first}/cancel`, { method: 'POST' });
   assert.is(cancel.status, 200, JSON.stringify(cancel.body));

@@ -166,6 +166,14 @@ test('the inspector shows the task machine with the current state highlighted an
   assert.ok((await inspector.locator('svg g.edge').count()) >= 10, 'transitions drawn');
   assert.equal(await inspector.locator('svg g.node[data-active="true"]').evaluateAll((els) => els.map((e) => e.getAttribute('data-state'))), ['completed']);
   assert.is(await inspector.getAttribute('shown-state'), 'completed');
+  // The actor picker follows the supervision tree: the root, each agent pool with its instances, the
+  // running tasks, then the other tasks (this one has completed).
+  const groups = await inspector.locator('select.actor optgroup').evaluateAll((els) => els.map((e) => e.getAttribute('label')));
+  assert.is(groups[0], 'root supervisor', JSON.stringify(groups));
+  assert.ok(groups.some((g) => /^agents › implementer \(\d+\/\d+ busy\)$/.test(g ?? '')), JSON.stringify(groups));
+  assert.ok(groups.some((g) => /^tasks › running \(\d+ of at most \d+\)$/.test(g ?? '')) || groups.includes('other tasks (queued or finished)'), JSON.stringify(groups));
+  assert.equal(await inspector.locator(`select.actor optgroup[label="other tasks (queued or finished)"] option[value="task:${taskId}"]`).count(), 1);
+  assert.equal(await inspector.locator('select.actor optgroup[label^="agents › implementer"] option').evaluateAll((els) => els.map((e) => (e as HTMLOptionElement).value)), ['agent:implementer', 'agent:implementer#2']);
 
   // The event log is the task's persisted history (the store's events), with payloads.
   const { body } = await api(server, `/api/inspect/task:${encodeURIComponent(taskId)}`);

@@ -49,6 +49,11 @@ test('subscribe to a task: machine definition, persisted history, state', async 
   const c = await connect('/ws/inspect');
   const actors = await c.next('actors');
   assert.ok(actors.actors.includes('supervisor') && actors.actors.includes('agent:implementer') && actors.actors.includes(`task:${id}`));
+  // The same actors as one supervision tree: the root, its agents (pools, instances) and tasks subtrees.
+  assert.equal([actors.tree.id, actors.tree.actor, actors.tree.children.map((c: { id: string }) => c.id)], ['root', 'supervisor', ['agents', 'tasks']]);
+  const implementer = actors.tree.children[0].children.find((p: { id: string }) => p.id === 'pool:implementer');
+  assert.equal([implementer.kind, implementer.actor, implementer.children[0].kind], ['pool', 'agent:implementer', 'instance']);
+  assert.is((await api(server, '/api/actors')).body.children[1].detail.maxRunning, actors.tree.children[1].detail.maxRunning, 'GET /api/actors is the same tree');
 
   c.ws.send(JSON.stringify({ type: 'subscribe', actor: `task:${id}` }));
   const machine = await c.next('machine');
@@ -77,13 +82,17 @@ test('subscribe to a task: machine definition, persisted history, state', async 
   c.ws.send('not json');
   assert.match((await c.next('error')).message, /not JSON/);
   c.ws.send(JSON.stringify({ type: 'subscribe', actor: 'robot' }));
-  assert.match((await c.next('error')).message, /actor must be 'supervisor', 'agent:<name>' or 'task:<id>'/);
+  assert.match((await c.next('error')).message, /actor must be 'supervisor', 'agent:<name>', 'agent:<name>#<n>' or 'task:<id>'/);
   c.ws.send(JSON.stringify({ type: 'subscribe', actor: 'task:nope' }));
   assert.match((await c.next('error')).message, /no task nope/);
   c.ws.send(JSON.stringify({ type: 'subscribe', actor: 'supervisor' }));
   const sup = await c.next('machine');
-  assert.is(sup.definition.version, 'supervisor@2');
+  assert.is(sup.definition.version, 'supervisor@3');
   assert.is((await c.next('state')).value, 'running');
+  // A pool's second instance (listed as agent:<name>#2) can be subscribed to as well.
+  assert.ok(actors.actors.includes('agent:implementer#2'), actors.actors.join(', '));
+  c.ws.send(JSON.stringify({ type: 'subscribe', actor: 'agent:implementer#2' }));
+  assert.is((await c.next('machine')).actor, 'agent:implementer#2');
   c.ws.close();
 
   // The hub's /ws is still its own channel.

@@ -7,4 +7,4 @@
 export type { AgentState, LlmUsageEvent, LogLevel, TaskDetail, TaskView } from '../../runtime/protocol/mod.ts';
 
 export type { HubEvent, HubLogLine, HubState, ServerFrame } from '../../runtime/protocol/mod.ts';
-export type { InspectActorId, InspectEdge, InspectHistoryEntry, InspectMachine, InspectServerFrame, InspectStateNode } from '../../runtime/protocol/mod.ts';
+export type { ActorNode, InspectActorId, InspectEdge, InspectHistoryEntry, InspectMachine, InspectServerFrame, InspectStateNode } from '../../runtime/protocol/mod.ts';

@@ -1,7 +1,7 @@
 import { LitElement, css, html, svg } from 'lit';
 import { Graph, layout } from '@dagrejs/dagre';
 import { Stage } from '../../../runtime/protocol/mod.ts';
-import type { InspectActorId, InspectHistoryEntry, InspectMachine, InspectServerFrame } from '../frames.ts';
+import type { ActorNode, InspectActorId, InspectHistoryEntry, InspectMachine, InspectServerFrame } from '../frames.ts';
 import { ClientController } from '../controller.ts';
 import { clock, theme } from '../theme.ts';
 
@@ -90,6 +90,7 @@ export class ActorInspector extends LitElement {
     actor: { type: String, reflect: true },
     shownState: { type: String, attribute: 'shown-state', reflect: true },
     actors: { state: true },
+    tree: { state: true },
     definition: { state: true },
     live: { state: true },
     entries: { state: true },
@@ -126,6 +127,8 @@ export class ActorInspector extends LitElement {
   declare actor: string | null;
   declare shownState: string | null;
   declare actors: string[];
+  /** The supervision tree from the server's 'actors' frame: the picker groups actors by it. */
+  declare tree: ActorNode | null;
   declare definition: InspectMachine | null;
   declare live: StateFrame | null;
   declare entries: InspectHistoryEntry[];
@@ -145,6 +148,7 @@ export class ActorInspector extends LitElement {
     this.actor = null;
     this.shownState = null;
     this.actors = [];
+    this.tree = null;
     this.forget();
   }
 
@@ -197,8 +201,16 @@ export class ActorInspector extends LitElement {
     this.socket.send(JSON.stringify(this.actor ? { type: 'subscribe', actor: this.actor } : { type: 'unsubscribe' }));
   }
 
+  /** Asks for the actor list and tree afresh (the picker shows what runs now when it is opened). */
+  private refreshActors(): void {
+    if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify({ type: 'actors' }));
+  }
+
   private receive(frame: InspectServerFrame): void {
-    if (frame.type === 'actors') this.actors = frame.actors;
+    if (frame.type === 'actors') {
+      this.actors = frame.actors;
+      this.tree = frame.tree ?? null;
+    }
     else if (frame.type === 'error') this.error = frame.message;
     else if (frame.actor !== this.actor) return;
     else if (frame.type === 'machine') {
@@ -269,6 +281,34 @@ export class ActorInspector extends LitElement {
     </svg>`;
   }
 
+  /**
+   * The picker's groups, in the supervision tree's order: the root, each pool with its instances (the
+   * agents subtree), the running tasks (the tasks subtree), then every other actor known (finished and
+   * queued tasks). Without a tree yet, one group holds them all.
+   */
+  private pickerGroups(known: Set<string>): Array<[string, Array<[string, string]>]> {
+    const tree = this.tree;
+    if (!tree) return [['actors', [...known].map((id) => [id, id])]];
+    const placed = new Set<string>();
+    const entry = (node: ActorNode, text: string): Array<[string, string]> => {
+      if (!node.actor || placed.has(node.actor)) return [];
+      placed.add(node.actor);
+      return [[node.actor, text]];
+    };
+    const agents = tree.children.find((c) => c.kind === 'agents');
+    const tasks = tree.children.find((c) => c.kind === 'tasks');
+    const groups: Array<[string, Array<[string, string]>]> = [['root supervisor', entry(tree, `supervisor (${tree.status})`)]];
+    for (const pool of agents?.children ?? []) {
+      groups.push([`agents › ${pool.id.replace(/^pool:/, '')} (${pool.detail?.busy ?? 0}/${pool.detail?.concurrency ?? 0} busy)`,
+        pool.children.flatMap((instance) => entry(instance, `${instance.id} · ${instance.status}${instance.detail?.task ? ` · ${instance.detail.task}` : ''}`))]);
+    }
+    groups.push([`tasks › running (${tasks?.children.length ?? 0} of at most ${tasks?.detail?.maxRunning ?? '?'})`,
+      (tasks?.children ?? []).flatMap((task) => entry(task, `${task.id} · ${task.detail?.stage ?? task.status}`))]);
+    const rest = [...known].filter((id) => !placed.has(id));
+    if (rest.length) groups.push(['other tasks (queued or finished)', rest.map((id) => [id, id])]);
+    return groups.filter(([, ids]) => ids.length > 0);
+  }
+
   override render() {
     const client = this.stores.client;
     const options = new Set<string>(['supervisor', ...Object.keys(client.$agents.get()).map((n) => `agent:${n}`), ...Object.keys(client.$tasks.get()).reverse().map((id) => `task:${id}`), ...this.actors]);
@@ -280,9 +320,9 @@ export class ActorInspector extends LitElement {
     const stages = stagesOf(this.entries);
     return html`
       <div class="bar">
-        <label>Actor <select class="actor" aria-label="actor to inspect" @change=${(e: Event) => (this.actor = (e.target as HTMLSelectElement).value || null)}>
+        <label>Actor <select class="actor" aria-label="actor to inspect" @focus=${() => this.refreshActors()} @change=${(e: Event) => (this.actor = (e.target as HTMLSelectElement).value || null)}>
           <option value="" ?selected=${!this.actor}>choose…</option>
-          ${[...options].map((id) => html`<option value=${id} ?selected=${id === this.actor}>${id}</option>`)}
+          ${this.pickerGroups(options).map(([label, ids]) => html`<optgroup label=${label}>${ids.map(([id, text]) => html`<option value=${id} ?selected=${id === this.actor}>${text}</option>`)}</optgroup>`)}
         </select></label>
         ${def ? html`<span class="muted">${def.id}${def.version ? ` (${def.version})` : ''} · state <strong class="current">${this.shownState ?? '—'}</strong>${this.step !== null ? html` <span class="past">(history ${this.step + 1}/${this.entries.length})</span>` : html` <span class="ok">live</span>`}</span>` : ''}
       </div>
