@@ -110,9 +110,13 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
 
   function attach(id: string, actor: TaskActor): void {
     let stage = String(actor.getSnapshot().value);
+    // What the store has already: start() hands observers the snapshot they could read before it
+    // (the queued one of a new task, the restored one of a resumed task); that is not a transition.
+    let written = actor.getSnapshot();
     actor.subscribe({
-      next: () => {
-        if (stopped) return;
+      next: (snapshot) => {
+        if (stopped || snapshot === written) return;
+        written = snapshot;
         const before = stage;
         stage = persist(id, actor, before);
         if (FINAL_STAGES.has(stage) && !FINAL_STAGES.has(before)) {
@@ -156,7 +160,9 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
     const actor = home.createChild(machine, { id: `task:${row.id}`, input: { taskId: row.id, requirement: row.requirement, maxIterations } });
     attach(row.id, actor);
     actor.start();
-    persist(row.id, actor, Stage.Queued);
+    // Nothing to write while it waits: a queued task's row says so, and a queued task always starts
+    // over from a fresh actor (resume does the same), so its first snapshot is written by START.
+    emit(toView(row, actor.getSnapshot().context));
     queue.push(row.id, row.priority);
     pump();
   }

@@ -55,6 +55,22 @@ test('a passing report reaches integrating and completes', async () => {
   await s.manager.stop();
 });
 
+test('a task writes one commit per transition: nothing while it is queued (queued → completed: createTask + 6 commits)', async () => {
+  const s = setup({ ok: true, tests: [{ name: 'a', ok: true, ms: 1 }], console: [], ms: 1, memoryBytes: 1 });
+  const writes: string[] = [];
+  for (const name of ['createTask', 'commit', 'updateTask', 'saveSnapshot', 'appendEvent'] as const) {
+    const original = s.store[name] as (...args: unknown[]) => Promise<unknown>;
+    (s.store as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => (writes.push(name), original(...args));
+  }
+  const views: string[] = [];
+  s.manager.onChange((t) => views.push(t.stage));
+  const task = await s.manager.submit({ requirement: 'r', priority: 5 });
+  assert.is((await s.finished(task.id)).status, 'completed');
+  assert.equal(writes, ['createTask', 'commit', 'commit', 'commit', 'commit', 'commit', 'commit']);
+  assert.equal(views, ['queued', 'enhancing', 'analyzing', 'implementing', 'validating', 'integrating', 'completed'], 'one view per state, the queued one included');
+  await s.manager.stop();
+});
+
 test('on the volatile store (no persistence) a task completes and its detail shows what each stage produced', async () => {
   const s = setup({ ok: true, tests: [{ name: 'a', ok: true, ms: 1 }], console: [], ms: 1, memoryBytes: 1 }, { volatile: true });
   const task = await s.manager.submit({ requirement: 'r', priority: 5 });
