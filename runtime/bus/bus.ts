@@ -30,8 +30,18 @@ export interface SendOptions {
   from?: Address;
   taskId?: string;
   causationId?: string;
-  /** No reply within this long rejects with E_TIMEOUT and withdraws the request (its signal aborts). */
+  /**
+   * No reply within this long of the send rejects with E_TIMEOUT (details.limit 'total') and withdraws
+   * the request (its signal aborts). The wait in the receiver's mailbox counts.
+   */
   timeoutMs?: number;
+  /**
+   * No reply within this long of the receiver taking the request (its mailbox handing it to the
+   * handler: for a pool, an instance is free) rejects with E_TIMEOUT (details.limit 'work') and
+   * withdraws it. The wait in the mailbox counts only against `timeoutMs`, so a request queued behind
+   * busy instances is not timed out for their work. Default: none.
+   */
+  workTimeoutMs?: number;
   /**
    * Withdraws the request when it aborts: the promise rejects at once (with the reason when it is a
    * RuntimeError, else E_CANCELLED), a request still queued is never handled, and the handler's signal
@@ -73,6 +83,8 @@ export interface Bus {
 interface Pending {
   message: Message;
   signal: AbortSignal | undefined;
+  /** Tells the sender its request was taken (its work timeout starts). */
+  taken: (() => void) | undefined;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
@@ -152,6 +164,7 @@ export function createBus(options: BusOptions = {}): Bus {
           const signal = pending.signal ?? NEVER;
           // Withdrawn while queued: the sender already has its answer, and the work never starts.
           if (signal.aborted) return pending.reject(withdrawnError(signal, pending.message.type));
+          pending.taken?.();
           try {
             pending.resolve(await handler(pending.message, { signal }));
           } catch (error) {
@@ -160,8 +173,8 @@ export function createBus(options: BusOptions = {}): Bus {
         },
         mailboxOptions,
       );
-      const receive = (message: Message, signal?: AbortSignal) =>
-        new Promise((resolve, reject) => mailbox.push({ message, signal, resolve, reject }));
+      const receive = (message: Message, signal?: AbortSignal, taken?: () => void) =>
+        new Promise((resolve, reject) => mailbox.push({ message, signal, taken, resolve, reject }));
       const unserves: Array<() => void> = [];
       try {
         for (const address of list) unserves.push(transport.serve(address, receive));
@@ -211,10 +224,12 @@ export function createBus(options: BusOptions = {}): Bus {
       const withdraw = new AbortController();
       return new Promise((resolve, reject) => {
         let settled = false;
+        let workTimer: unknown;
         const settle = (outcome: { ok: true; payload: unknown } | { ok: false; error: RuntimeError }) => {
           if (settled) return;
           settled = true;
           clock.clearTimeout(timer);
+          if (workTimer !== undefined) clock.clearTimeout(workTimer);
           caller?.removeEventListener('abort', onAbort);
           if (interceptors.length) reportReply(request, outcome);
           if (outcome.ok) resolve(outcome.payload as MessageMap[ResultOf<typeof type>]);
@@ -225,10 +240,17 @@ export function createBus(options: BusOptions = {}): Bus {
         };
         const onAbort = () => settle({ ok: false, error: withdrawnError(caller!, `${type} to ${to}`) });
         const timer = clock.setTimeout(() => {
-          settle({ ok: false, error: new RuntimeError(ErrorCode.Timeout, `no reply from ${to} to ${type} within ${timeoutMs} ms`) });
+          settle({ ok: false, error: new RuntimeError(ErrorCode.Timeout, `no reply from ${to} to ${type} within ${timeoutMs} ms`, { details: { limit: 'total', ms: timeoutMs } }) });
         }, timeoutMs);
+        const workMs = o.workTimeoutMs;
+        const taken = workMs === undefined ? undefined : () => {
+          if (settled || workTimer !== undefined) return;
+          workTimer = clock.setTimeout(() => {
+            settle({ ok: false, error: new RuntimeError(ErrorCode.Timeout, `${to} took ${type} but gave no reply within ${workMs} ms`, { details: { limit: 'work', ms: workMs } }) });
+          }, workMs);
+        };
         caller?.addEventListener('abort', onAbort, { once: true });
-        transport.request(request, withdraw.signal).then(
+        transport.request(request, withdraw.signal, taken).then(
           (reply) => settle({ ok: true, payload: reply }),
           (error) => settle({ ok: false, error: asRuntimeError(error, request) }),
         );

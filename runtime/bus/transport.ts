@@ -11,21 +11,23 @@ export interface Transport {
    * Registers the one receiver of `address`; E_CONFLICT when it is taken. `signal` aborts when the
    * sender withdraws the request (its task ended, its stage timed out): the receiver stops the work.
    */
-  serve(address: Address, receive: (message: Message, signal?: AbortSignal) => Promise<unknown>): () => void;
+  serve(address: Address, receive: (message: Message, signal?: AbortSignal, taken?: () => void) => Promise<unknown>): () => void;
   /** Registers a receiver on `topic`; 'topic:*' receives every topic. */
   subscribe(topic: Topic, receive: (message: Message) => void): () => void;
   /**
    * Delivers a request; resolves with the reply payload. E_NO_HANDLER when nobody serves `message.to`.
    * Aborting `signal` withdraws it: a networked transport sends the receiver a cancel for `message.id`.
+   * `taken` is called when the receiver starts on it (a networked transport relays the receiver's
+   * acknowledgement; one that cannot tell calls it on delivery).
    */
-  request(message: Message, signal?: AbortSignal): Promise<unknown>;
+  request(message: Message, signal?: AbortSignal, taken?: () => void): Promise<unknown>;
   /** Delivers to every subscriber of `message.to`; returns how many received it. */
   publish(message: Message): number;
   close(): void;
 }
 
 export function inProcessTransport(): Transport {
-  const servers = new Map<string, (message: Message, signal?: AbortSignal) => Promise<unknown>>();
+  const servers = new Map<string, (message: Message, signal?: AbortSignal, taken?: () => void) => Promise<unknown>>();
   const topics = new Map<string, Array<(message: Message) => void>>();
   let wildcard: Array<(message: Message) => void> = [];
 
@@ -52,7 +54,7 @@ export function inProcessTransport(): Transport {
       topics.set(topic, [...(topics.get(topic) ?? []), receive]);
       return () => void topics.set(topic, remove(topics.get(topic), receive));
     },
-    request(message, signal) {
+    request(message, signal, taken) {
       const receive = servers.get(message.to);
       if (!receive) {
         return Promise.reject(
@@ -62,7 +64,7 @@ export function inProcessTransport(): Transport {
           ),
         );
       }
-      return receive(message, signal);
+      return receive(message, signal, taken);
     },
     publish(message) {
       // Lists are replaced, never mutated, so iterating a snapshot is safe against (un)subscribes mid-publish.

@@ -21,8 +21,8 @@ function seconds(ms: number): string {
 
 /**
  * The pipeline's stage calls bound to the bus: one request per stage to its role, withdrawn when the
- * stage's signal aborts (cancel, stop), at the stage's timeout, or when the task's deadline budget runs
- * out, whichever comes first. A timeout names the role and the limit that ended it.
+ * stage's signal aborts (cancel, stop), at the stage's timeout (counted from when an instance takes it),
+ * or when the task's deadline budget runs out (counted from the task's start), whichever comes first. A timeout names the role and the limit that ended it.
  * @example const machine = createPipelineMachine(createStageCalls({ bus, stageTimeoutMs: () => 60_000, … }));
  */
 export function createStageCalls(options: StageCallOptions): StageCalls {
@@ -38,16 +38,20 @@ export function createStageCalls(options: StageCallOptions): StageCalls {
   ): Promise<MessageMap[ResultOf<K>]> {
     const own = stageTimeoutMs(role);
     const deadline = deadlineOf(c.taskId) ?? clock.now() + taskDeadlineMs;
-    const timeoutMs = Math.min(own, Math.max(0, deadline - clock.now()));
-    if (timeoutMs <= 0) {
+    const left = Math.max(0, deadline - clock.now());
+    if (left <= 0) {
       throw new RuntimeError(ErrorCode.Timeout, `task ${c.taskId} ran out of its ${seconds(taskDeadlineMs)} deadline before asking the ${role}: ` +
         'retry it, or raise taskDeadlineMs');
     }
     try {
-      return await bus.send(`role:${role}`, type, payload, { from: `task:${c.taskId}`, taskId: c.taskId, timeoutMs, signal });
+      // The stage's own limit counts from when an instance of the role takes the request (a wait behind
+      // busy instances is not the stage's work); the task's deadline counts everything.
+      return await bus.send(`role:${role}`, type, payload, { from: `task:${c.taskId}`, taskId: c.taskId, timeoutMs: left, workTimeoutMs: own, signal });
     } catch (error) {
       if (!(error instanceof RuntimeError) || error.code !== ErrorCode.Timeout || signal.aborted) throw error;
-      const which = timeoutMs < own ? `the task's ${seconds(taskDeadlineMs)} deadline` : `the ${role} stage's ${seconds(own)} timeout`;
+      const work = (error.details as { limit?: string } | undefined)?.limit === 'work';
+      if (!work && (error.details as { limit?: string } | undefined)?.limit !== 'total') throw error;
+      const which = work ? `the ${role} stage's ${seconds(own)} timeout` : `the task's ${seconds(taskDeadlineMs)} deadline`;
       throw new RuntimeError(ErrorCode.Timeout, `the ${role} gave no answer within ${which}; its model call was cancelled and no further ` +
         "attempt starts. Retry the task, or raise the route's timeoutMs or stageTimeoutMs", { cause: error });
     }

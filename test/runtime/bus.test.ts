@@ -46,6 +46,39 @@ test('a reply that never comes is E_TIMEOUT on the injected clock (no sleeping)'
   assert.match(error.message, /no reply from role:enhancer to enhance.request within 500 ms/);
 });
 
+test('workTimeoutMs counts from when the receiver takes the request: a wait behind a busy handler is not timed out; its own work is', async () => {
+  const clock = simulatedClock();
+  const bus = createBus({ clock });
+  const release: Array<() => void> = [];
+  // One request at a time; each takes until the test releases it.
+  bus.serve('role:enhancer', () => new Promise((resolve) => release.push(() => resolve({ prompt: 'done' }))));
+  const options = { timeoutMs: 10_000, workTimeoutMs: 1000 };
+  const first = bus.send('role:enhancer', 'enhance.request', { requirement: 'a' }, options);
+  const second = bus.send('role:enhancer', 'enhance.request', { requirement: 'b' }, options);
+  await Promise.resolve();
+  clock.advance(900);
+  release.shift()!();
+  assert.equal(await first, { prompt: 'done' });
+  // The second waited 900 ms in the mailbox; its 1000 ms start now.
+  clock.advance(900);
+  await Promise.resolve();
+  release.shift()!();
+  assert.equal(await second, { prompt: 'done' }, 'answered 1800 ms after it was sent, 900 ms after it was taken');
+  const third = rejects(bus.send('role:enhancer', 'enhance.request', { requirement: 'c' }, options));
+  await Promise.resolve();
+  clock.advance(1000);
+  const error = await third;
+  assert.equal([error.code, error.details], ['E_TIMEOUT', { limit: 'work', ms: 1000 }]);
+  assert.match(error.message, /role:enhancer took enhance.request but gave no reply within 1000 ms/);
+  // The total still bounds a request that is never taken.
+  const stuck = rejects(bus.send('role:enhancer', 'enhance.request', { requirement: 'd' }, { timeoutMs: 300, workTimeoutMs: 1000 }));
+  const behind = rejects(bus.send('role:enhancer', 'enhance.request', { requirement: 'e' }, { timeoutMs: 300, workTimeoutMs: 1000 }));
+  await Promise.resolve();
+  clock.advance(300);
+  assert.equal((await behind).details, { limit: 'total', ms: 300 });
+  assert.equal((await stuck).details, { limit: 'total', ms: 300 });
+});
+
 test('a handler that throws rejects the sender with E_HANDLER; the endpoint keeps serving', async () => {
   const bus = createBus();
   let n = 0;

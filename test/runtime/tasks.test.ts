@@ -1,7 +1,7 @@
 // The pipeline and the manager in-process, with agents that are test doubles on the real bus.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createBus } from '../../runtime/bus/mod.ts';
+import { createBus, simulatedClock } from '../../runtime/bus/mod.ts';
 import { createVolatileStore, openStore } from '../../runtime/store/mod.ts';
 import { createTaskManager } from '../../runtime/tasks/mod.ts';
 import type { TaskView } from '../../runtime/protocol/mod.ts';
@@ -69,6 +69,29 @@ test('a task writes one commit per transition: nothing while it is queued (queue
   assert.equal(writes, ['createTask', 'commit', 'commit', 'commit', 'commit', 'commit', 'commit']);
   assert.equal(views, ['queued', 'enhancing', 'analyzing', 'implementing', 'validating', 'integrating', 'completed'], 'one view per state, the queued one included');
   await s.manager.stop();
+});
+
+test('a stage timeout counts from when an instance takes the request: tasks queued behind a busy role do not time out waiting', async () => {
+  const clock = simulatedClock(1_000_000);
+  const bus = createBus({ clock });
+  const store = createVolatileStore();
+  // One enhancer (a mailbox read one at a time), 600 ms per request, against a 1 s stage timeout: the
+  // third task waits 1.2 s for it, more than its stage timeout, and must still pass.
+  bus.serve('role:enhancer', () => new Promise((resolve) => clock.setTimeout(() => resolve({ prompt: 'p' }), 600)));
+  bus.serve('role:analyst', () => ({ complexity: 'simple', kind: 'code', summary: 's' }));
+  bus.serve('role:implementer', () => ({ files, entry: 'a.js', tests: ['a.test.js'], notes: '' }));
+  bus.serve('role:validator', () => ({ report: { ok: true, tests: [{ name: 'a', ok: true, ms: 1 }], console: [], ms: 1, memoryBytes: 1 }, findings: [] }));
+  bus.serve('role:integrator', () => ({ dir: '/x', written: ['t/a.js'] }));
+  const manager = createTaskManager({ bus, store, maxRunning: 3, stageTimeoutMs: 1000, taskDeadlineMs: 60_000 });
+  const ids = [];
+  for (const r of ['one', 'two', 'three']) ids.push((await manager.submit({ requirement: r, priority: 5 })).id);
+  for (let t = 0; t < 40; t++) {
+    clock.advance(100);
+    for (let i = 0; i < 20; i++) await Promise.resolve();
+  }
+  const views = await Promise.all(ids.map((id) => manager.view(id)));
+  assert.equal(views.map((v) => [v?.status, v?.error?.message ?? null]), [['completed', null], ['completed', null], ['completed', null]]);
+  await manager.stop();
 });
 
 test('on the volatile store (no persistence) a task completes and its detail shows what each stage produced', async () => {
