@@ -57,6 +57,12 @@ export interface TaskView {
   createdAt: number;
   updatedAt: number;
   files: string[];
+  /**
+   * A running task waits on an agent: which role, since when (epoch ms: its stage began), and the last
+   * failed attempt of that stage's model call if one failed (retrying, falling back): what a dashboard
+   * card says ("waiting on the implementer · 2 min · attempt 2 after timeout at 301 s").
+   */
+  waiting?: { role: string; since: number; lastAttempt?: { at: number; deployment: string; attempt: number; kind: string; text: string } };
 }
 
 /** Why a task failed: the stage it failed in, a reason a program can act on, and a sentence for people. */

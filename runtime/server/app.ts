@@ -108,6 +108,7 @@ export async function startApp(config: ServerConfig, log: LogSink = defaultLog):
     const event = message.payload as MessageMap['llm.attempt'];
     store.appendEventLater({ taskId: message.taskId, ts: message.ts, type: 'llm.attempt', data: event });
     agentLog('warn', event.text, message.taskId);
+    tasks.modelAttempt(message.taskId, event, message.ts);
   });
 
   const { loaded, failures } = await loadPlugins({ builtins: builtinAgents, dirs: config.pluginDirs, configs: config.plugins });

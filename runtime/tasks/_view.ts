@@ -1,5 +1,5 @@
 // How a stored task row reads as a view, and the helpers the manager names tasks and messages with.
-import { FINAL_STAGES, Stage } from '../protocol/mod.ts';
+import { FINAL_STAGES, Stage, stageRole } from '../protocol/mod.ts';
 import type { Message, TaskDetail, TaskView } from '../protocol/mod.ts';
 import type { EventRow, TaskRow } from '../store/mod.ts';
 import type { PipelineContext } from './pipeline.ts';
@@ -37,7 +37,14 @@ export function taskView(row: TaskRow, context: PipelineContext | undefined, max
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
     files: result?.written ?? [],
+    ...waitingOn(row),
   };
+}
+
+/** For a running task, the role its stage waits on and since when (its stage began at updatedAt). */
+function waitingOn(row: TaskRow): Pick<TaskView, 'waiting'> {
+  const role = row.status === 'running' ? stageRole(row.stage) : undefined;
+  return role ? { waiting: { role, since: row.updatedAt } } : {};
 }
 
 /** A task's detail (GET /api/tasks/:id): its view, what each stage produced, and its log read as stages, messages and model attempts. */

@@ -42,9 +42,26 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
   });
   const machine = createPipelineMachine(calls);
 
-  const toView = (row: TaskRow, context?: PipelineContext): TaskView => taskView(row, context, maxIterations);
+
+  // The last view emitted per running task, and the last failed model-call attempt of its stage.
+  const lastViews = new Map<string, TaskView>();
+  const attempts = new Map<string, { stage: string; note: NonNullable<TaskView['waiting']>['lastAttempt'] }>();
+
+  /** A row as the API shows it, with the last failed attempt of the model call its stage waits on. */
+  function toView(row: TaskRow, context?: PipelineContext): TaskView {
+    const view = taskView(row, context, maxIterations);
+    const attempt = attempts.get(row.id);
+    if (!attempt) return view;
+    if (attempt.stage !== row.stage || !view.waiting) {
+      attempts.delete(row.id);
+      return view;
+    }
+    return { ...view, waiting: { ...view.waiting, lastAttempt: attempt.note } };
+  }
 
   function emit(view: TaskView): void {
+    if (view.status === 'running' || view.status === 'queued') lastViews.set(view.id, view);
+    else lastViews.delete(view.id);
     bus.publish(Topics.Tasks, 'task.updated', view, { from: 'server:tasks', taskId: view.id });
     for (const listener of listeners) listener(view);
   }
@@ -82,6 +99,8 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
     actors.delete(id);
     deadlines.delete(id);
     queue.remove(id);
+    lastViews.delete(id);
+    attempts.delete(id);
     const text = `task ${id} stopped: the store refused its state (${errorMessage(error)}); it resumes from its last saved state when the server restarts`;
     bus.publish(Topics.Logs, 'log.entry', { level: 'error', source: 'tasks', text }, { from: 'server:tasks', taskId: id });
     pump();
@@ -329,6 +348,13 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
       return () => listeners.delete(listener);
     },
     stats: () => ({ queued: queue.size, running: running(), maxRunning }),
+    modelAttempt(taskId, event, at) {
+      const view = lastViews.get(taskId);
+      if (!view?.waiting || view.waiting.role !== event.role) return;
+      const note = { at, deployment: event.deployment, attempt: event.attempt, kind: event.kind, text: event.text };
+      attempts.set(taskId, { stage: view.stage, note });
+      emit({ ...view, waiting: { ...view.waiting, lastAttempt: note } });
+    },
     deadline: (id) => deadlines.get(id) ?? null,
     running: runningViews,
     async subtree() {

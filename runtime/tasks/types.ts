@@ -1,7 +1,7 @@
 // The task manager's contract: its options, its API, and where its task actors live.
 import { createActor } from 'xstate';
 import type { Actor, ActorOptions } from 'xstate';
-import type { TaskDetail, TaskView } from '../protocol/mod.ts';
+import type { LlmAttemptEvent, TaskDetail, TaskView } from '../protocol/mod.ts';
 import type { Bus } from '../bus/mod.ts';
 import type { Store } from '../store/mod.ts';
 import type { PipelineMachine } from './pipeline.ts';
@@ -56,6 +56,11 @@ export interface TaskManager {
   resume(): Promise<{ resumed: number; failed: number }>;
   onChange(listener: (task: TaskView) => void): () => void;
   stats(): { queued: number; running: number; maxRunning: number };
+  /**
+   * A failed attempt of a model call made for a task (the gateway's llm.attempt): the task's view says
+   * so while its stage still waits on that role ("attempt 2 after timeout"), and the view is emitted.
+   */
+  modelAttempt(taskId: string, event: LlmAttemptEvent, at: number): void;
   /** When a running task's deadline budget runs out (epoch ms), or null when it is not running. */
   deadline(id: string): number | null;
   /** Every task whose stage is running now (not queued, not final), however old. */

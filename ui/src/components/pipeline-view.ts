@@ -27,6 +27,8 @@ export class PipelineView extends LitElement {
       ol.stages li.skipped { opacity: 0.45; text-decoration: line-through; }
       .trail { font-size: 0.75rem; margin-top: 0.3rem; }
       .failedat { background: var(--_bad) !important; color: #000 !important; }
+      .waiting { font-size: 0.8rem; margin-top: 0.3rem; }
+      .waiting .retry { color: var(--_work); }
     `,
   ];
   declare server: string | null;
@@ -34,11 +36,37 @@ export class PipelineView extends LitElement {
   declare limit: number;
   readonly stores = new ClientController(this, (c) => [c.$tasks, c.$trails]);
 
+  /** Re-renders once a second while a task waits, so "waiting … 2 min" keeps counting. */
+  private ticker: ReturnType<typeof setInterval> | null = null;
+
   constructor() {
     super();
     this.server = null;
     this.task = null;
     this.limit = 8;
+  }
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    this.ticker = setInterval(() => {
+      if (Object.values(this.stores.client.$tasks.get()).some((t) => t.waiting)) this.requestUpdate();
+    }, 1000);
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    if (this.ticker) clearInterval(this.ticker);
+    this.ticker = null;
+  }
+
+  /** "waiting on the implementer · 2 min", and the last failed attempt of its model call, if any. */
+  private waiting(task: TaskView) {
+    const w = task.waiting;
+    if (!w || task.status !== 'running') return '';
+    const a = w.lastAttempt;
+    return html`<div class="waiting" data-role=${w.role}>waiting on the ${w.role} · <span class="for">${since(Date.now() - w.since)}</span>${a
+      ? html` · <span class="retry" title=${a.text}>attempt ${a.attempt} on ${a.deployment} failed (${a.kind}) ${since(Date.now() - a.at)} ago</span>`
+      : ''}</div>`;
   }
 
   override willUpdate(changed: Map<string, unknown>): void {
@@ -69,6 +97,7 @@ export class PipelineView extends LitElement {
           })}
           ${task.status === 'failed' || task.status === 'cancelled' ? html`<li class="failedat" aria-current="step">${task.status}</li>` : ''}
         </ol>
+        ${this.waiting(task)}
         <div class="trail muted" aria-label="stage history">${trail.map((s) => `${s.stage}${s.stage === Stage.Implementing ? ` #${s.iteration + 1}` : ''}`).join(' → ')}</div>
       </li>
     `;
@@ -84,4 +113,12 @@ export class PipelineView extends LitElement {
       ${list.length ? html`<ol class="tasks">${list.map((t) => this.row(t, trails[t.id] ?? []))}</ol>` : html`<p class="muted">No tasks yet: submit a requirement.</p>`}
     `;
   }
+}
+
+/** A duration as a person reads it: "8 s", "2 min", "1 h 5 min". */
+function since(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s} s`;
+  const min = Math.floor(s / 60);
+  return min < 60 ? `${min} min` : `${Math.floor(min / 60)} h ${min % 60} min`;
 }
