@@ -42,9 +42,7 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
   });
   const machine = createPipelineMachine(calls);
 
-
-  // The last view emitted per running task, and the last failed model-call attempt of its stage.
-  const lastViews = new Map<string, TaskView>();
+  // The last failed model-call attempt of each running task's current stage (toView adds it).
   const attempts = new Map<string, { stage: string; note: NonNullable<TaskView['waiting']>['lastAttempt'] }>();
 
   /** A row as the API shows it, with the last failed attempt of the model call its stage waits on. */
@@ -60,8 +58,6 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
   }
 
   function emit(view: TaskView): void {
-    if (view.status === 'running' || view.status === 'queued') lastViews.set(view.id, view);
-    else lastViews.delete(view.id);
     bus.publish(Topics.Tasks, 'task.updated', view, { from: 'server:tasks', taskId: view.id });
     for (const listener of listeners) listener(view);
   }
@@ -99,7 +95,6 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
     actors.delete(id);
     deadlines.delete(id);
     queue.remove(id);
-    lastViews.delete(id);
     attempts.delete(id);
     const text = `task ${id} stopped: the store refused its state (${errorMessage(error)}); it resumes from its last saved state when the server restarts`;
     bus.publish(Topics.Logs, 'log.entry', { level: 'error', source: 'tasks', text }, { from: 'server:tasks', taskId: id });
@@ -349,11 +344,12 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
     },
     stats: () => ({ queued: queue.size, running: running(), maxRunning }),
     modelAttempt(taskId, event, at) {
-      const view = lastViews.get(taskId);
-      if (!view?.waiting || view.waiting.role !== event.role) return;
-      const note = { at, deployment: event.deployment, attempt: event.attempt, kind: event.kind, text: event.text };
-      attempts.set(taskId, { stage: view.stage, note });
-      emit({ ...view, waiting: { ...view.waiting, lastAttempt: note } });
+      // Only while the task's stage still waits on that role: a late attempt of an earlier stage is history.
+      const stage = actors.get(taskId) ? String(actors.get(taskId)!.getSnapshot().value) : undefined;
+      if (stage === undefined || stageRole(stage) !== event.role) return;
+      attempts.set(taskId, { stage, note: { at, deployment: event.deployment, attempt: event.attempt, kind: event.kind, text: event.text } });
+      // The view after the writes queued before it, with the attempt (toView adds it).
+      void settledView(taskId).then(emit, () => {});
     },
     deadline: (id) => deadlines.get(id) ?? null,
     running: runningViews,
