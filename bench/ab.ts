@@ -3,13 +3,16 @@
 // agents with an instant model and sandbox, in-memory and on-disk stores, 1 and 32 tasks at a time.
 // Use it to show that a change does not regress the overhead:
 //   git worktree add /tmp/before <commit> && ln -s "$PWD/node_modules" /tmp/before/node_modules
-//   npm exec -- node --no-node-snapshot bench/ab.ts "$PWD" /tmp/before [rounds]
+//   npm exec -- node --no-node-snapshot bench/ab.ts "$PWD" /tmp/before [rounds] [stores, default memory,disk]
+// Stores: volatile (no persistence), memory (SQLite :memory:), disk (SQLite file).
 // Prints per configuration: the median ms/task of A and B, A/B, and every round's figure.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-const [rootA, rootB, roundsArg] = process.argv.slice(2);
-if (!rootA || !rootB) throw new Error('usage: node --no-node-snapshot bench/ab.ts <checkout A> <checkout B> [rounds, default 5]');
+const [rootA, rootB, roundsArg, storesArg] = process.argv.slice(2);
+if (!rootA || !rootB) throw new Error('usage: node --no-node-snapshot bench/ab.ts <checkout A> <checkout B> [rounds, default 5] [stores, default memory,disk]');
+const stores = (storesArg ?? 'memory,disk').split(',');
+for (const s of stores) if (!['volatile', 'memory', 'disk'].includes(s)) throw new Error(`unknown store "${s}": use volatile, memory or disk`);
 const rounds = Number(roundsArg ?? 5);
 const ANSWERS: Record<string, string> = {
   enhancer: 'spec',
@@ -29,7 +32,7 @@ async function load(root: string) {
 }
 async function once(m: any, where: string, concurrency: number, count: number): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'ab-'));
-  const store = m.store.openStore(where === 'disk' ? join(dir, 'b.db') : ':memory:');
+  const store = where === 'volatile' ? m.store.createVolatileStore() : m.store.openStore(where === 'disk' ? join(dir, 'b.db') : ':memory:');
   const bus = m.bus.createBus();
   const llm = m.llm.createFunctionProvider('instant', (r: any) => ANSWERS[r.role] ?? 'plan');
   const workspace = { writeFiles: async (t: string, f: any[]) => f.map((x) => `${t}/${x.path}`), replaceFiles: async (t: string, f: any[]) => f.map((x) => `${t}/${x.path}`), archive: async () => dir, taskDir: (t: string) => join(dir, t) };
@@ -48,7 +51,7 @@ async function once(m: any, where: string, concurrency: number, count: number): 
   return ms;
 }
 const A = await load(rootA), B = await load(rootB);
-const cfgs: Array<[string, number, number]> = [['memory', 1, 60], ['memory', 32, 320], ['disk', 1, 60], ['disk', 32, 320]];
+const cfgs = stores.flatMap((w): Array<[string, number, number]> => [[w, 1, 60], [w, 32, 320]]);
 const res: Record<string, { a: number[]; b: number[] }> = {};
 for (let r = 0; r < rounds; r++) for (const [w, c, k] of cfgs) {
   const key = `${w} c${c}`; res[key] ??= { a: [], b: [] };

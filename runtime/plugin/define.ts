@@ -1,4 +1,4 @@
-import { assign, fromPromise, setup } from 'xstate';
+import { assign, fromCallback, sendTo, setup } from 'xstate';
 import type { Message, RequestType, ResultOf, MessageMap } from '../protocol/mod.ts';
 import { ErrorCode, RuntimeError } from '../protocol/mod.ts';
 import type { AgentCancelEvent, AgentPlugin, Capabilities, StandardSchema } from './contract.ts';
@@ -25,6 +25,11 @@ interface AgentContext {
   current: Message | null;
 }
 
+/** What the worker says when a request's work ended: its answer, or what it threw. */
+type Finished = { type: 'agent.finished'; requestId: string } & ({ ok: true; output: unknown } | { ok: false; error: unknown });
+/** What the machine tells its worker: start a request's work, or abort it. */
+type WorkerEvent = { type: 'run'; message: Message } | { type: 'abort'; requestId: string; error: RuntimeError };
+
 /** The capabilities for one request: its signal, and a model and a sandbox that stop when it aborts. */
 function forRequest<Config>(caps: Capabilities<Config>, signal: AbortSignal): Capabilities<Config> {
   return {
@@ -37,80 +42,84 @@ function forRequest<Config>(caps: Capabilities<Config>, signal: AbortSignal): Ca
 
 /**
  * Builds an AgentPlugin whose logic is the standard agent machine: ready → working (one request) →
- * ready. Write `handle`; the machine, replies, cancellation and crash semantics come for free: an
- * `agent.cancel` for the current request answers it E_CANCELLED and leaves `working`, which aborts the
- * request's signal (XState stops the invoked promise) and so the model call under it.
+ * ready, with a worker child that runs `handle`. Write `handle`; the machine, replies, cancellation and
+ * crash semantics come for free: an `agent.cancel` for the current request answers it E_CANCELLED,
+ * aborts the request's signal (and so the model call under it) and leaves `working`; stopping the
+ * instance aborts it too.
  * @example
  * export default defineAgent({ name: 'shouter', version: '1.0.0', role: 'enhancer', accepts: ['enhance.request'],
  *   async handle(message) { return { prompt: message.payload.requirement.toUpperCase() }; } });
  */
 export function defineAgent<R extends RequestType, Config = unknown>(spec: AgentSpec<R, Config>): AgentPlugin<Config> {
   const accepted = new Set<string>(spec.accepts);
-  // Per request being handled: aborted with the sender's reason on `agent.cancel` (so a model call
-  // learns it was a timeout, not just "aborted"), and by XState when the work stops for any reason.
-  const withdrawals = new Map<string, AbortController>();
   const logic = setup({
     types: {
       input: {} as Capabilities<Config>,
       context: {} as AgentContext,
-      events: {} as Message | AgentCancelEvent,
+      events: {} as Message | AgentCancelEvent | Finished,
     },
     actors: {
-      work: fromPromise<unknown, { message: Message; caps: Capabilities<Config> }>(async ({ input, signal }) => {
-        const withdrawal = new AbortController();
-        const follow = () => withdrawal.abort(signal.reason);
-        signal.addEventListener('abort', follow, { once: true });
-        withdrawals.set(input.message.id, withdrawal);
-        try {
-          return await spec.handle(input.message as Message<R>, forRequest(input.caps, withdrawal.signal));
-        } finally {
-          signal.removeEventListener('abort', follow);
-          withdrawals.delete(input.message.id);
-        }
+      // One per instance, for its whole life (not one actor per request: that was a fifth of a stage's
+      // orchestration cost). Runs `handle`, answers with agent.finished; each request's signal aborts
+      // on `abort` (with the sender's reason, so a model call learns it was a timeout, not just
+      // "aborted") and when the instance stops (restart, shutdown).
+      worker: fromCallback<WorkerEvent, Capabilities<Config>>(({ input, receive, sendBack }) => {
+        const running = new Map<string, AbortController>();
+        receive((event) => {
+          if (event.type === 'abort') return void running.get(event.requestId)?.abort(event.error);
+          const { message } = event;
+          const withdrawal = new AbortController();
+          running.set(message.id, withdrawal);
+          const finished = (outcome: { ok: true; output: unknown } | { ok: false; error: unknown }) => {
+            running.delete(message.id);
+            sendBack({ type: 'agent.finished', requestId: message.id, ...outcome });
+          };
+          // Called in a promise so that a synchronous throw is a failed request like an async one.
+          Promise.resolve()
+            .then(() => spec.handle(message as Message<R>, forRequest(input, withdrawal.signal)))
+            .then((output) => finished({ ok: true, output }), (error: unknown) => finished({ ok: false, error }));
+        });
+        return () => {
+          const stopped = new RuntimeError(ErrorCode.Stopped, `${spec.name} stopped (restarted after a crash, or the server is shutting down)`);
+          for (const withdrawal of running.values()) withdrawal.abort(stopped);
+        };
       }),
     },
     guards: {
       accepted: ({ event }) => accepted.has(event.type),
-      current: ({ context, event }) => event.type === 'agent.cancel' && (event as AgentCancelEvent).requestId === context.current?.id,
+      current: ({ context, event }) => (event as AgentCancelEvent | Finished).requestId === context.current?.id,
     },
   }).createMachine({
     id: spec.name,
     context: ({ input }) => ({ caps: input, current: null }),
+    invoke: { id: 'worker', src: 'worker', input: ({ context }) => context.caps },
     initial: 'ready',
     states: {
       ready: {
         on: { '*': { guard: 'accepted', target: 'working', actions: assign({ current: ({ event }) => event as Message }) } },
       },
       working: {
+        entry: sendTo('worker', ({ context }) => ({ type: 'run', message: context.current! }) satisfies WorkerEvent),
         on: {
           'agent.cancel': {
             guard: 'current',
             target: 'ready',
             actions: [
-              ({ context, event }) => {
-                const cancel = event as AgentCancelEvent;
-                const error = cancel.error instanceof RuntimeError ? cancel.error : new RuntimeError(ErrorCode.Cancelled, `${spec.name}: ${cancel.reason}`);
-                withdrawals.get(context.current!.id)?.abort(error);
-                context.caps.fail(context.current!.id, error);
-              },
+              sendTo('worker', ({ context, event }) => ({ type: 'abort', requestId: context.current!.id, error: cancelError(event as AgentCancelEvent) }) satisfies WorkerEvent),
+              ({ context, event }) => context.caps.fail(context.current!.id, cancelError(event as AgentCancelEvent)),
               assign({ current: null }),
             ],
           },
-        },
-        invoke: {
-          src: 'work',
-          input: ({ context }) => ({ message: context.current!, caps: context.caps }),
-          onDone: {
-            target: 'ready',
-            actions: [({ context, event }) => context.caps.reply(context.current!.id, event.output), assign({ current: null })],
-          },
-          onError: {
+          'agent.finished': {
+            guard: 'current',
             target: 'ready',
             actions: [
               ({ context, event }) => {
+                const finished = event as Finished;
+                if (finished.ok) return context.caps.reply(context.current!.id, finished.output);
                 // Expected failures are answers; anything else is a defect and must crash the actor.
-                if (!(event.error instanceof RuntimeError)) throw event.error;
-                context.caps.fail(context.current!.id, event.error);
+                if (!(finished.error instanceof RuntimeError)) throw finished.error;
+                context.caps.fail(context.current!.id, finished.error);
               },
               assign({ current: null }),
             ],
@@ -119,6 +128,12 @@ export function defineAgent<R extends RequestType, Config = unknown>(spec: Agent
       },
     },
   });
+
+  /** The error a cancelled request is answered with, and its work aborted with: the sender's own when it is coded. */
+  function cancelError(cancel: AgentCancelEvent): RuntimeError {
+    return cancel.error instanceof RuntimeError ? cancel.error : new RuntimeError(ErrorCode.Cancelled, `${spec.name}: ${cancel.reason}`);
+  }
+
   return {
     name: spec.name,
     version: spec.version,

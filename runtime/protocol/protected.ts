@@ -150,6 +150,8 @@ function matcherOf(rule: ProtectedRule, entry: string): Matcher {
 const MATCHERS = PROTECTED_FILES.flatMap((rule) => rule.entries.map((entry) => matcherOf(rule, entry))).sort(
   (a, b) => b.parts.length - a.parts.length,
 );
+/** Any part of any entry, as one expression (case-insensitive, anchored per alternative). */
+const ANY_PART = new RegExp(MATCHERS.flatMap((m) => m.parts.map((part) => `(?:${part.source})`)).join('|'), 'i');
 
 /**
  * Why a generated file may not have this path, or null: the rule it breaks, the entry that matched,
@@ -159,6 +161,9 @@ const MATCHERS = PROTECTED_FILES.flatMap((rule) => rule.entries.map((entry) => m
  */
 export function protectedPathReason(path: string): ProtectedRefusal | null {
   const segments = path.split('/');
+  // A match needs every part of an entry to match a segment, so a path none of whose segments matches
+  // any part of any entry matches nothing: one test per segment for the common (allowed) path.
+  if (!segments.some((segment) => ANY_PART.test(segment))) return null;
   for (const matcher of MATCHERS) {
     const n = matcher.parts.length;
     const last = matcher.top ? Math.min(0, segments.length - n) : segments.length - n;

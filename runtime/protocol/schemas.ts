@@ -30,6 +30,7 @@ export type SubmitRequirement = z.infer<typeof SubmitRequirement>;
 
 const SEGMENT_MAX = 128;
 const SEGMENT_CHAR = /[A-Za-z0-9._-]/;
+const SEGMENT_CHARS = /^[A-Za-z0-9._-]*$/;
 // Reserved by Windows in any folder and with any extension (CON, nul.txt, com1.js, LPT9).
 const WINDOWS_DEVICE = /^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$/i;
 
@@ -72,7 +73,8 @@ export function unsafePathReason(path: string): string | null {
     if (segment === '') return "has an empty segment ('//', or '/' at the end)";
     if (segment === '..' || segment === '.') return `has a "${segment}" segment: paths may not leave or name the task folder`;
     if (segment.length > SEGMENT_MAX) return `has a segment of ${segment.length} characters, more than ${SEGMENT_MAX}`;
-    const bad = [...segment].find((char) => !SEGMENT_CHAR.test(char));
+    // One test for the common case; the character by character search only to name the bad one.
+    const bad = SEGMENT_CHARS.test(segment) ? undefined : [...segment].find((char) => !SEGMENT_CHAR.test(char));
     if (bad !== undefined) {
       const hint = bad === '%' ? ' (percent-encoding is never decoded)' : bad.charCodeAt(0) > 0x7f ? " (only ASCII: lookalikes of '.' and '/' are refused)" : '';
       return `has the segment ${quotePath(segment)} with the character ${showChar(bad)}${hint}: use letters, digits, '.', '_' and '-'`;

@@ -178,7 +178,8 @@ export function createInspector(deps: InspectorDeps) {
   function supervisorContext(): unknown {
     const c = supervisor.actor.getSnapshot().context;
     const pools = Object.fromEntries(Object.entries(c.pools).map(([n, p]) => [n, { version: p.loaded.plugin.version, role: p.loaded.plugin.role, size: p.size }]));
-    return jsonSafe({ agents: c.agents, instances: c.instances, crashes: c.crashes, failures: c.failures, policy: c.policy, refs: c.refs, pools });
+    const agents = Object.fromEntries(supervisor.agents().map((agent) => [agent.name, agent]));
+    return jsonSafe({ agents, instances: c.instances, crashes: c.crashes, failures: c.failures, policy: c.policy, refs: c.refs, pools });
   }
 
   /** The task's log (rows written behind, such as the messages sent so far, included). */

@@ -1,10 +1,10 @@
 import { assign, enqueueActions, setup, stopChild } from 'xstate';
 import type { AnyActorRef } from 'xstate';
 import { AgentStatus, errorMessage } from '../protocol/mod.ts';
-import type { AgentInstanceState, AgentState, Clock } from '../protocol/mod.ts';
+import type { Clock } from '../protocol/mod.ts';
 import type { LoadedPlugin, PluginFailure } from '../plugin/mod.ts';
 
-export const SUPERVISOR_MACHINE_VERSION = 'supervisor@3';
+export const SUPERVISOR_MACHINE_VERSION = 'supervisor@4';
 
 export interface SupervisorPolicy {
   /** First restart delay of an instance; doubles per crash of that instance in the window, capped at maxBackoffMs. */
@@ -42,16 +42,22 @@ export interface SupervisorInput {
   now: Clock['now'];
 }
 
-interface Instance extends AgentInstanceState {
+/**
+ * An instance's life: up (`ready`; whether it serves a request now is the ledger's, _ledger.ts),
+ * restarting after a crash, or failed with its pool.
+ */
+export interface Instance {
+  /** `name#n`. */
+  id: string;
   /** The plugin (pool) it belongs to. */
   name: string;
   generation: number;
-  lastLatencyMs: number | null;
+  status: typeof AgentStatus.Ready | typeof AgentStatus.Restarting | typeof AgentStatus.Failed;
+  restarts: number;
+  lastError: string | null;
 }
 
 export interface SupervisorContext {
-  /** The pools' views, recomputed from their instances on every change. */
-  agents: Record<string, AgentState>;
   instances: Record<string, Instance>;
   refs: Record<string, AnyActorRef>;
   /** Crash times per instance (its backoff) and per pool (its restart intensity). */
@@ -64,8 +70,6 @@ export interface SupervisorContext {
 }
 
 export type SupervisorEvent =
-  | { type: 'agent.work'; id: string; taskId: string | null }
-  | { type: 'agent.done'; id: string; ok: boolean; latencyMs: number }
   | { type: 'agent.hung'; id: string; error: string }
   | { type: 'agent.restart'; id: string }
   /** Stops a child created under the root with `parent` (a task actor): only its parent may. */
@@ -92,54 +96,18 @@ export function childId(id: string, generation: number): string {
   return `${id}@${generation}`;
 }
 
-/** The pool's view: its instances and the sums a dashboard card shows. */
-export function poolView(spec: PoolSpec, instances: Instance[]): AgentState {
-  const { plugin } = spec.loaded;
-  const count = (status: AgentStatus) => instances.filter((i) => i.status === status).length;
-  const busy = count(AgentStatus.Working);
-  const idle = count(AgentStatus.Ready);
-  const failedAll = instances.length > 0 && count(AgentStatus.Failed) === instances.length;
-  const status = failedAll ? AgentStatus.Failed : busy ? AgentStatus.Working : idle ? AgentStatus.Ready : AgentStatus.Restarting;
-  let lastError: string | null = null;
-  let lastLatencyMs: number | null = null;
-  for (const i of instances) {
-    lastError = i.lastError ?? lastError;
-    lastLatencyMs = i.lastLatencyMs ?? lastLatencyMs;
-  }
-  const sum = (key: 'done' | 'failed' | 'restarts') => instances.reduce((n, i) => n + i[key], 0);
-  return {
-    name: plugin.name,
-    version: plugin.version,
-    role: plugin.role,
-    status,
-    taskId: instances.find((i) => i.status === AgentStatus.Working)?.taskId ?? null,
-    done: sum('done'),
-    failed: sum('failed'),
-    restarts: sum('restarts'),
-    lastError,
-    lastLatencyMs,
-    concurrency: spec.size,
-    busy,
-    idle,
-    down: instances.length - busy - idle,
-    instances: instances.map(({ id, status, taskId, done, failed, restarts, lastError }) => ({ id, status, taskId, done, failed, restarts, lastError })),
-  };
-}
-
-/** The context after `change` to instance `id`, with its pool's view recomputed. */
-function patch(context: SupervisorContext, id: string, change: Partial<Instance>): Pick<SupervisorContext, 'instances' | 'agents'> {
-  const instances = { ...context.instances, [id]: { ...context.instances[id], ...change } };
-  const name = instances[id].name;
-  const members = Object.values(instances).filter((i) => i.name === name);
-  return { instances, agents: { ...context.agents, [name]: poolView(context.pools[name], members) } };
+/** The context after `change` to instance `id`. */
+function patch(context: Pick<SupervisorContext, 'instances'>, id: string, change: Partial<Instance>): Pick<SupervisorContext, 'instances'> {
+  return { instances: { ...context.instances, [id]: { ...context.instances[id], ...change } } };
 }
 
 /**
  * The root actor. Its agents subtree: pools (one per agent plugin, one mailbox each) and their
  * instances (children running the plugin's logic). Its tasks subtree: one actor per running task,
  * created by the task manager with this actor as `parent` (one actor system: one inspection stream),
- * stopped through `child.stop`; a task that fails, fails alone (the manager records why). It owns every instance's status and counts, so
- * the dashboard reads one snapshot that cannot drift from what runs. A crashed instance (error event
+ * stopped through `child.stop`; a task that fails, fails alone (the manager records why). It owns every
+ * instance's life (generation, restarts, last error, a failed pool); which request an instance serves
+ * now is the ledger's (_ledger.ts), kept beside it off the hot path. A crashed instance (error event
  * or a hang) restarts alone after exponential backoff while its siblings keep serving; `maxCrashes`
  * crashes in a pool within `windowMs` mark the pool failed (escalation to the root, which logs it and
  * keeps every other pool running).
@@ -153,47 +121,24 @@ export const supervisorMachine = setup({
 }).createMachine({
   id: 'supervisor',
   context: ({ input, spawn }) => {
-    const agents: Record<string, AgentState> = {};
     const instances: Record<string, Instance> = {};
     const refs: Record<string, AnyActorRef> = {};
     const pools: Record<string, PoolSpec> = {};
     for (const spec of input.pools) {
       const name = spec.loaded.plugin.name;
       pools[name] = spec;
-      const members: Instance[] = [];
       for (let n = 1; n <= spec.size; n++) {
         const id = instanceId(name, n);
-        const instance: Instance = {
-          id, name, generation: 1, status: AgentStatus.Ready, taskId: null, done: 0, failed: 0, restarts: 0, lastError: null, lastLatencyMs: null,
-        };
-        instances[id] = instance;
-        members.push(instance);
+        instances[id] = { id, name, generation: 1, status: AgentStatus.Ready, restarts: 0, lastError: null };
         refs[id] = (spawn as unknown as AnySpawn)(spec.loaded.plugin.logic, { id: childId(id, 1), input: input.hooks.inputFor(spec.loaded, id, 1) });
       }
-      agents[name] = poolView(spec, members);
     }
-    return { agents, instances, refs, crashes: {}, pools, failures: input.failures, policy: input.policy, hooks: input.hooks, now: input.now };
+    return { instances, refs, crashes: {}, pools, failures: input.failures, policy: input.policy, hooks: input.hooks, now: input.now };
   },
   initial: 'running',
   states: {
     running: {
       on: {
-        'agent.work': {
-          actions: assign(({ context, event }) => patch(context, event.id, { status: AgentStatus.Working, taskId: event.taskId })),
-        },
-        'agent.done': {
-          actions: assign(({ context, event }) => {
-            const instance = context.instances[event.id];
-            const working = instance.status === AgentStatus.Working;
-            return patch(context, event.id, {
-              status: working ? AgentStatus.Ready : instance.status,
-              taskId: working ? null : instance.taskId,
-              done: instance.done + (event.ok ? 1 : 0),
-              failed: instance.failed + (event.ok ? 0 : 1),
-              lastLatencyMs: event.latencyMs,
-            });
-          }),
-        },
         'xstate.error.actor.*': { actions: enqueueActions(({ context, event, enqueue }) => crash(context as SupervisorContext, event, enqueue)) },
         'agent.hung': { actions: enqueueActions(({ context, event, enqueue }) => crash(context as SupervisorContext, event, enqueue)) },
         'agent.restart': {
@@ -210,7 +155,7 @@ export const supervisorMachine = setup({
                   input: context.hooks.inputFor(loaded, event.id, generation),
                 }),
               },
-              ...patch(context, event.id, { status: AgentStatus.Ready, taskId: null, generation }),
+              ...patch(context, event.id, { status: AgentStatus.Ready, generation }),
             }));
             enqueue(() => context.hooks.restarted(event.id));
           }),
@@ -257,11 +202,11 @@ function crash(context: SupervisorContext, event: { type: string }, enqueueRaw: 
   if (ref) enqueue(stopChild(ref));
   if (pool.length >= policy.maxCrashes) {
     const reason = `agent ${instance.name} crashed ${pool.length} times within ${Math.round(policy.windowMs / 1000)} s and is marked failed; last error: ${error}`;
-    let next: Pick<SupervisorContext, 'instances' | 'agents'> = context;
+    let next: Pick<SupervisorContext, 'instances'> = context;
     for (const member of Object.values(context.instances)) {
       if (member.name !== instance.name) continue;
       if (member.id !== id && context.refs[member.id]) enqueue(stopChild(context.refs[member.id]));
-      next = patch({ ...context, ...next }, member.id, { status: AgentStatus.Failed, taskId: null, lastError: reason });
+      next = patch(next, member.id, { status: AgentStatus.Failed, lastError: reason });
     }
     enqueue.assign({ crashes, ...next });
     enqueue(() => context.hooks.crashed(id, error, false));

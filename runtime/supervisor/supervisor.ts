@@ -5,9 +5,10 @@ import type { ActorNode, AgentState, Clock, Message } from '../protocol/mod.ts';
 import { withdrawnError } from '../bus/mod.ts';
 import type { Bus, Delivery, Subscription } from '../bus/mod.ts';
 import type { AnyAgentPlugin, Capabilities, LoadedPlugin, PluginFailure } from '../plugin/mod.ts';
-import { defaultPolicy, supervisorMachine } from './machine.ts';
+import { defaultPolicy, instanceId, supervisorMachine } from './machine.ts';
 import type { PoolSpec, SupervisorPolicy } from './machine.ts';
 import { actorTree } from './tree.ts';
+import { createLedger } from './_ledger.ts';
 import type { TasksSubtree } from './tree.ts';
 
 /** The capabilities every agent shares; the supervisor adds self, config, reply and fail per instance. */
@@ -101,6 +102,27 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
   const listeners = new Set<(agent: AgentState) => void>();
   let stopped = false;
   const pools: PoolSpec[] = options.plugins.map((loaded) => ({ loaded, size: poolSize(loaded.plugin, options.concurrency) }));
+  const specs = new Map(pools.map((spec) => [spec.loaded.plugin.name, spec]));
+  const ledger = createLedger(pools, (spec) => Array.from({ length: spec.size }, (_, i) => instanceId(spec.loaded.plugin.name, i + 1)));
+  const life = () => actor.getSnapshot().context.instances;
+  const view = (spec: PoolSpec) => ledger.view(spec, life());
+
+  // Pools whose view changed since listeners last heard: told once per turn of the event loop (a real
+  // timer, whatever the bus's clock), so a burst of requests taken and answered is one update per
+  // pool, not two per request. agents() is always current.
+  const dirty = new Set<string>();
+  function changed(name: string): void {
+    if (dirty.size === 0) setTimeout(flush, 0);
+    dirty.add(name);
+  }
+  function flush(): void {
+    for (const name of dirty) {
+      const agent = view(specs.get(name)!);
+      bus.publish(Topics.Agents, 'agent.status', agent, { from: 'supervisor:root' });
+      for (const listener of listeners) listener(agent);
+    }
+    dirty.clear();
+  }
 
   function wake(name: string): void {
     const list = waiters.get(name);
@@ -109,7 +131,7 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
   }
 
   function instanceOf(id: string) {
-    return actor.getSnapshot().context.instances[id];
+    return life()[id];
   }
 
   /** The instance answered `requestId` (or died): it is free again, and its sender (if any) learns. */
@@ -119,8 +141,10 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
     inFlight.delete(requestId);
     clock.clearTimeout(entry.timer);
     const instance = stopped ? undefined : instanceOf(entry.instance);
-    if (!(!outcome.ok && outcome.error === CRASHED) && instance?.generation === entry.generation) {
-      actor.send({ type: 'agent.done', id: entry.instance, ok: outcome.ok, latencyMs: clock.now() - entry.started });
+    if (instance?.generation === entry.generation) {
+      // A crash frees the instance without counting the request: it is redelivered.
+      ledger.finish(entry.instance, !outcome.ok && outcome.error === CRASHED ? null : outcome.ok, clock.now() - entry.started);
+      changed(instance.name);
     }
     if (outcome.ok) entry.resolve(outcome.value);
     else entry.reject(outcome.error);
@@ -175,16 +199,13 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
     },
   });
 
-  let previous: Record<string, AgentState> = {};
+  // An instance's life changed (crashed, restarted, failed with its pool): its pool's view did.
+  let previous = actor.getSnapshot().context.instances;
   actor.subscribe((snapshot) => {
-    const agents = snapshot.context.agents;
-    if (agents === previous) return;
-    for (const agent of Object.values(agents)) {
-      if (previous[agent.name] === agent) continue;
-      bus.publish(Topics.Agents, 'agent.status', agent, { from: 'supervisor:root' });
-      for (const listener of listeners) listener(agent);
-    }
-    previous = agents;
+    const instances = snapshot.context.instances;
+    if (instances === previous) return;
+    for (const [id, instance] of Object.entries(instances)) if (previous[id] !== instance) changed(instance.name);
+    previous = instances;
   });
   actor.start();
 
@@ -206,20 +227,23 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
   async function deliver(name: string, message: Message, signal: AbortSignal): Promise<unknown> {
     for (;;) {
       if (signal.aborted) throw withdrawnError(signal, `${message.type} for ${name}`);
-      const context = actor.getSnapshot().context;
-      const pool = context.agents[name];
-      if (pool.status === AgentStatus.Failed) {
+      const instances = life();
+      // A pool fails as one (every instance at once, with the reason): its first instance tells.
+      const first = instances[instanceId(name, 1)];
+      if (first.status === AgentStatus.Failed) {
         // Counted as a failed request of the pool (on its first instance: no instance took it).
-        actor.send({ type: 'agent.done', id: pool.instances[0].id, ok: false, latencyMs: 0 });
-        throw new RuntimeError(ErrorCode.AgentFailed, `${pool.lastError}; fix or replace the plugin and restart the server, then retry the task`);
+        ledger.refused(name);
+        changed(name);
+        throw new RuntimeError(ErrorCode.AgentFailed, `${first.lastError}; fix or replace the plugin and restart the server, then retry the task`);
       }
-      const instance = Object.values(context.instances).find((i) => i.name === name && i.status === AgentStatus.Ready);
+      const instance = ledger.free(name, instances);
       if (!instance) {
         await changeIn(name, signal);
         continue;
       }
       const { id, generation } = instance;
-      actor.send({ type: 'agent.work', id, taskId: message.taskId ?? null });
+      ledger.take(id, message.id, message.taskId ?? null);
+      changed(name);
       const answer = new Promise((resolve, reject) => {
         const timer = clock.setTimeout(() => {
           if (instanceOf(id)?.generation === generation) {
@@ -278,9 +302,9 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
 
   return {
     actor,
-    agents: () => Object.values(actor.getSnapshot().context.agents),
+    agents: () => pools.map(view),
     failures: () => actor.getSnapshot().context.failures,
-    servesRole: (role) => Object.values(actor.getSnapshot().context.agents).some((a) => a.role === role && a.status !== AgentStatus.Failed),
+    servesRole: (role) => pools.some((spec) => spec.loaded.plugin.role === role && life()[instanceId(spec.loaded.plugin.name, 1)].status !== AgentStatus.Failed),
     onAgentChange(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
@@ -294,7 +318,7 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
     },
     stopChild,
     children: () => children.size,
-    tree: (tasks) => actorTree(Object.values(actor.getSnapshot().context.agents), policy, tasks),
+    tree: (tasks) => actorTree(pools.map(view), policy, tasks),
     stop() {
       // Down the tree: the tasks first (they stop where they are), then the pools.
       for (const child of [...children]) stopChild(child);

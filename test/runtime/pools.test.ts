@@ -198,6 +198,37 @@ test('a request that times out withdraws its work: the signal aborts with E_TIME
   supervisor.stop();
 });
 
+test("stopping an instance (the server draining) aborts its request's work with E_STOPPED", async () => {
+  const { plugin, open } = gated('drained');
+  const { bus, supervisor } = start([plugin], { default: 2 });
+  const reply = bus.send('role:enhancer', 'enhance.request', { requirement: 'a' }, { timeoutMs: 60_000 }).catch((e) => e);
+  await flush();
+  const signal = open.get('a')!.signal!;
+  assert.not.ok(signal.aborted);
+  supervisor.stop();
+  assert.ok(signal.aborted, 'the work was told');
+  assert.is((signal.reason as RuntimeError).code, 'E_STOPPED');
+  assert.match((signal.reason as RuntimeError).message, /drained stopped/);
+  assert.is((await reply).code, 'E_STOPPED');
+});
+
+test('listeners hear each pool once per burst of changes, and the last view they hear is the current one', async () => {
+  const { plugin, open } = gated('heard');
+  const { bus, pool, supervisor } = start([plugin], { default: 2 });
+  const heard: Array<{ busy: number; done: number }> = [];
+  supervisor.onAgentChange((agent) => heard.push({ busy: agent.busy, done: agent.done }));
+  const replies = ['a', 'b'].map((r) => bus.send('role:enhancer', 'enhance.request', { requirement: r }, { timeoutMs: 60_000 }));
+  await flush();
+  assert.equal(heard, [{ busy: 2, done: 0 }], 'two requests taken in one turn: one update');
+  open.get('a')!.release();
+  open.get('b')!.release();
+  await Promise.all(replies);
+  await flush();
+  assert.equal(heard.at(-1), { busy: 0, done: 2 });
+  assert.equal(heard.at(-1), { busy: pool('heard').busy, done: pool('heard').done });
+  supervisor.stop();
+});
+
 test('an instance that ignores agent.cancel is restarted after the grace period, and serves again', async () => {
   let served = 0;
   const logic = setup({ types: { input: {} as Capabilities, context: {} as { caps: Capabilities }, events: {} as Message } }).createMachine({

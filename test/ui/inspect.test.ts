@@ -87,7 +87,7 @@ test('subscribe to a task: machine definition, persisted history, state', async 
   assert.match((await c.next('error')).message, /no task nope/);
   c.ws.send(JSON.stringify({ type: 'subscribe', actor: 'supervisor' }));
   const sup = await c.next('machine');
-  assert.is(sup.definition.version, 'supervisor@3');
+  assert.is(sup.definition.version, 'supervisor@4');
   assert.is((await c.next('state')).value, 'running');
   // A pool's second instance (listed as agent:<name>#2) can be subscribed to as well.
   assert.ok(actors.actors.includes('agent:implementer#2'), actors.actors.join(', '));

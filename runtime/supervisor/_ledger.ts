@@ -1,0 +1,102 @@
+// What each agent instance is doing right now: the hot path of a pool, two changes per request (taken,
+// answered). It lives beside the root actor, not in it: the actor owns each instance's life (its
+// generation, restarts, crashes, a failed pool), which changes rarely and is supervision; a request
+// taken or answered is bookkeeping, and routing it through the actor cost two macrosteps per request
+// (about an eighth of a task's orchestration overhead, bench/ab.ts). Views merge both.
+import { AgentStatus } from '../protocol/mod.ts';
+import type { AgentState } from '../protocol/mod.ts';
+import type { Instance, PoolSpec } from './machine.ts';
+
+/** One instance's work: what it serves now and what it served. */
+interface Work {
+  /** The request it serves (its id), or null when free. */
+  request: string | null;
+  taskId: string | null;
+  done: number;
+  failed: number;
+  lastLatencyMs: number | null;
+}
+
+export interface Ledger {
+  /** The first instance of pool `name` that is up (per `life`) and free, or undefined. */
+  free(name: string, life: Record<string, Instance>): Instance | undefined;
+  /** Instance `id` took `request` (of `taskId`). */
+  take(id: string, request: string, taskId: string | null): void;
+  /** Instance `id` answered (`ok`) or gave up (`ok: null`, not counted: it crashed) after `latencyMs`. */
+  finish(id: string, ok: boolean | null, latencyMs: number): void;
+  /** Counts a request no instance took as failed (its pool is failed): on the pool's first instance. */
+  refused(name: string): void;
+  /** The pool's view: life from the actor, work from here. */
+  view(spec: PoolSpec, life: Record<string, Instance>): AgentState;
+}
+
+export function createLedger(pools: PoolSpec[], idsOf: (spec: PoolSpec) => string[]): Ledger {
+  const work = new Map<string, Work>();
+  const members = new Map<string, string[]>();
+  for (const spec of pools) {
+    const ids = idsOf(spec);
+    members.set(spec.loaded.plugin.name, ids);
+    for (const id of ids) work.set(id, { request: null, taskId: null, done: 0, failed: 0, lastLatencyMs: null });
+  }
+  const statusOf = (instance: Instance) => (instance.status === AgentStatus.Ready && work.get(instance.id)!.request !== null ? AgentStatus.Working : instance.status);
+  return {
+    free(name, life) {
+      for (const id of members.get(name)!) if (life[id].status === AgentStatus.Ready && work.get(id)!.request === null) return life[id];
+      return undefined;
+    },
+    take(id, request, taskId) {
+      const w = work.get(id)!;
+      w.request = request;
+      w.taskId = taskId;
+    },
+    finish(id, ok, latencyMs) {
+      const w = work.get(id)!;
+      w.request = null;
+      w.taskId = null;
+      if (ok === null) return;
+      if (ok) w.done++;
+      else w.failed++;
+      w.lastLatencyMs = latencyMs;
+    },
+    refused(name) {
+      work.get(members.get(name)![0])!.failed++;
+    },
+    view(spec, life) {
+      const { plugin } = spec.loaded;
+      const instances = members.get(plugin.name)!.map((id) => {
+        const { status: _, name: __, generation: ___, ...rest } = life[id];
+        const w = work.get(id)!;
+        return { ...rest, status: statusOf(life[id]), taskId: w.request === null ? null : w.taskId, done: w.done, failed: w.failed, lastLatencyMs: w.lastLatencyMs };
+      });
+      const count = (status: AgentStatus) => instances.filter((i) => i.status === status).length;
+      const busy = count(AgentStatus.Working);
+      const idle = count(AgentStatus.Ready);
+      const failedAll = instances.length > 0 && count(AgentStatus.Failed) === instances.length;
+      const status = failedAll ? AgentStatus.Failed : busy ? AgentStatus.Working : idle ? AgentStatus.Ready : AgentStatus.Restarting;
+      let lastError: string | null = null;
+      let lastLatencyMs: number | null = null;
+      for (const i of instances) {
+        lastError = i.lastError ?? lastError;
+        lastLatencyMs = i.lastLatencyMs ?? lastLatencyMs;
+      }
+      const sum = (key: 'done' | 'failed' | 'restarts') => instances.reduce((n, i) => n + i[key], 0);
+      return {
+        name: plugin.name,
+        version: plugin.version,
+        role: plugin.role,
+        status,
+        taskId: instances.find((i) => i.status === AgentStatus.Working)?.taskId ?? null,
+        done: sum('done'),
+        failed: sum('failed'),
+        restarts: sum('restarts'),
+        lastError,
+        lastLatencyMs,
+        concurrency: spec.size,
+        busy,
+        idle,
+        down: instances.length - busy - idle,
+        instances: instances.map(({ id, status, taskId, done, failed, restarts, lastError }) => ({ id, status, taskId, done, failed, restarts, lastError })),
+      };
+    },
+  };
+}
