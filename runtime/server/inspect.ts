@@ -87,6 +87,18 @@ export function machineDefinition(machine: AnyStateMachine, version?: string): I
 }
 
 /**
+ * The chart of any actor logic: a state machine's own definition; the chart a written-out logic carries
+ * (defineAgent's, drawn from the table its transition follows); else one node saying what it is.
+ */
+export function logicDefinition(logic: unknown): InspectMachine {
+  const l = logic as { root?: unknown; chart?: InspectMachine; id?: string } | null;
+  if (l?.root) return machineDefinition(l as unknown as AnyStateMachine);
+  if (l?.chart) return l.chart;
+  const id = 'logic';
+  return { id, root: id, nodes: [{ id, key: 'actor logic without a chart', parent: null, type: 'atomic' }], edges: [] };
+}
+
+/**
  * A JSON-safe copy for the wire: functions dropped, actor refs as `[actor <id>]`, strings over 2,000
  * characters and arrays over 100 items cut (saying how much), cycles and depth over 6 marked.
  * @example jsonSafe({ ref: actor, big: 'x'.repeat(5000) }); // { ref: '[actor …]', big: 'xxx… (5000 chars)' }
@@ -208,7 +220,7 @@ export function createInspector(deps: InspectorDeps) {
       if (!ref) throw new RuntimeError(ErrorCode.NotFound, `no agent ${name}: GET /api/agents lists them`);
       let definition = agentDefs.get(name);
       if (!definition) {
-        definition = machineDefinition((ref as unknown as { logic: AnyStateMachine }).logic);
+        definition = logicDefinition((ref as unknown as { logic: unknown }).logic);
         agentDefs.set(name, definition);
       }
       const snap = ref.getSnapshot() as { value?: unknown; context?: { current?: unknown } };

@@ -4,7 +4,7 @@
 // taken or answered is bookkeeping, and routing it through the actor cost two macrosteps per request
 // (about an eighth of a task's orchestration overhead, bench/ab.ts). Views merge both.
 import { AgentStatus } from '../protocol/mod.ts';
-import type { AgentState } from '../protocol/mod.ts';
+import type { AgentInstanceState, AgentState } from '../protocol/mod.ts';
 import type { Instance, PoolSpec } from './machine.ts';
 
 /** One instance's work: what it serves now and what it served. */
@@ -63,39 +63,51 @@ export function createLedger(pools: PoolSpec[], idsOf: (spec: PoolSpec) => strin
     },
     view(spec, life) {
       const { plugin } = spec.loaded;
-      const instances = members.get(plugin.name)!.map((id) => {
-        const { status: _, name: __, generation: ___, ...rest } = life[id];
-        const w = work.get(id)!;
-        return { ...rest, status: statusOf(life[id]), taskId: w.request === null ? null : w.taskId, done: w.done, failed: w.failed, lastLatencyMs: w.lastLatencyMs };
-      });
-      const count = (status: AgentStatus) => instances.filter((i) => i.status === status).length;
-      const busy = count(AgentStatus.Working);
-      const idle = count(AgentStatus.Ready);
-      const failedAll = instances.length > 0 && count(AgentStatus.Failed) === instances.length;
-      const status = failedAll ? AgentStatus.Failed : busy ? AgentStatus.Working : idle ? AgentStatus.Ready : AgentStatus.Restarting;
+      // One pass: this runs on every change a listener hears.
+      const instances: AgentInstanceState[] = [];
+      let busy = 0;
+      let idle = 0;
+      let failed = 0;
+      let done = 0;
+      let failedRequests = 0;
+      let restarts = 0;
+      let taskId: string | null = null;
       let lastError: string | null = null;
       let lastLatencyMs: number | null = null;
-      for (const i of instances) {
-        lastError = i.lastError ?? lastError;
-        lastLatencyMs = i.lastLatencyMs ?? lastLatencyMs;
+      for (const id of members.get(plugin.name)!) {
+        const instance = life[id];
+        const w = work.get(id)!;
+        const status = statusOf(instance);
+        const serving = w.request === null ? null : w.taskId;
+        instances.push({ id, status, taskId: serving, done: w.done, failed: w.failed, restarts: instance.restarts, lastError: instance.lastError });
+        if (status === AgentStatus.Working) {
+          busy++;
+          if (busy === 1) taskId = serving;
+        } else if (status === AgentStatus.Ready) idle++;
+        else if (status === AgentStatus.Failed) failed++;
+        done += w.done;
+        failedRequests += w.failed;
+        restarts += instance.restarts;
+        lastError = instance.lastError ?? lastError;
+        lastLatencyMs = w.lastLatencyMs ?? lastLatencyMs;
       }
-      const sum = (key: 'done' | 'failed' | 'restarts') => instances.reduce((n, i) => n + i[key], 0);
+      const status = instances.length > 0 && failed === instances.length ? AgentStatus.Failed : busy ? AgentStatus.Working : idle ? AgentStatus.Ready : AgentStatus.Restarting;
       return {
         name: plugin.name,
         version: plugin.version,
         role: plugin.role,
         status,
-        taskId: instances.find((i) => i.status === AgentStatus.Working)?.taskId ?? null,
-        done: sum('done'),
-        failed: sum('failed'),
-        restarts: sum('restarts'),
+        taskId,
+        done,
+        failed: failedRequests,
+        restarts,
         lastError,
         lastLatencyMs,
         concurrency: spec.size,
         busy,
         idle,
         down: instances.length - busy - idle,
-        instances: instances.map(({ id, status, taskId, done, failed, restarts, lastError }) => ({ id, status, taskId, done, failed, restarts, lastError })),
+        instances,
       };
     },
   };

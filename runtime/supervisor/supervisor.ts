@@ -107,12 +107,13 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
   const life = () => actor.getSnapshot().context.instances;
   const view = (spec: PoolSpec) => ledger.view(spec, life());
 
-  // Pools whose view changed since listeners last heard: told once per turn of the event loop (a real
-  // timer, whatever the bus's clock), so a burst of requests taken and answered is one update per
-  // pool, not two per request. agents() is always current.
+  // Pools whose view changed since listeners last heard: told once the current job of the microtask
+  // queue is done, so requests taken or answered together are one update per pool. Not later: a
+  // request served within one turn of the event loop must still show as working (the dashboard's
+  // pipeline view follows it). agents() is always current.
   const dirty = new Set<string>();
   function changed(name: string): void {
-    if (dirty.size === 0) setTimeout(flush, 0);
+    if (dirty.size === 0) queueMicrotask(flush);
     dirty.add(name);
   }
   function flush(): void {

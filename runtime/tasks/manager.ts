@@ -29,6 +29,8 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
   const nextId = options.ids ?? newTaskId;
   const home = options.home ?? ownRoots;
   const actors = new Map<string, TaskActor>();
+  // The tasks past their START (or resumed mid-stage) whose actors have not ended: what maxRunning bounds.
+  const started = new Set<string>();
   const queue = new PriorityQueue();
   const listeners = new Set<(task: TaskView) => void>();
   let stopped = false;
@@ -93,6 +95,7 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
     if (!actor) return;
     home.stopChild(actor);
     actors.delete(id);
+    started.delete(id);
     deadlines.delete(id);
     queue.remove(id);
     attempts.delete(id);
@@ -135,6 +138,7 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
         stage = persist(id, actor, before);
         if (FINAL_STAGES.has(stage) && !FINAL_STAGES.has(before)) {
           actors.delete(id);
+          started.delete(id);
           deadlines.delete(id);
           const error = actor.getSnapshot().context.error;
           options.models?.ended(id, error?.reason === ErrorCode.LlmOutput ? stageRole(error.stage) : undefined);
@@ -147,6 +151,7 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
         const failedAt = stage;
         void write(id, () => store.updateTask(id, { status: 'failed', stage: Stage.Failed, updatedAt: clock.now(), error: JSON.stringify(taskError(failedAt, 'E_HANDLER', errorMessage(error))) }));
         actors.delete(id);
+        started.delete(id);
         deadlines.delete(id);
         options.models?.ended(id);
         pump();
@@ -155,17 +160,14 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
     actors.set(id, actor);
   }
 
-  function running(): number {
-    let n = 0;
-    for (const actor of actors.values()) if (String(actor.getSnapshot().value) !== Stage.Queued) n++;
-    return n;
-  }
-
   function pump(): void {
-    while (!stopped && queue.size > 0 && running() < maxRunning) {
+    while (!stopped && queue.size > 0 && started.size < maxRunning) {
       const id = queue.shift()!;
+      const actor = actors.get(id);
+      if (!actor) continue;
+      started.add(id);
       deadlines.set(id, clock.now() + taskDeadlineMs);
-      actors.get(id)?.send({ type: 'START' });
+      actor.send({ type: 'START' });
     }
   }
 
@@ -322,6 +324,7 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
             continue;
           }
           attach(row.id, actor);
+          started.add(row.id);
           if (row.attempt > 1) options.models?.retrying(row.id);
           deadlines.set(row.id, clock.now() + taskDeadlineMs);
           await store.appendEvent({ taskId: row.id, ts: clock.now(), type: 'task.resumed', data: { stage: row.stage, machineVersion: saved.machineVersion } });
@@ -331,6 +334,7 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
           const half = actors.get(row.id);
           if (half) home.stopChild(half);
           actors.delete(row.id);
+          started.delete(row.id);
           await failResume(row, `the snapshot of task ${row.id} could not be restored (${errorMessage(error)}): retry the task (POST /api/tasks/${row.id}/retry)`);
           failed++;
         }
@@ -342,7 +346,7 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
-    stats: () => ({ queued: queue.size, running: running(), maxRunning }),
+    stats: () => ({ queued: queue.size, running: started.size, maxRunning }),
     modelAttempt(taskId, event, at) {
       // Only while the task's stage still waits on that role: a late attempt of an earlier stage is history.
       const stage = actors.get(taskId) ? String(actors.get(taskId)!.getSnapshot().value) : undefined;
@@ -363,6 +367,7 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
       stopped = true;
       for (const actor of actors.values()) home.stopChild(actor);
       actors.clear();
+      started.clear();
       await Promise.all(writes.values());
     },
   };

@@ -212,6 +212,28 @@ test("stopping an instance (the server draining) aborts its request's work with 
   assert.is((await reply).code, 'E_STOPPED');
 });
 
+test("defineAgent's logic carries the chart of the states it moves through, and an instance's snapshot names its state and request", async () => {
+  const { plugin, open } = gated('charted');
+  const chart = (plugin.logic as unknown as { chart: { nodes: Array<{ key: string }>; edges: Array<{ source: string; target: string[]; event: string }> } }).chart;
+  assert.equal(chart.nodes.map((n) => n.key), ['charted', 'ready', 'working']);
+  assert.equal(chart.edges.map((e) => `${e.source} -${e.event}-> ${e.target.join()}`), [
+    'charted.ready -enhance.request-> charted.working',
+    'charted.working -agent.finished-> charted.ready',
+    'charted.working -agent.cancel-> charted.ready',
+  ]);
+  const { bus, supervisor } = start([plugin], { default: 1 });
+  const instance = supervisor.actor.getSnapshot().context.refs['charted#1'];
+  assert.is((instance.getSnapshot() as { value: string }).value, 'ready');
+  const reply = bus.send('role:enhancer', 'enhance.request', { requirement: 'a' }, { timeoutMs: 60_000 });
+  await flush();
+  const working = instance.getSnapshot() as { value: string; context: { current: { type: string } } };
+  assert.equal([working.value, working.context.current.type], ['working', 'enhance.request']);
+  open.get('a')!.release();
+  await reply;
+  assert.is((instance.getSnapshot() as { value: string }).value, 'ready');
+  supervisor.stop();
+});
+
 test('listeners hear each pool once per burst of changes, and the last view they hear is the current one', async () => {
   const { plugin, open } = gated('heard');
   const { bus, pool, supervisor } = start([plugin], { default: 2 });
