@@ -245,17 +245,9 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
       const { id, generation } = instance;
       ledger.take(id, message.id, message.taskId ?? null);
       changed(name);
-      const answer = new Promise((resolve, reject) => {
-        const timer = clock.setTimeout(() => {
-          if (instanceOf(id)?.generation === generation) {
-            actor.send({ type: 'agent.hung', id, error: `no answer to ${message.type} within ${requestTimeoutMs} ms` });
-          }
-        }, requestTimeoutMs);
-        inFlight.set(message.id, { instance: id, generation, started: clock.now(), resolve, reject, timer });
-      });
-      let onAbort = () => {};
-      const withdrawn = new Promise<never>((_, reject) => {
-        onAbort = () => {
+      // One promise per request: the instance's answer, or the sender withdrawing it, whichever comes first.
+      const outcome = new Promise((resolve, reject) => {
+        const onAbort = () => {
           const error = withdrawnError(signal, `${message.type} for ${name}`);
           // The sender has its answer now; the instance is told to stop, and is free once it acknowledges,
           // or restarted when it has not within the grace period (a plugin that ignores agent.cancel).
@@ -271,18 +263,25 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
           }
           reject(error);
         };
+        const timer = clock.setTimeout(() => {
+          if (instanceOf(id)?.generation === generation) {
+            actor.send({ type: 'agent.hung', id, error: `no answer to ${message.type} within ${requestTimeoutMs} ms` });
+          }
+        }, requestTimeoutMs);
+        const done = () => signal.removeEventListener('abort', onAbort);
+        inFlight.set(message.id, {
+          instance: id, generation, started: clock.now(), timer,
+          resolve: (value) => (done(), resolve(value)),
+          reject: (error) => (done(), reject(error)),
+        });
         signal.addEventListener('abort', onAbort, { once: true });
       });
       try {
         actor.getSnapshot().context.refs[id].send(message);
-        return await Promise.race([answer, withdrawn]);
+        return await outcome;
       } catch (error) {
         if (error === CRASHED) continue;
         throw error;
-      } finally {
-        signal.removeEventListener('abort', onAbort);
-        answer.catch(() => undefined);
-        withdrawn.catch(() => undefined);
       }
     }
   }

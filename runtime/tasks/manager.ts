@@ -68,7 +68,16 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
   // emitted) after the one before it, whatever the store's latency.
   const writes = new Map<string, Promise<unknown>>();
   function write(id: string, work: () => Promise<TaskRow>, context?: PipelineContext): Promise<TaskRow | undefined> {
-    const next = (writes.get(id) ?? Promise.resolve()).then(work).then(
+    // Nothing pending: start at once (a store that throws instead of rejecting still fails the write).
+    const before = writes.get(id);
+    const first = () => {
+      try {
+        return work();
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    };
+    const next = (before ? before.then(work) : first()).then(
       (row) => {
         emit(toView(row, context));
         return row;
