@@ -14,8 +14,9 @@ import { orchestrationBench } from './orchestration.ts';
 import { latencyBench } from './latency.ts';
 import { dashboardBench } from './dashboard.ts';
 import { parsingBench } from './parsing.ts';
+import { clusterBench } from './cluster.ts';
 
-const sections: Record<string, () => Promise<Section>> = { core: coreBench, orchestration: orchestrationBench, latency: latencyBench, gateway: gatewayBench, 'gateway-load': gatewayLoadBench, sandbox: sandboxBench, dashboard: dashboardBench, parsing: parsingBench, cli: cliBench };
+const sections: Record<string, () => Promise<Section>> = { core: coreBench, orchestration: orchestrationBench, latency: latencyBench, gateway: gatewayBench, 'gateway-load': gatewayLoadBench, sandbox: sandboxBench, dashboard: dashboardBench, parsing: parsingBench, cli: cliBench, cluster: clusterBench };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 for (const name of wanted) if (!sections[name]) throw new Error(`unknown bench section '${name}'; choose from: ${Object.keys(sections).join(', ')}`);

@@ -29,6 +29,8 @@ export const ErrorCode = {
   Conflict: 'E_CONFLICT',
   Unsupported: 'E_UNSUPPORTED',
   Stopped: 'E_STOPPED',
+  /** A service the runtime needs is not reachable (the cluster's NATS servers). */
+  Unavailable: 'E_UNAVAILABLE',
   /** The caller withdrew the request (task cancelled or failed, stage timed out, server draining). */
   Cancelled: 'E_CANCELLED',
 } as const;

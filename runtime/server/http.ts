@@ -11,6 +11,7 @@ const STATUS: Record<string, number> = {
   [ErrorCode.NotFound]: 404,
   [ErrorCode.Conflict]: 409,
   [ErrorCode.Stopped]: 503,
+  [ErrorCode.Unavailable]: 503,
 };
 
 // A promise would serialise as {}: the type refuses one (await it first).
