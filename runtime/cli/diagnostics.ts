@@ -18,8 +18,8 @@ import {
   secretsInConfigText,
 } from '../protocol/mod.ts';
 import { arch, platform, release } from 'node:os';
-import { basename, resolve } from 'node:path';
-import { dataPaths, effectiveEnv, resolveDataDir } from '../server/mod.ts';
+import { basename, join, resolve } from 'node:path';
+import { configFilePath, dataPaths, effectiveEnv, projectRoot, resolveDataDir } from '../server/mod.ts';
 import { CliError, COMMON, Exit, parseCommand, printJson } from './_output.ts';
 import type { Command } from './_output.ts';
 import { call, findServer } from './_server.ts';
@@ -93,8 +93,7 @@ function bundleSecrets(dataDir: string, env: Record<string, string | undefined>)
   for (const [name, value] of Object.entries(merged)) {
     if (value && (value.includes('://') || mayBeSecret(undefined, value))) lists.push(secretsInConfigText(value, name));
   }
-  for (const file of [merged.ORCHESTRATOR_CONFIG ?? 'orchestrator.config.json', merged.ORCHESTRATOR_ROUTING ?? 'model-routing.json']) {
-    const path = resolve(file);
+  for (const path of [configFilePath(merged), merged.ORCHESTRATOR_ROUTING ? resolve(merged.ORCHESTRATOR_ROUTING) : join(projectRoot(), 'model-routing.json')]) {
     if (existsSync(path)) lists.push(secretsInConfigText(readFileSync(path, 'utf8'), basename(path)));
   }
   const token = dataPaths(dataDir).token;

@@ -1,12 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { ErrorCode, LogLevel, RuntimeError, TASKS_PER_WORKER, errorMessage, jsonSyntaxError, parse, z } from '../protocol/mod.ts';
 import { BudgetsConfig, PricesConfig, ProvidersConfig, resolveProviders } from '../llm/mod.ts';
 import type { Budgets, Price, ProviderSpec, RetryPolicy } from '../llm/mod.ts';
-import { effectiveEnv, envFilePath } from './env.ts';
+import { configFilePath, effectiveEnv, envFilePath, projectRoot } from './env.ts';
 import { isLoopback } from './guard.ts';
 
-export { dataPaths, effectiveEnv, envFilePath, parseDotenv, resolveDataDir } from './env.ts';
+export { configFilePath, dataPaths, effectiveEnv, envFilePath, parseDotenv, projectRoot, resolveDataDir } from './env.ts';
 
 export interface ServerConfig {
   port: number;
@@ -177,7 +177,8 @@ export function resolveConfig(flags: ConfigFlags, env: Record<string, string | u
  */
 export function resolveConfigWithSources(flags: ConfigFlags, realEnv: Env): ResolvedConfig {
   const env = effectiveEnv(realEnv);
-  const configPath = resolve(env.ORCHESTRATOR_CONFIG ?? 'orchestrator.config.json');
+  const configPath = configFilePath(env);
+  const root = projectRoot();
   const file = readConfigFile(configPath);
   const sources: Record<string, ConfigSource> = {};
   // The value of one setting and, as a side effect, where it came from.
@@ -204,13 +205,16 @@ export function resolveConfigWithSources(flags: ConfigFlags, realEnv: Env): Reso
   const config: ServerConfig = {
     port: int('port', pick('port', flags.port, 'ORCHESTRATOR_PORT', file.port), 8100, 0, 65535, '--port or ORCHESTRATOR_PORT', origin('port')),
     host,
-    dataDir: resolve(String(pick('dataDir', flags.dataDir, 'ORCHESTRATOR_DATA_DIR', file.dataDir) ?? '.orchestrator')),
+    // A flag or variable as typed, from the working directory; the config file's relative to that file.
+    dataDir: ((picked) => (picked === undefined ? join(root, '.orchestrator') : sources.dataDir === 'config file' ? resolve(dirname(configPath), String(picked)) : resolve(String(picked))))(
+      pick('dataDir', flags.dataDir, 'ORCHESTRATOR_DATA_DIR', file.dataDir),
+    ),
     workers,
     maxTasks: int('max tasks', pick('maxTasks', flags.maxTasks, 'ORCHESTRATOR_MAX_TASKS', file.maxTasks), TASKS_PER_WORKER * workers, 1, 1024, 'ORCHESTRATOR_MAX_TASKS or "maxTasks" in the config file', origin('maxTasks')),
     maxIterations: int('max iterations', pick('maxIterations', flags.maxIterations, 'ORCHESTRATOR_MAX_ITERATIONS', file.maxIterations), 3, 1, 20, 'ORCHESTRATOR_MAX_ITERATIONS', origin('maxIterations')),
     provider: String(pick('provider', flags.provider, 'ORCHESTRATOR_PROVIDER', undefined) ?? 'auto'),
     providers: resolveProviders(file.providers ?? {}, env),
-    routingFile: resolve(String(pick('routingFile', undefined, 'ORCHESTRATOR_ROUTING', undefined) ?? 'model-routing.json')),
+    routingFile: ((picked) => (picked === undefined ? join(root, 'model-routing.json') : resolve(String(picked))))(pick('routingFile', undefined, 'ORCHESTRATOR_ROUTING', undefined)),
     cache: {
       size: int('cache size', pick('cacheSize', flags.cacheSize, 'ORCHESTRATOR_CACHE_SIZE', file.cache?.size), 1000, 0, 10_000_000, '--cache-size or ORCHESTRATOR_CACHE_SIZE', origin('cacheSize')),
       ttlSeconds: int('cache ttl', pick('cacheTtl', flags.cacheTtl, 'ORCHESTRATOR_CACHE_TTL', file.cache?.ttlSeconds), 3600, 0, 365 * 86400, '--cache-ttl (seconds) or ORCHESTRATOR_CACHE_TTL', origin('cacheTtl')),

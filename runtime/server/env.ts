@@ -5,7 +5,7 @@
  * @module
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 type Env = Record<string, string | undefined>;
 
@@ -80,12 +80,35 @@ function closes(body: string, quote: string): boolean {
   return closingIndex(body, quote) !== -1;
 }
 
+/** What marks a folder as an Orchestrator project: its config, its routing file or its data dir. */
+const PROJECT_MARKERS = ['orchestrator.config.json', 'model-routing.json', '.orchestrator'];
+
 /**
- * The `.env` file the server reads: ORCHESTRATOR_ENV_FILE, else `.env` in the working directory.
+ * The project the working directory belongs to, found like git finds a repository: the nearest folder,
+ * from `cwd` up, holding orchestrator.config.json, model-routing.json or .orchestrator/; else the
+ * nearest holding a package.json; else `cwd` itself. The files the runtime reads or makes by default
+ * (.env, the config, the routing file, the data dir) are that folder's, so a command run from a
+ * subfolder (docs/) talks to the same server and data as one run at the top.
+ * @example projectRoot('/home/me/project/docs'); // '/home/me/project' when .orchestrator/ is there
+ */
+export function projectRoot(cwd: string = process.cwd()): string {
+  const start = resolve(cwd);
+  const nearest = (names: string[]): string | undefined => {
+    for (let dir = start; ; dir = dirname(dir)) {
+      if (names.some((name) => existsSync(join(dir, name)))) return dir;
+      if (dirname(dir) === dir) return undefined;
+    }
+  };
+  return nearest(PROJECT_MARKERS) ?? nearest(['package.json']) ?? start;
+}
+
+/**
+ * The `.env` file the server reads: ORCHESTRATOR_ENV_FILE (from the working directory), else `.env`
+ * in the project root (projectRoot).
  * @example envFilePath(process.env); // '/home/me/project/.env'
  */
 export function envFilePath(env: Env): string {
-  return resolve(env.ORCHESTRATOR_ENV_FILE || '.env');
+  return env.ORCHESTRATOR_ENV_FILE ? resolve(env.ORCHESTRATOR_ENV_FILE) : join(projectRoot(), '.env');
 }
 
 /**
@@ -99,19 +122,26 @@ export function effectiveEnv(env: Env): Env {
   return { ...parseDotenv(readFileSync(file, 'utf8'), file), ...env };
 }
 
+/** The config file: ORCHESTRATOR_CONFIG (from the working directory), else the project root's orchestrator.config.json. */
+export function configFilePath(env: Env): string {
+  return env.ORCHESTRATOR_CONFIG ? resolve(env.ORCHESTRATOR_CONFIG) : join(projectRoot(), 'orchestrator.config.json');
+}
+
 /**
  * The data dir without validating the whole config: `--data-dir` > ORCHESTRATOR_DATA_DIR (real env,
- * then .env) > "dataDir" in orchestrator.config.json > `.orchestrator`. Used by the CLI commands that
- * only talk to a running server.
- * @example resolveDataDir(undefined, process.env); // '/home/me/project/.orchestrator'
+ * then .env) > "dataDir" in the config file (relative to that file) > `.orchestrator` in the project
+ * root (projectRoot). A flag or variable is taken from the working directory, as typed. Used by the CLI
+ * commands that only talk to a running server.
+ * @example resolveDataDir(undefined, process.env); // '/home/me/project/.orchestrator', from /home/me/project/docs too
  */
 export function resolveDataDir(flag: string | undefined, env: Env): string {
   if (flag) return resolve(flag);
   const merged = effectiveEnv(env);
   if (merged.ORCHESTRATOR_DATA_DIR) return resolve(merged.ORCHESTRATOR_DATA_DIR);
+  const configPath = configFilePath(merged);
   try {
-    const file = JSON.parse(readFileSync(resolve(merged.ORCHESTRATOR_CONFIG ?? 'orchestrator.config.json'), 'utf8'));
-    if (typeof file?.dataDir === 'string' && file.dataDir) return resolve(file.dataDir);
+    const file = JSON.parse(readFileSync(configPath, 'utf8'));
+    if (typeof file?.dataDir === 'string' && file.dataDir) return resolve(dirname(configPath), file.dataDir);
   } catch {}
-  return resolve('.orchestrator');
+  return join(projectRoot(), '.orchestrator');
 }

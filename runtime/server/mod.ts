@@ -17,7 +17,7 @@ type Env = Record<string, string | undefined>;
  * merging (the real environment wins), and which data dir a command means (flag, ORCHESTRATOR_DATA_DIR, default).
  * @example dataPaths('.orchestrator').pid; // '.orchestrator/server.pid'
  */
-export { dataPaths, effectiveEnv, envFilePath, parseDotenv, resolveDataDir } from './env.ts';
+export { configFilePath, dataPaths, effectiveEnv, envFilePath, parseDotenv, projectRoot, resolveDataDir } from './env.ts';
 
 export type { App, LogSink } from './app.ts';
 export type { ConfigFlags, ConfigSource, ResolvedConfig, ServerConfig } from './config.ts';

@@ -4,11 +4,12 @@
 // the port-in-use message naming the process that holds the port. Fast (~3 s).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { Server } from 'node:net';
 import { join } from 'node:path';
-import { cleanup, runtime, show, tempDir } from './_run.ts';
+import { BIN, ROOT, cleanEnv, cleanup, runtime, show, tempDir } from './_run.ts';
 import { readConfigFile } from '../../runtime/server/config.ts';
 import { RuntimeError } from '../../runtime/protocol/mod.ts';
 
@@ -153,6 +154,41 @@ test('usage errors exit 2 and name the help; unknown commands list the commands'
   const age = await runtime(['archive', 'prune', '--older-than', 'ages']);
   assert.is(age.code, 2);
   assert.match(age.stderr, '--older-than is "ages": use a number and a unit, e.g. 30d');
+});
+
+test('from a subfolder, the project root is found like git finds a repository: its config, .env and data dir; flags and variables stay relative to where they are typed', async () => {
+  const root = project({
+    'orchestrator.config.json': JSON.stringify({ port: 9011 }),
+    '.env': 'ORCHESTRATOR_WORKERS=5\n',
+  });
+  const deep = join(root, 'docs', 'deep');
+  mkdirSync(deep, { recursive: true });
+  const found = JSON.parse((await runtime(['config', '--json'], { cwd: deep })).stdout);
+  assert.equal([found.config.port, found.sources.port], [9011, 'config file']);
+  assert.equal([found.config.workers, found.sources.workers], [5, '.env']);
+  assert.is(found.config.dataDir, join(root, '.orchestrator'));
+  assert.is(found.config.routingFile, join(root, 'model-routing.json'));
+  const flag = JSON.parse((await runtime(['config', '--json', '--data-dir', 'here'], { cwd: deep })).stdout);
+  assert.is(flag.config.dataDir, join(deep, 'here'), 'a flag is relative to the working directory');
+  const variable = JSON.parse((await runtime(['config', '--json'], { cwd: deep, env: { ORCHESTRATOR_DATA_DIR: 'there' } })).stdout);
+  assert.is(variable.config.dataDir, join(deep, 'there'));
+  writeFileSync(join(root, 'orchestrator.config.json'), JSON.stringify({ dataDir: 'state' }));
+  const fromFile = JSON.parse((await runtime(['config', '--json'], { cwd: deep })).stdout);
+  assert.is(fromFile.config.dataDir, join(root, 'state'), "the config file's dataDir is relative to that file");
+  // status looks for the server in the same data dir (so one started at the top is found from here).
+  const status = await runtime(['status', '--json'], { cwd: deep });
+  assert.equal(JSON.parse(status.stdout), { running: false, dataDir: join(root, 'state') });
+});
+
+test("bin.js starts under the machine's own Node (20 here), and re-runs itself on the pinned Node", async () => {
+  // PATH under npm test puts node_modules/.bin (the pinned Node 24) first: take the first other node.
+  const own = (process.env.PATH ?? '').split(':').filter((dir) => dir && !dir.includes('node_modules')).map((dir) => join(dir, 'node')).find((file) => existsSync(file));
+  assert.ok(own, 'a node on PATH outside node_modules');
+  const version = execFileSync(own!, ['--version'], { encoding: 'utf8' }).trim();
+  const run = spawnSync(own!, [BIN, '--help'], { cwd: ROOT, encoding: 'utf8', env: cleanEnv() });
+  assert.is(run.status, 0, `node ${version} runtime/cli/bin.js --help: ${run.stderr}`);
+  assert.match(run.stdout, /^runtime — Orchestrator/);
+  assert.not.match(run.stderr, /SyntaxError/);
 });
 
 test.run();
