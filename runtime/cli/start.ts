@@ -19,7 +19,7 @@ type Env = Record<string, string | undefined>;
 const HELP = `runtime start — serve the HTTP API, the dashboard, /ws and the LLM gateway
 
 Usage:
-  runtime start [--port N] [--host H [--remote]] [--allow-host NAMES] [--workers N] [--cache-size N] [--cache-ttl S] [--log-level L] [--data-dir D] [--daemon] [--json]
+  runtime start [--port N] [--host H [--remote]] [--allow-host NAMES] [--ui-origin ORIGINS] [--workers N] [--cache-size N] [--cache-ttl S] [--log-level L] [--data-dir D] [--daemon] [--json]
 
 Foreground by default: the log (JSON lines) goes to stdout and stderr; Ctrl-C stops it. With --daemon
 it detaches, writes server.pid, server.port and server.json in the data dir, and logs to
@@ -36,6 +36,8 @@ Options:
                   (<data-dir>/token; open the dashboard as http://<host>:<port>/?token=…; docs/security.md)
   --allow-host N  host names accepted in the Host header besides localhost, 127.0.0.1 and ::1,
                   comma-separated (env ORCHESTRATOR_ALLOWED_HOSTS); other names get 403 (DNS rebinding)
+  --ui-origin O   origins of pages that embed the dashboard (scheme://host[:port], comma-separated;
+                  env ORCHESTRATOR_UI_ORIGINS): they may read the API and get the token for /ws
   --workers N     requests each role serves at once, its pool of agent instances (default 2, env
                   ORCHESTRATOR_WORKERS); 3 × N tasks are in flight (ORCHESTRATOR_MAX_TASKS), the rest queued
   --cache-size N  entries in the gateway's in-memory cache (default 1000, env ORCHESTRATOR_CACHE_SIZE)
@@ -58,6 +60,7 @@ const OPTIONS = {
   host: { type: 'string' },
   remote: { type: 'boolean' },
   'allow-host': { type: 'string' },
+  'ui-origin': { type: 'string' },
   workers: { type: 'string' },
   'cache-size': { type: 'string' },
   'cache-ttl': { type: 'string' },
@@ -78,7 +81,7 @@ export const startCommand: Command = {
     if (!args) return Exit.Ok;
     const v = args.values;
     const flags = {
-      port: v.port, host: v.host, remote: v.remote ? '1' : undefined, allowedHosts: v['allow-host'], dataDir: v['data-dir'],
+      port: v.port, host: v.host, remote: v.remote ? '1' : undefined, allowedHosts: v['allow-host'], uiOrigins: v['ui-origin'], dataDir: v['data-dir'],
       workers: v.workers, cacheSize: v['cache-size'], cacheTtl: v['cache-ttl'], logLevel: v['log-level'],
     };
     const config = await resolveConfig(flags, env);
@@ -88,7 +91,7 @@ export const startCommand: Command = {
     }
     if (v.daemon) {
       // The child re-resolves the same settings; only what the user passed is forwarded.
-      const forward = (['port', 'host', 'allow-host', 'workers', 'cache-size', 'cache-ttl', 'log-level'] as const).flatMap((name) => (v[name] !== undefined ? [`--${name}`, v[name]!] : []));
+      const forward = (['port', 'host', 'allow-host', 'ui-origin', 'workers', 'cache-size', 'cache-ttl', 'log-level'] as const).flatMap((name) => (v[name] !== undefined ? [`--${name}`, v[name]!] : []));
       if (v.remote) forward.push('--remote');
       const server = await spawnDaemon(config.dataDir, forward, { env });
       const log = dataPaths(config.dataDir).log;

@@ -79,6 +79,7 @@ const ConfigFile = z.strictObject({
   drainTimeoutSeconds: z.number().int().min(0).max(3600).optional(),
   remote: z.boolean().optional(),
   allowedHosts: z.array(z.string().regex(/^[A-Za-z0-9.-]+$/, 'a host name such as "orchestrator.local"')).optional(),
+  uiOrigins: z.array(z.string()).optional(),
   plugins: z.record(z.string(), z.unknown()).optional(),
   agents: z
     .record(
@@ -152,6 +153,25 @@ function bool(name: string, raw: string | number | undefined, how: string): bool
   if (['1', 'true', 'yes', 'on'].includes(text)) return true;
   if (['0', 'false', 'no', 'off'].includes(text)) return false;
   throw new RuntimeError(ErrorCode.Invalid, `${name} is ${JSON.stringify(raw)}: use 1 or 0 (${how})`);
+}
+
+/**
+ * The origins allowed to embed the dashboard: each exactly what a browser sends as Origin
+ * (scheme://host[:port], no path, no trailing slash), or a clear error naming the value and the fix.
+ */
+function originList(raw: string | number | undefined, how: string): string[] {
+  const list = String(raw ?? '').split(',').map((o) => o.trim()).filter(Boolean);
+  for (const origin of list) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {}
+    if (!parsed || !/^https?:$/.test(parsed.protocol) || parsed.origin !== origin) {
+      const hint = parsed && /^https?:$/.test(parsed.protocol) ? `; did you mean ${parsed.origin}?` : '';
+      throw new RuntimeError(ErrorCode.Invalid, `UI origin ${JSON.stringify(origin)} is not an origin: give the embedding page's scheme, host and port as the browser sends them, e.g. https://wiki.example or http://127.0.0.1:5173, no path or trailing slash${hint} (${how})`);
+    }
+  }
+  return list;
 }
 
 function hostList(raw: string | number | undefined, how: string): string[] {
@@ -231,7 +251,7 @@ export function resolveConfigWithSources(flags: ConfigFlags, realEnv: Env): Reso
     agents: file.agents ?? {},
     ...(file.stageTimeoutMs === undefined ? {} : { stageTimeoutMs: file.stageTimeoutMs }),
     ...(file.taskDeadlineMs === undefined ? {} : { taskDeadlineMs: file.taskDeadlineMs }),
-    uiOrigins: String(pick('uiOrigins', undefined, 'ORCHESTRATOR_UI_ORIGINS', undefined) ?? '').split(',').map((o) => o.trim()).filter(Boolean),
+    uiOrigins: originList(pick('uiOrigins', flags.uiOrigins, 'ORCHESTRATOR_UI_ORIGINS', file.uiOrigins?.join(',')), '--ui-origin, ORCHESTRATOR_UI_ORIGINS or "uiOrigins" in the config file'),
     remote: bool('remote', pick('remote', flags.remote, 'ORCHESTRATOR_REMOTE', file.remote === undefined ? undefined : String(file.remote)), '--remote or ORCHESTRATOR_REMOTE'),
     allowedHosts: hostList(pick('allowedHosts', flags.allowedHosts, 'ORCHESTRATOR_ALLOWED_HOSTS', file.allowedHosts?.join(',')), '--allow-host, ORCHESTRATOR_ALLOWED_HOSTS or "allowedHosts" in the config file'),
   };

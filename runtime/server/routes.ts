@@ -141,7 +141,17 @@ function uiAsset(name: string): Response {
   } catch {
     throw new RuntimeError(ErrorCode.NotFound, `UI asset "${name}" is not built: run npm run build:ui`);
   }
-  return new Response(new Uint8Array(body), { headers: { 'content-type': UI_TYPES[ext], 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff', 'cross-origin-resource-policy': 'cross-origin' } });
+  // Any page may load the library (a module script from another origin is fetched in CORS mode): it
+  // is public code; the data it reads (/api/*, /ws) keeps its token and its list of origins.
+  return new Response(new Uint8Array(body), {
+    headers: {
+      'content-type': UI_TYPES[ext],
+      'cache-control': 'no-cache',
+      'x-content-type-options': 'nosniff',
+      'cross-origin-resource-policy': 'cross-origin',
+      'access-control-allow-origin': '*',
+    },
+  });
 }
 
 function limitParam(url: URL, name: string, fallback: number, max: number): number {

@@ -191,4 +191,18 @@ test("bin.js starts under the machine's own Node (20 here), and re-runs itself o
   assert.not.match(run.stderr, /SyntaxError/);
 });
 
+test('UI origins are checked as origins: a path or trailing slash is refused naming the value, the fix and where it came from', async () => {
+  const cwd = project({ 'orchestrator.config.json': JSON.stringify({ uiOrigins: ['http://127.0.0.1:5173'] }) });
+  const ok = JSON.parse((await runtime(['config', '--json'], { cwd })).stdout);
+  assert.equal(ok.config.uiOrigins, ['http://127.0.0.1:5173']);
+  const env = JSON.parse((await runtime(['config', '--json'], { cwd, env: { ORCHESTRATOR_UI_ORIGINS: 'https://wiki.example, http://localhost:3000' } })).stdout);
+  assert.equal(env.config.uiOrigins, ['https://wiki.example', 'http://localhost:3000']);
+  const bad = await runtime(['config'], { cwd, env: { ORCHESTRATOR_UI_ORIGINS: 'https://wiki.example/' } });
+  assert.is(bad.code, 1);
+  assert.match(bad.stderr, /UI origin "https:\/\/wiki\.example\/" is not an origin: .*did you mean https:\/\/wiki\.example\? \(--ui-origin, ORCHESTRATOR_UI_ORIGINS or "uiOrigins" in the config file\)/);
+  const start = await runtime(['start', '--ui-origin', 'wiki.example', '--port', '0'], { cwd });
+  assert.is(start.code, 1);
+  assert.match(start.stderr, /UI origin "wiki\.example" is not an origin/);
+});
+
 test.run();

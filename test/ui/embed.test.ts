@@ -51,6 +51,7 @@ test.before(async () => {
   statics = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     if (path === '/') return void res.writeHead(200, { 'content-type': 'text/html' }).end(page_(process.env.EMBED_SERVER ?? ''));
+    if (path === '/readme') return void res.writeHead(200, { 'content-type': 'text/html' }).end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>README snippet</title><link rel="icon" href="data:,"></head><body>\n${readmeSnippet(process.env.EMBED_SERVER ?? '')}</body></html>`);
     if (path === '/orchestrator-ui.js') return void res.writeHead(200, { 'content-type': 'text/javascript' }).end(readFileSync(join(DIST, 'orchestrator-ui.js')));
     res.writeHead(404).end();
   });
@@ -67,6 +68,23 @@ test.after(async () => {
   await server?.stop();
   await new Promise((resolve) => statics?.close(resolve));
   if (server) rmSync(server.dataDir, { recursive: true, force: true });
+});
+
+/** The README's embedding snippet, verbatim but for the server's address (the README names port 8100). */
+function readmeSnippet(serverUrl: string): string {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const block = /Each part is a custom element[^\n]*\n\n```html\n([\s\S]*?)```/.exec(readme)?.[1];
+  assert.ok(block, "README's embedding snippet (the html block after 'Each part is a custom element')");
+  assert.ok(block!.includes('http://127.0.0.1:8100/ui/orchestrator-ui.js'), 'the snippet loads the library from the server');
+  return block!.replaceAll('http://127.0.0.1:8100', serverUrl);
+}
+
+test('the library is served to any origin (public code); the API still answers only listed origins', async () => {
+  const script = await fetch(`${server.url}/ui/orchestrator-ui.js`, { headers: { origin: 'http://some-wiki.example' } });
+  assert.is(script.status, 200);
+  assert.is(script.headers.get('access-control-allow-origin'), '*');
+  const data = await fetch(`${server.url}/api/agents`, { headers: { origin: 'http://some-wiki.example' } });
+  assert.is(data.headers.get('access-control-allow-origin'), null);
 });
 
 test('the API answers CORS only for the listed origin', async () => {
@@ -132,6 +150,26 @@ test('a page on an origin the server does not list cannot call the API', async (
   const result = await other.evaluate((url) => fetch(url + '/api/agents').then(() => 'allowed', () => 'blocked'), server.url);
   assert.is(result, 'blocked');
   await other.close();
+});
+
+test("the README's embedding snippet, on a page of another origin, loads the library from the server and shows live data", async () => {
+  const snippet = readmeSnippet(server.url);
+  const embedPage = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+  const errors = watchErrors(embedPage);
+  await embedPage.goto(`${staticUrl}/readme`);
+  // The page's own origin is not the server's: the module script is a cross-origin load.
+  assert.not.equal(new URL(staticUrl).origin, new URL(server.url).origin);
+  assert.ok(snippet.length > 0);
+  const dashboard = embedPage.locator('orchestrator-dashboard');
+  await dashboard.locator('connection-status[state="connected"]').waitFor(WAIT);
+  const agents = (await api(server, '/api/agents')).body.agents as Array<{ name: string }>;
+  await dashboard.locator(`agent-card[name="${agents[0].name}"]`).waitFor(WAIT);
+  const submitted = await api(server, '/api/requirements', { body: { requirement: 'Write a fizzbuzz module with tests', priority: 5 } });
+  await dashboard.locator(`pipeline-view li.task[data-task="${submitted.body.taskId}"]`).waitFor(WAIT);
+  await finished(server, submitted.body.taskId);
+  await dashboard.locator(`pipeline-view li.task[data-task="${submitted.body.taskId}"][data-stage="completed"]`).waitFor(WAIT);
+  assert.equal(errors, [], 'no CORS or script error in the console');
+  await embedPage.close();
 });
 
 test.run();
