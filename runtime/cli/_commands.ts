@@ -4,7 +4,7 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
-import { CliError, Exit } from './_output.ts';
+import { CliError, Exit, withHint } from './_output.ts';
 import type { Command } from './_output.ts';
 
 const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
@@ -68,15 +68,15 @@ export async function main(argv: string[], env: Record<string, string | undefine
   }
   const entry = COMMANDS[first];
   if (!entry) {
-    console.error(`runtime: unknown command "${first}"; the commands are: ${Object.keys(COMMANDS).join(', ')} (runtime --help)`);
+    const typo = new CliError(`unknown command "${first}"; the commands are: ${Object.keys(COMMANDS).join(', ')} (runtime --help)`, Exit.Usage, { word: first, candidates: Object.keys(COMMANDS), after: `"${first}"` });
+    console.error(`runtime: ${await withHint(typo)}`);
     return Exit.Usage;
   }
   const command = await entry.load();
   try {
     return await command.run(rest, env);
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    console.error(`runtime ${first}: ${message}`);
+    console.error(`runtime ${first}: ${await withHint(error)}`);
     return error instanceof CliError ? error.exitCode : Exit.Failed;
   }
 }

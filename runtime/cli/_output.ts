@@ -24,13 +24,37 @@ export const Exit = { Ok: 0, Failed: 1, Usage: 2 } as const;
  * An error the CLI prints as one line (`runtime <command>: <message>`) and turns into `exitCode`.
  * @example throw new CliError('no server runs for /tmp/d: start one with "runtime start --daemon"', 1);
  */
+/**
+ * A word the person typed that is not one of `candidates`: main() adds " (did you mean '…'?)" after
+ * `after` in the message when one is close (the hint needs runtime/protocol, loaded only then).
+ */
+export interface Typo {
+  word: string;
+  candidates: readonly string[];
+  after: string;
+  /** How a candidate is written in the hint, e.g. as a flag: (c) => `--${c}`. */
+  show?: (candidate: string) => string;
+}
+
 export class CliError extends Error {
   readonly exitCode: number;
-  constructor(message: string, exitCode: number = Exit.Failed) {
+  readonly typo: Typo | undefined;
+  constructor(message: string, exitCode: number = Exit.Failed, typo?: Typo) {
     super(message);
     this.name = 'CliError';
     this.exitCode = exitCode;
+    this.typo = typo;
   }
+}
+
+/** `error`'s message with its "did you mean" hint, when it names a typo and a close candidate exists. */
+export async function withHint(error: unknown): Promise<string> {
+  const message = error instanceof Error ? error.message : String(error);
+  const typo = error instanceof CliError ? error.typo : undefined;
+  if (!typo) return message;
+  const { closest } = await import('../protocol/mod.ts');
+  const guess = closest(typo.word, typo.candidates);
+  return guess ? message.replace(typo.after, `${typo.after} (did you mean '${typo.show ? typo.show(guess) : guess}'?)`) : message;
 }
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -54,7 +78,10 @@ export function parseCommand<O extends Options>(argv: string[], command: Pick<Co
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: positionals > 0, strict: true });
   } catch (error) {
-    throw new CliError(`${(error as Error).message.replace(/\. To specify.*$/s, '')}; see "runtime ${command.name} --help"`, Exit.Usage);
+    const text = (error as Error).message.replace(/\. To specify.*$/s, '');
+    const unknown = /Unknown option '(-{1,2})([^']+)'/.exec(text);
+    const typo = unknown ? { word: unknown[2], candidates: Object.keys(options), after: unknown[0], show: (c: string) => `--${c}` } : undefined;
+    throw new CliError(`${text}; see "runtime ${command.name} --help"`, Exit.Usage, typo);
   }
   if ((parsed.values as { help?: boolean }).help) {
     process.stdout.write(command.help);

@@ -82,7 +82,8 @@ export const tasksCommand: Command = {
     const args = parseCommand(argv, tasksCommand, { ...COMMON, limit: { type: 'string' } }, 2);
     if (!args) return Exit.Ok;
     const [action = 'list', id] = args.positionals;
-    if (!['list', 'show', 'cancel', 'retry'].includes(action)) throw new CliError(`unknown action "${action}": use list, show ID, cancel ID or retry ID (runtime tasks --help)`, Exit.Usage);
+    const actions = ['list', 'show', 'cancel', 'retry'];
+    if (!actions.includes(action)) throw new CliError(`unknown action "${action}": use list, show ID, cancel ID or retry ID (runtime tasks --help)`, Exit.Usage, { word: action, candidates: actions, after: `"${action}"` });
     if (action !== 'list' && !id) throw new CliError(`name the task: runtime tasks ${action} ID (ids are in "runtime tasks")`, Exit.Usage);
     const server = await requireServer(resolveDataDir(args.values['data-dir'], env));
     const paint = painter();

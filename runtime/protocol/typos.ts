@@ -90,18 +90,26 @@ export function jsonSyntaxError(text: string, file: string, error: unknown, exam
   );
 }
 
-/** The closest name within two edits, for "did you mean" hints. */
+/**
+ * The closest name within two edits (insert, delete, replace, or swap two neighbours: "stauts" is one
+ * edit from "status"), for "did you mean" hints; the first of equally close names.
+ */
 export function closest(word: string, candidates: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = 3;
   for (const candidate of candidates) {
     const a = word.toLowerCase();
     const b = candidate.toLowerCase();
-    let row = Array.from({ length: b.length + 1 }, (_, i) => i);
+    // Optimal string alignment distance, three rows kept.
+    let before: number[] = [];
+    let row = Array.from({ length: b.length + 1 }, (_, j) => j);
     for (let i = 1; i <= a.length; i++) {
       const next = [i];
-      for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-      row = next;
+      for (let j = 1; j <= b.length; j++) {
+        next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+        if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) next[j] = Math.min(next[j], before[j - 2] + 1);
+      }
+      [before, row] = [row, next];
     }
     if (row[b.length] < bestDistance) [best, bestDistance] = [candidate, row[b.length]];
   }

@@ -41,4 +41,21 @@ test('docs/cli.md is the current output of runtime help --markdown', async () =>
   assert.fixture(readFileSync(join(ROOT, 'docs/cli.md'), 'utf8'), run.stdout, 'regenerate: node runtime/cli/bin.js help --markdown > docs/cli.md');
 });
 
+test('a mistyped command, flag or action gets a "did you mean" (swapped letters count as one edit), and exit 2', async () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['stauts'], /^runtime: unknown command "stauts" \(did you mean 'status'\?\); the commands are: /],
+    [['status', '--jsn'], /^runtime status: Unknown option '--jsn' \(did you mean '--json'\?\); see "runtime status --help"/],
+    [['start', '--prot', '9'], /^runtime start: Unknown option '--prot' \(did you mean '--port'\?\)/],
+    [['tasks', 'lst'], /^runtime tasks: unknown action "lst" \(did you mean 'list'\?\): use list, show ID/],
+  ];
+  for (const [args, expected] of cases) {
+    const run = await runtime(args);
+    assert.is(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
+    assert.match(run.stderr, expected);
+  }
+  const far = await runtime(['frobnicate']);
+  assert.is(far.code, 2);
+  assert.not.match(far.stderr, /did you mean/, 'no guess when nothing is close');
+});
+
 test.run();
