@@ -26,6 +26,7 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
   reset: { summary: 'back up, then clear workspace, archive and logs', load: async () => (await import('./reset.ts')).resetCommand },
   archive: { summary: 'archive prune --older-than 30d', load: async () => (await import('./reset.ts')).archiveCommand },
   launch: { summary: 'run Claude Code or Codex CLI through the gateway', load: async () => (await import('./launch.ts')).launchAsCommand },
+  demo: { summary: 'the sample requirements demo mode answers (no key needed)', load: async () => (await import('./demo.ts')).demoCommand },
 };
 
 const HELP = `runtime — Orchestrator: AI agents turn a requirement into validated code
@@ -38,7 +39,8 @@ Commands:
 ${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`).join('\n')}
 
 Every command takes --data-dir (default .orchestrator in the project root, found by walking up from
-here like git; env ORCHESTRATOR_DATA_DIR); commands that print data take --json. Colours only on a terminal, never with NO_COLOR set.
+here like git; env ORCHESTRATOR_DATA_DIR); commands that print data take --json. Colours only on a
+terminal, never with NO_COLOR set.
 Settings: flags > environment > .env > orchestrator.config.json > defaults ("runtime config --help").
 Models: set ANTHROPIC_API_KEY, OPENAI_API_KEY or DEEPSEEK_API_KEY (or a local server in
 orchestrator.config.json); without any, the bundled demo transcripts answer, labelled DEMO.

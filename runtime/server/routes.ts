@@ -9,6 +9,7 @@ import type { Supervisor } from '../supervisor/mod.ts';
 import type { TaskManager } from '../tasks/mod.ts';
 import type { Workspace } from '../workspace/mod.ts';
 import type { Store } from '../store/mod.ts';
+import { normaliseRequirement } from '../llm/mod.ts';
 import type { LlmProvider } from '../llm/mod.ts';
 import type { Hub } from './hub.ts';
 import type { Llm } from './llm.ts';
@@ -154,6 +155,22 @@ function uiAsset(name: string): Response {
   });
 }
 
+/**
+ * Demo mode answers only its sample requirements: anything else is refused before a task exists (422),
+ * naming the samples and how to leave demo mode, instead of a task that fails at its first stage.
+ */
+function refuseInDemo(requirement: string, samples: RouteDeps['samples']): void {
+  const wanted = normaliseRequirement(requirement);
+  if (samples.some((sample) => normaliseRequirement(sample.requirement) === wanted)) return;
+  throw new RuntimeError(
+    ErrorCode.Invalid,
+    `demo mode answers only its sample requirements, and this is not one: submit one of ${samples.map((s) => JSON.stringify(s.requirement)).join(', ')}. ` +
+      'To run your own requirement, configure a model and restart: set ANTHROPIC_API_KEY, OPENAI_API_KEY or DEEPSEEK_API_KEY (in .env or the environment), ' +
+      'or add a local OpenAI-compatible server (Ollama, llama.cpp, vLLM, LM Studio) under "providers" in orchestrator.config.json (README, "Models")',
+    { details: { status: 422, fields: { requirement: 'not a demo sample' }, samples: samples.map((s) => s.requirement) } },
+  );
+}
+
 function limitParam(url: URL, name: string, fallback: number, max: number): number {
   const raw = url.searchParams.get(name);
   if (raw === null) return fallback;
@@ -218,6 +235,7 @@ export function createRoutes(deps: RouteDeps): (request: Request) => Promise<Res
       path: /^\/api\/requirements$/,
       handle: async (request) => {
         const body = await readSubmission(request);
+        if (deps.provider.demo) refuseInDemo(body.requirement, deps.samples);
         const task = await tasks.submit(body);
         return json({ taskId: task.id, task }, 202, { location: `/api/tasks/${task.id}` });
       },

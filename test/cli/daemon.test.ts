@@ -71,19 +71,21 @@ test('submit --wait on a demo requirement: stage lines, exit 0, the files listed
   }
 });
 
-test('submit --wait on a requirement the demo cannot answer: exit 1 with the reason', async () => {
+test('submit of a requirement the demo cannot answer: refused before a task exists, naming the samples and how to configure a model; runtime demo lists them', async () => {
+  const before = JSON.parse((await runtime(['tasks', 'list', ...d, '--json'], { cwd })).stdout).tasks.length;
   const run = await runtime(['submit', 'Write a quantum chess engine', '--wait', ...d], { cwd });
   assert.is(run.code, 1, show(run));
-  assert.match(run.stderr, /failed at enhancing: E_LLM: demo mode has no transcript for this requirement/);
-  const id = /submitted (t-[\w-]+)/.exec(run.stdout)![1];
-  const logs = await runtime(['logs', '--task', id, '--level', 'warn', ...d, '--json'], { cwd });
-  const lines = logs.stdout.trim().split('\n').map((l) => JSON.parse(l));
-  assert.ok(lines.length >= 1 && lines.every((l) => l.taskId === id && (l.level === 'warn' || l.level === 'error')), logs.stdout);
+  assert.match(run.stderr, /demo mode answers only its sample requirements, and this is not one: submit one of "Build a small CSV parser with tests", "Write a fizzbuzz module with tests"/);
+  assert.match(run.stderr, /set ANTHROPIC_API_KEY, OPENAI_API_KEY or DEEPSEEK_API_KEY .* local OpenAI-compatible server/);
+  assert.not.match(run.stdout, /submitted t-/);
+  assert.is(JSON.parse((await runtime(['tasks', 'list', ...d, '--json'], { cwd })).stdout).tasks.length, before, 'no task was made');
+  const demo = await runtime(['demo', '--json']);
+  assert.equal(JSON.parse(demo.stdout).map((s: { requirement: string }) => s.requirement), ['Build a small CSV parser with tests', 'Write a fizzbuzz module with tests', 'Draw an SVG bar chart of monthly sales']);
 });
 
 test('tasks list/show, inspect and agents print the server state (text and --json)', async () => {
   const list = JSON.parse((await runtime(['tasks', 'list', ...d, '--json'], { cwd })).stdout);
-  assert.is(list.tasks.length, 2);
+  assert.is(list.tasks.length, 1);
   const show1 = await runtime(['tasks', 'show', doneId, ...d], { cwd });
   assert.is(show1.code, 0, show(show1));
   assert.match(show1.stdout, /completed \(completed\)/);

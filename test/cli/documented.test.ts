@@ -99,6 +99,9 @@ test('every runtime and npx runtime line of README.md and docs/*.md runs: no 127
     npm_config_update_notifier: 'false',
   });
   const failures: string[] = [];
+  // Commands run from the repository root; what they leave there (runtime diagnostics writes its bundle
+  // to the working directory) is removed, and anything else new there fails the test.
+  const before = new Set(readdirSync(ROOT));
   try {
     for (const { file, line } of lines) {
       const command = local(ours(line), dir);
@@ -121,6 +124,11 @@ test('every runtime and npx runtime line of README.md and docs/*.md runs: no 127
       await run(`node ${BIN} stop --timeout 5 --data-dir ${dataDir}`, env);
     }
     rmSync(dir, { recursive: true, force: true });
+    for (const name of readdirSync(ROOT)) {
+      if (before.has(name)) continue;
+      if (/^orchestrator-diagnostics-.*\.tar\.gz$/.test(name)) rmSync(join(ROOT, name));
+      else failures.push(`a documented command left ${name} in the repository root`);
+    }
   }
   assert.equal(failures, [], `${failures.length} of ${lines.length} documented command lines failed:\n${failures.join('\n')}`);
 });

@@ -56,7 +56,7 @@ test('bad inputs get a 4xx JSON error naming the field, and nothing is lost', as
 
     // Nothing was created by the bad requests, and a good one still works.
     assert.is((await api(server, '/api/tasks')).body.tasks.length, 0);
-    const ok = await api(server, '/api/requirements', { body: { requirement: 'Write an operating system kernel' } });
+    const ok = await api(server, '/api/requirements', { body: { requirement: 'Write a fizzbuzz module with tests' } });
     assert.is(ok.status, 202);
     assert.is((await api(server, '/api/tasks')).body.tasks.length, 1);
   } finally {
@@ -132,7 +132,7 @@ export default { ...agent, version: 'one' };`,
     assert.match(failure.message, /plugin bad-version: version is "one": use semver/);
     assert.ok(agents.agents.some((a: any) => a.name === 'always-throws'), 'the other plugins still loaded');
 
-    const { body } = await api(server, '/api/requirements', { body: { requirement: 'Write an operating system kernel' } });
+    const { body } = await api(server, '/api/requirements', { body: { requirement: 'Write a fizzbuzz module with tests' } });
     const task = await finished(server, body.taskId);
     assert.is(task.status, 'failed');
     assert.is(task.error.reason, 'E_AGENT_FAILED');
