@@ -36,20 +36,29 @@ export function createProgress(stream: NodeJS.WritableStream & { isTTY?: boolean
     inText = false;
   }
 
-  function finishStage(mark: string): void {
+  function finishStage(mark: string, why = ''): void {
     if (!stage) return;
     endText();
-    if (options.live) stream.write(`\r\x1b[K${mark} ${stage} ${paint('gray', secs(Date.now() - stageStart))}\n`);
+    if (options.live) stream.write(`\r\x1b[K${mark} ${stage}${why ? ` ${why}` : ''} ${paint('gray', secs(Date.now() - stageStart))}\n`);
   }
 
   return {
     /** A new view of the task: a new stage closes the previous one. */
     update(task: TaskView): void {
       if (task.stage === stage || FINAL_STAGES.has(task.status)) return;
-      finishStage(paint('green', '✓'));
+      // Back to implementing after validating (or reviewing): that check failed; say how, as it was.
+      const sentBack = task.stage === 'implementing' && (stage === 'validating' || stage === 'reviewing');
+      if (sentBack) {
+        const v = task.validation;
+        const why = stage === 'reviewing' ? 'the review found errors' : v && v.tests ? `${v.failed} of ${v.tests} tests failed` : `validation failed${v?.reason ? ` (${v.reason})` : ''}`;
+        if (options.live) finishStage(paint('red', '✗'), `(${why})`);
+        else stream.write(`[${secs(Date.now() - started).padStart(7)}] ${stage} ✗ ${why}\n`);
+      } else {
+        finishStage(paint('green', '✓'));
+      }
       stage = task.stage;
       stageStart = Date.now();
-      const note = task.iteration > 1 ? ` (attempt ${task.iteration}/${task.maxIterations})` : '';
+      const note = sentBack ? ` (fix attempt ${task.iteration + 1}/${task.maxIterations})` : '';
       if (options.live) {
         redraw();
         timer ??= setInterval(redraw, 100);

@@ -63,6 +63,12 @@ export interface TaskView {
    * card says ("waiting on the implementer · 2 min · attempt 2 after timeout at 301 s").
    */
   waiting?: { role: string; since: number; lastAttempt?: { at: number; deployment: string; attempt: number; kind: string; text: string } };
+  /**
+   * The last sandbox validation of the current attempt, as it came out: passed or not, how many tests
+   * ran and failed, and why not (a sandbox reason such as 'tests-failed'). Absent before the first
+   * validation; a fix loop shows here as a failed one while the implementer tries again.
+   */
+  validation?: { ok: boolean; tests: number; failed: number; reason: string | null };
 }
 
 /** Why a task failed: the stage it failed in, a reason a program can act on, and a sentence for people. */

@@ -38,7 +38,16 @@ export function taskView(row: TaskRow, context: PipelineContext | undefined, max
     updatedAt: row.updatedAt,
     files: result?.written ?? [],
     ...waitingOn(row),
+    ...validationOf(context),
   };
+}
+
+/** The last validation's outcome, from the context's report (the failed one stays there while the implementer fixes it). */
+function validationOf(context: PipelineContext | undefined): Pick<TaskView, 'validation'> {
+  const report = context?.report;
+  if (!report) return {};
+  const tests = report.tests ?? [];
+  return { validation: { ok: report.ok, tests: tests.length, failed: tests.filter((t) => !t.ok).length, reason: report.ok ? null : report.reason } };
 }
 
 /** For a running task, the role its stage waits on and since when (its stage began at updatedAt). */

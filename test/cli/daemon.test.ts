@@ -126,4 +126,14 @@ test('stop: the server exits gracefully, its files go, status then says it is no
   assert.match(server.fix, 'runtime start --daemon');
 });
 
+test('submit --wait shows a failed validation as it was (✗ with the failing count), then the fix attempt', async () => {
+  const run = await runtime(['submit', 'Build a small CSV parser with tests', '--wait', ...d], { cwd, timeoutMs: 60_000 });
+  assert.is(run.code, 0, show(run));
+  const lines = run.stdout.split('\n');
+  const failed = lines.findIndex((l) => /\] validating ✗ \d+ of \d+ tests failed$/.test(l));
+  assert.ok(failed > 0, run.stdout);
+  assert.match(lines[failed + 1], /\] implementing \(fix attempt 2\/3\)$/);
+  assert.not.ok(lines.slice(0, failed).some((l) => /validating ✓/.test(l)), 'no ✓ on the validation that failed');
+});
+
 test.run();
