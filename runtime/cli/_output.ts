@@ -47,9 +47,27 @@ export class CliError extends Error {
   }
 }
 
+// The server's messages name HTTP calls (its callers are HTTP clients); a CLI user is told the command.
+const HTTP_TO_CLI: Array<[RegExp, string]> = [
+  [/list tasks with GET \/api\/tasks\b/g, 'list tasks with runtime tasks'],
+  [/GET \/api\/tasks lists them/g, 'runtime tasks lists them'],
+  [/GET \/api\/agents lists them/g, 'runtime agents lists them'],
+  [/POST \/api\/tasks\/([\w-]+)\/retry/g, 'runtime tasks retry $1'],
+  [/GET \/api\/tasks\/([\w-]+)/g, 'runtime tasks show $1'],
+  [/listed at GET \/api\/demo/g, 'listed by runtime demo'],
+];
+
+/**
+ * A server message as a CLI user should read it: HTTP calls it suggests become the matching commands.
+ * @example forCli('task "t-1" does not exist: list tasks with GET /api/tasks'); // '… list tasks with runtime tasks'
+ */
+export function forCli(text: string): string {
+  return HTTP_TO_CLI.reduce((out, [pattern, replacement]) => out.replace(pattern, replacement), text);
+}
+
 /** `error`'s message with its "did you mean" hint, when it names a typo and a close candidate exists. */
 export async function withHint(error: unknown): Promise<string> {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = forCli(error instanceof Error ? error.message : String(error));
   const typo = error instanceof CliError ? error.typo : undefined;
   if (!typo) return message;
   const { closest } = await import('../protocol/mod.ts');

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { FINAL_STAGES } from '../protocol/mod.ts';
 import type { TaskView } from '../protocol/mod.ts';
 import { dataPaths, resolveDataDir } from '../server/mod.ts';
-import { CliError, COMMON, Exit, duration, intFlag, painter, parseCommand, printJson } from './_output.ts';
+import { CliError, COMMON, Exit, duration, forCli, intFlag, painter, parseCommand, printJson } from './_output.ts';
 import type { Command } from './_output.ts';
 import { createProgress } from './_progress.ts';
 import { call, ensureServer, wsUrl } from './_server.ts';
@@ -169,7 +169,7 @@ function report(task: TaskView, dataDir: string, json: boolean): number {
     }
   }
   if (!ok) {
-    const why = task.error ? `failed at ${task.error.stage}: ${task.error.reason}: ${task.error.message}` : task.status;
+    const why = task.error ? `failed at ${task.error.stage}: ${task.error.reason}: ${forCli(task.error.message)}` : task.status;
     console.error(`${painter(process.stderr)('red', '✗')} ${task.id} ${why}\n  history: runtime inspect ${task.id}; try again: runtime tasks retry ${task.id}`);
     return Exit.Failed;
   }

@@ -5,7 +5,7 @@
  */
 import type { AgentState, TaskDetail, TaskView } from '../protocol/mod.ts';
 import { resolveDataDir } from '../server/mod.ts';
-import { CliError, COMMON, Exit, duration, intFlag, painter, parseCommand, printJson, table } from './_output.ts';
+import { CliError, COMMON, Exit, duration, forCli, intFlag, painter, parseCommand, printJson, table } from './_output.ts';
 import type { Command } from './_output.ts';
 import { call, requireServer } from './_server.ts';
 import { agentTable, statusColour } from './status.ts';
@@ -69,7 +69,7 @@ function taskLines(task: TaskView, paint: ReturnType<typeof painter>): string[] 
     `${task.id}  ${paint(statusColour(task.status), task.status)} (${task.stage})  priority ${task.priority}  attempt ${task.attempt}  iteration ${task.iteration}/${task.maxIterations}`,
     `  requirement: ${task.requirement}`,
     `  submitted ${clock(task.createdAt)}, updated ${clock(task.updatedAt)} (${duration(task.updatedAt - task.createdAt)})`,
-    ...(task.error ? [paint('red', `  failed at ${task.error.stage}: ${task.error.reason}: ${task.error.message}`)] : []),
+    ...(task.error ? [paint('red', `  failed at ${task.error.stage}: ${task.error.reason}: ${forCli(task.error.message)}`)] : []),
     ...(task.files.length ? ['  files:', ...task.files.map((f) => `    ${f}`)] : []),
   ];
 }
@@ -129,7 +129,7 @@ export const inspectCommand: Command = {
       lines.push('', 'messages:');
       for (const m of task.messages) lines.push(`  ${at(m.at)}  ${m.from} → ${m.to}: ${m.summary}`);
     }
-    if (task.error) lines.push('', paint('red', `failed at ${task.error.stage}: ${task.error.reason}: ${task.error.message}`));
+    if (task.error) lines.push('', paint('red', `failed at ${task.error.stage}: ${task.error.reason}: ${forCli(task.error.message)}`));
     if (task.files.length) lines.push('', 'files:', ...task.files.map((f) => `  ${f}`));
     console.log(lines.join('\n'));
     return Exit.Ok;

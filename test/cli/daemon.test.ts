@@ -94,7 +94,8 @@ test('tasks list/show, inspect and agents print the server state (text and --jso
   assert.match(inspect.stdout, /task:t-[\w-]+ → role:implementer: implementation.request/);
   const missing = await runtime(['tasks', 'show', 't-nope', ...d], { cwd });
   assert.is(missing.code, 1);
-  assert.match(missing.stderr, 'task "t-nope" does not exist');
+  assert.match(missing.stderr, 'task "t-nope" does not exist: list tasks with runtime tasks');
+  assert.not.match(missing.stderr, /\/api\//, 'the CLI names its commands, not HTTP paths');
   const retry = await runtime(['tasks', 'retry', doneId, ...d], { cwd });
   assert.is(retry.code, 1, 'a completed task cannot be retried');
   assert.match(retry.stderr, 'only failed or cancelled tasks can be retried');

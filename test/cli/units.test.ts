@@ -8,7 +8,7 @@ import { parseDotenv } from '../../runtime/server/env.ts';
 import { createRotatingFile } from '../../runtime/cli/_log.ts';
 import { isSecretName, maskSecret, redactText, redactValue, secretValues } from '../../runtime/protocol/mod.ts';
 import { filesUnder, tarGz, untarGz } from '../../runtime/cli/_tar.ts';
-import { duration, parseAge, painter, useColor } from '../../runtime/cli/_output.ts';
+import { duration, forCli, parseAge, painter, useColor } from '../../runtime/cli/_output.ts';
 import { tempDir } from './_run.ts';
 
 test('.env: KEY=VALUE, export, comments, quotes, escapes, multi-line double quotes; errors name file and line', () => {
@@ -75,6 +75,15 @@ test('filesUnder (reset backups) never follows a link planted in the data dir', 
   const entries = filesUnder(join(dir, 'workspace'), 'workspace');
   assert.equal(entries.map((e) => e.name), ['workspace/t1/src/index.js']);
   assert.not.ok(entries.some((e) => /PRIVATE|SECRET/.test(e.content.toString())));
+});
+
+test("the server's HTTP hints read as CLI commands", () => {
+  assert.is(forCli('task "t-1" does not exist: list tasks with GET /api/tasks'), 'task "t-1" does not exist: list tasks with runtime tasks');
+  assert.is(forCli('no migration exists: retry the task (POST /api/tasks/t-m3-1a/retry) to run it again'), 'no migration exists: retry the task (runtime tasks retry t-m3-1a) to run it again');
+  assert.is(forCli('being retried already: watch it with GET /api/tasks/t-9'), 'being retried already: watch it with runtime tasks show t-9');
+  assert.is(forCli('no agent x: GET /api/agents lists them'), 'no agent x: runtime agents lists them');
+  assert.is(forCli('the samples listed at GET /api/demo'), 'the samples listed by runtime demo');
+  assert.is(forCli('nothing to change here'), 'nothing to change here');
 });
 
 test.run();
