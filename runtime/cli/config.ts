@@ -6,7 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { isSecretName, maskSecret, redactValue, secretValues } from '../protocol/mod.ts';
-import { effectiveEnv, resolveConfigWithSources } from '../server/mod.ts';
+import { effectiveEnv, resolveConfigWithSources, routingProblem } from '../server/mod.ts';
 import { CliError, COMMON, Exit, painter, parseCommand, printJson, table } from './_output.ts';
 import type { Command } from './_output.ts';
 
@@ -41,7 +41,9 @@ export const configCommand: Command = {
     if (!args) return Exit.Ok;
     const v = args.values;
     const view = await effectiveConfig({ port: v.port, host: v.host, dataDir: v['data-dir'], workers: v.workers, cacheSize: v['cache-size'], cacheTtl: v['cache-ttl'], logLevel: v['log-level'] }, env);
-    if (v.json) return printJson(view), Exit.Ok;
+    // A routing file the server would refuse is a failed config: shown, and exit 1.
+    const broken = Object.values(view.files).some((f) => f.error);
+    if (v.json) return printJson(view), broken ? Exit.Failed : Exit.Ok;
     const paint = painter();
     const c = view.config as Record<string, any>;
     const row = (name: string, value: unknown, source?: string) => [`  ${name}`, typeof value === 'string' ? value : JSON.stringify(value), source ? paint('gray', `(${source})`) : ''];
@@ -66,11 +68,12 @@ export const configCommand: Command = {
         'providers:',
         table(c.providers.map((p: { name: string; kind: string; baseUrl: string; keyStatus: string }) => [`  ${p.name}`, p.kind, p.baseUrl, p.keyStatus.startsWith("set") ? paint("green", p.keyStatus) : "no key"])),
         'files:',
-        table(Object.entries(view.files).map(([name, f]) => [`  ${name}`, f.path, f.exists ? 'read' : paint('gray', 'absent')])),
+        table(Object.entries(view.files).map(([name, f]) => [`  ${name}`, f.path, f.error ? paint('red', 'INVALID') : f.exists ? 'read' : paint('gray', 'absent')])),
+        ...Object.entries(view.files).flatMap(([name, f]) => (f.error ? [paint('red', `${name}: ${f.error}`)] : [])),
         ...(Object.keys(view.environment).length ? ['environment:', table(Object.entries(view.environment).map(([k, val]) => [`  ${k}`, val]))] : []),
       ].join('\n'),
     );
-    return Exit.Ok;
+    return broken ? Exit.Failed : Exit.Ok;
   },
 };
 
@@ -98,6 +101,8 @@ export async function effectiveConfig(flags: Record<string, string | undefined>,
     if (isSecretName(name) && /^(ANTHROPIC|OPENAI|DEEPSEEK|ORCHESTRATOR)_|API_KEY$/.test(name)) environment[name] = value ? maskSecret(name, value) : 'empty';
     else if (name.startsWith('ORCHESTRATOR_') || /^(ANTHROPIC|OPENAI|DEEPSEEK)_BASE_URL$/.test(name)) environment[name] = value;
   }
-  const files = Object.fromEntries(Object.entries(resolved.files).map(([name, path]) => [name, { path, exists: existsSync(path) }]));
-  return redactValue({ config, sources: resolved.sources, files, environment }, secrets) as { config: typeof config; sources: Record<string, string>; files: Record<string, { path: string; exists: boolean }>; environment: Record<string, string> };
+  const files: Record<string, { path: string; exists: boolean; error?: string }> = Object.fromEntries(Object.entries(resolved.files).map(([name, path]) => [name, { path, exists: existsSync(path) }]));
+  const routing = await routingProblem(resolved.config);
+  if (routing) files.routing.error = routing;
+  return redactValue({ config, sources: resolved.sources, files, environment }, secrets) as { config: typeof config; sources: Record<string, string>; files: typeof files; environment: Record<string, string> };
 }

@@ -7,7 +7,7 @@
 import { mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AgentState } from '../protocol/mod.ts';
-import { dataPaths, resolveConfig, resolveDataDir } from '../server/mod.ts';
+import { dataPaths, resolveConfig, resolveDataDir, routingProblem } from '../server/mod.ts';
 import { checkStoreFile } from '../store/mod.ts';
 import { COMMON, Exit, painter, parseCommand, printJson } from './_output.ts';
 import type { Command } from './_output.ts';
@@ -55,6 +55,9 @@ export async function runChecks(dataDir: string, env: Record<string, string | un
     const config = await resolveConfig({ dataDir }, env);
     providers = config.providers.map((p) => ({ name: p.name, key: p.keySource === 'none' ? 'none' : `set (${p.keySource})`, usable: Boolean(p.apiKey) || !/api\.(anthropic|openai|deepseek)\.com/.test(p.baseUrl) }));
     checks.push(pass('config', 'orchestrator.config.json, .env and ORCHESTRATOR_* are valid'));
+    const routing = await routingProblem(config);
+    if (routing) checks.push(fail('routing', routing, 'fix the file as the message says (docs/model-routing.md); the server refuses to start with it, and keeps its previous routing if it was already running'));
+    else checks.push(pass('routing', existsSync(config.routingFile) ? `${config.routingFile} is valid` : 'no routing file: the default routes of the providers with keys'));
   } catch (error) {
     checks.push(fail('config', (error as Error).message, 'fix the named field, or see "runtime config --help" for every setting'));
   }

@@ -103,7 +103,7 @@ export { createRetryLoop, DEFAULT_RETRY_POLICY, retryAfterFrom, shouldRetryFrom 
 export type { RetryLoop } from './retry.ts';
 
 /** Model routing (model-routing.json): parse, load, watch, and resolve a role or a model alias to deployments. */
-export { defaultRouting, loadRouting, parseRouting, resolveAlias, resolveRoute, watchRouting } from './routing.ts';
+export { defaultRouting, loadRouting, parseRouting, resolveAlias, resolveRoute, unknownRoutedRoles, watchRouting } from './routing.ts';
 export type { Routing } from './routing.ts';
 
 /** The two-tier answer cache and its key: canonical request body plus a namespace per credential. */

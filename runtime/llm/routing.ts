@@ -250,6 +250,22 @@ export function parseRouting(text: string, file: string, knownProviders: readonl
 }
 
 /**
+ * Why a routing names roles no agent serves, or null: each such key (a misspelled "implementr" would
+ * otherwise be accepted and never used, the role falling back to "default"), with a "did you mean" and
+ * the roles there are. `served`: the roles of the loaded agents, plugins included.
+ * @example unknownRoutedRoles(routing, ['enhancer', 'implementer'])?.message; // 'model-routing.json: routes.implementr is not a role …'
+ */
+export function unknownRoutedRoles(routing: Routing, served: readonly string[]): RuntimeError | null {
+  const roles = [...new Set(served)].sort();
+  const unknown = Object.keys(routing.routes).filter((role) => role !== 'default' && !roles.includes(role));
+  if (!unknown.length) return null;
+  const text = unknown
+    .map((role) => `routes.${role} is not a role any agent serves${didYouMean(role, roles)}: the roles are ${roles.join(', ')} and "default"; fix the key or remove it (a plugin's own role counts once the plugin loads)`)
+    .join('; ');
+  return new RuntimeError(ErrorCode.Invalid, `${routing.source}: ${text}`, { details: { file: routing.source, roles: unknown } });
+}
+
+/**
  * Reads and parses a routing file (errors as in parseRouting; a missing file is E_NOT_FOUND).
  * @example const routing = loadRouting('model-routing.json', ['anthropic', 'openai']);
  */

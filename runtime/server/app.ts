@@ -13,7 +13,7 @@ import { startSupervisor } from '../supervisor/mod.ts';
 import type { Supervisor } from '../supervisor/mod.ts';
 import { createTaskManager, summarize } from '../tasks/mod.ts';
 import type { TaskManager } from '../tasks/mod.ts';
-import { demoSamples } from '../llm/mod.ts';
+import { demoSamples, unknownRoutedRoles } from '../llm/mod.ts';
 import { builtinAgents } from '../../agents/mod.ts';
 import { createSandbox } from '../../sandbox/mod.ts';
 import { runtimeVersion, sandboxDriver, serve } from '../adapters/mod.ts';
@@ -113,6 +113,14 @@ export async function startApp(config: ServerConfig, log: LogSink = defaultLog):
 
   const { loaded, failures } = await loadPlugins({ builtins: builtinAgents, dirs: config.pluginDirs, configs: config.plugins });
   for (const failure of failures) log('error', `plugin not loaded: ${failure.message}`);
+  // A routed role no agent serves is a typo (or a plugin that did not load): refuse to start, naming it.
+  const misrouted = unknownRoutedRoles(llm.routing(), loaded.map((l) => l.plugin.role));
+  if (misrouted) {
+    llm.stop();
+    bus.close();
+    await store.close();
+    throw misrouted;
+  }
   // Every role is served by a pool as large as `workers` unless config says otherwise, so `workers`
   // tasks at the same stage call their models side by side; `maxTasks` (3 × workers) tasks are in
   // flight, so while some wait on the implementer others are already being enhanced or analysed.

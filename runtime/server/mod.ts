@@ -41,6 +41,15 @@ export async function resolveConfigWithSources(flags: ConfigFlags, env: Env): Pr
 }
 
 /**
+ * What is wrong with the routing file the server would read, as a sentence, or null (fine, or no file):
+ * what `runtime config` and `runtime health` report, and what stops the server at start.
+ * @example await routingProblem(config); // 'model-routing.json: routes.implementr is not a role any agent serves (did you mean …'
+ */
+export async function routingProblem(config: ServerConfig): Promise<string | null> {
+  return (await import('./_routing-check.ts')).routingProblem(config);
+}
+
+/**
  * Builds and starts the whole runtime under `config.dataDir`: store, workspace, bus, plugins,
  * supervisor, tasks (resumed), sandbox, HTTP API and /ws. Without `log`, lines go to the console.
  * @example const app = await startApp(await resolveConfig({ port: 0 }, process.env));

@@ -205,4 +205,34 @@ test('UI origins are checked as origins: a path or trailing slash is refused nam
   assert.match(start.stderr, /UI origin "wiki\.example" is not an origin/);
 });
 
+test('a routing file the server would refuse fails runtime config, health and start with the reason: a misspelled role, broken JSON', async () => {
+  const cwd = project({
+    'orchestrator.config.json': '{}',
+    'model-routing.json': JSON.stringify({ routes: { default: ['anthropic/claude-sonnet-4-5'], implementr: ['anthropic/claude-sonnet-4-5'] } }),
+  });
+  const env = { ANTHROPIC_API_KEY: CANARY };
+  const text = await runtime(['config'], { cwd, env });
+  assert.is(text.code, 1, show(text));
+  assert.match(text.stdout, /routing +\S+model-routing\.json +INVALID/);
+  assert.match(text.stdout, /routes\.implementr is not a role any agent serves \(did you mean 'implementer'\?\): the roles are analyst, enhancer, implementer/);
+  const json = await runtime(['config', '--json'], { cwd, env });
+  assert.is(json.code, 1);
+  assert.match(JSON.parse(json.stdout).files.routing.error, /routes\.implementr is not a role/);
+  const health = await runtime(['health', '--json'], { cwd, env });
+  const check = JSON.parse(health.stdout).checks.find((c: { name: string }) => c.name === 'routing');
+  assert.equal([check.status, /did you mean 'implementer'/.test(check.detail)], ['fail', true]);
+  const start = await runtime(['start', '--port', '0'], { cwd, env });
+  assert.is(start.code, 1);
+  assert.match(start.stderr, /routes\.implementr is not a role any agent serves \(did you mean 'implementer'\?\)/);
+  writeFileSync(join(cwd, 'model-routing.json'), '{ "routes": {');
+  const broken = await runtime(['config'], { cwd, env });
+  assert.is(broken.code, 1);
+  assert.match(broken.stdout, /model-routing\.json: not valid JSON at line 1/);
+  writeFileSync(join(cwd, 'model-routing.json'), JSON.stringify({ routes: { default: ['anthropic/claude-sonnet-4-5'], implementer: ['anthropic/claude-sonnet-4-5'] } }));
+  const fine = await runtime(['config'], { cwd, env });
+  assert.is(fine.code, 0, show(fine));
+  assert.not.match(fine.stdout, /INVALID/);
+  assert.not.ok(fine.stdout.includes(CANARY) || text.stdout.includes(CANARY) || start.stderr.includes(CANARY), 'no key in any output');
+});
+
 test.run();
