@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ErrorCode, RuntimeError } from './errors.ts';
 import { isAddress, isTopic } from './address.ts';
 import { hideSecrets } from './secrets.ts';
+import { didYouMean } from './typos.ts';
 
 /**
  * Schemas for everything that crosses a boundary. Inside the process, types are trusted; at the edge
@@ -154,16 +155,65 @@ function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
  * value came from, each bad field, its value and what to do.
  * @example parse(SubmitRequirement, body, 'request body')
  */
+/** The field names of the object `schema` has at `path` (through optional, default, nullable, record and array), or []. */
+function fieldsAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
+  type Def = { type: string; innerType?: { _zod: { def: Def } }; shape?: Record<string, { _zod: { def: Def } }>; valueType?: { _zod: { def: Def } }; element?: { _zod: { def: Def } } };
+  let def = (schema as unknown as { _zod: { def: Def } })._zod.def;
+  const unwrap = () => {
+    while (def.innerType && ['optional', 'default', 'nullable', 'readonly', 'prefault', 'catch'].includes(def.type)) def = def.innerType._zod.def;
+  };
+  unwrap();
+  for (const key of path) {
+    const next = def.type === 'object' ? def.shape?.[String(key)] : def.type === 'record' ? def.valueType : def.type === 'array' ? def.element : undefined;
+    if (!next) return [];
+    def = next._zod.def;
+    unwrap();
+  }
+  return def.type === 'object' && def.shape ? Object.keys(def.shape) : [];
+}
+
+const A_OR_AN = (word: string) => (/^[aeiou]/.test(word) ? `an ${word}` : `a ${word}`);
+const either = (values: readonly unknown[]) => {
+  const shown = values.map((v) => JSON.stringify(v));
+  return shown.length > 1 ? `${shown.slice(0, -1).join(', ')} or ${shown.at(-1)}` : (shown[0] ?? 'nothing');
+};
+
+/**
+ * A schema library's default wording in plain words ("Too small: expected number to be >=1" → "must be
+ * at least 1"); a message a schema wrote itself is kept as written.
+ */
+function plainWords(issue: z.core.$ZodIssue): string {
+  const i = issue as z.core.$ZodIssue & { expected?: string; values?: unknown[]; origin?: string; minimum?: number | bigint; maximum?: number | bigint; inclusive?: boolean };
+  if (!/^(Invalid input|Invalid option|Too small|Too big)\b/.test(issue.message)) return issue.message;
+  const unit = i.origin === 'string' ? ' characters' : i.origin === 'array' || i.origin === 'set' ? ' items' : '';
+  switch (issue.code) {
+    case 'invalid_type':
+      return i.expected ? `must be ${A_OR_AN(i.expected)}` : issue.message;
+    case 'invalid_value':
+      return i.values ? `must be ${i.values.length === 1 ? JSON.stringify(i.values[0]) : `one of ${either(i.values)}`}` : issue.message;
+    case 'too_small':
+      return `must be ${unit ? 'at least ' : i.inclusive === false ? 'more than ' : 'at least '}${String(i.minimum)}${unit}`.replace('at least  ', 'at least ');
+    case 'too_big':
+      return `must be ${i.inclusive === false ? 'less than ' : 'at most '}${String(i.maximum)}${unit}`;
+    default:
+      return issue.message;
+  }
+}
+
 export function parse<S extends z.ZodType>(schema: S, input: unknown, where: string): z.infer<S> {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
   const fields = result.error.issues.map((issue) => {
     const field = issue.path.length ? issue.path.map(String).join('.') : '(root)';
     const key = issue.path.at(-1) as string | number | undefined;
-    let message = issue.message;
+    let message = plainWords(issue);
     // An unknown field is named, never quoted: it is where a key pasted into the wrong place ends up.
-    if (issue.code === 'unrecognized_keys') return { field, value: undefined, message: `has unknown field(s) ${issue.keys.join(', ')}: remove them` };
-    if (issue.code === 'invalid_type' && valueAt(input, issue.path) === undefined) message = `is required; ${message}`;
+    if (issue.code === 'unrecognized_keys') {
+      const known = fieldsAt(schema, issue.path);
+      const hints = known.length ? issue.keys.map((k) => didYouMean(k, known)).join('') : '';
+      return { field, value: undefined, message: `has unknown field(s) ${issue.keys.join(', ')}${hints}: remove them${known.length ? ` (the fields are ${known.join(', ')})` : ''}` };
+    }
+    if (issue.code === 'invalid_type' && valueAt(input, issue.path) === undefined) message = `is required: it ${message}`;
     return { field, value: hideSecrets(valueAt(input, issue.path), key), message };
   });
   const text = fields

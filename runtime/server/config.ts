@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { ErrorCode, LogLevel, RuntimeError, TASKS_PER_WORKER, errorMessage, jsonSyntaxError, parse, z } from '../protocol/mod.ts';
+import { ErrorCode, LogLevel, RuntimeError, TASKS_PER_WORKER, errorMessage, jsonSyntaxError, parse, showValue, z } from '../protocol/mod.ts';
 import { BudgetsConfig, PricesConfig, ProvidersConfig, resolveProviders } from '../llm/mod.ts';
 import type { Budgets, Price, ProviderSpec, RetryPolicy } from '../llm/mod.ts';
 import { configFilePath, effectiveEnv, envFilePath, projectRoot } from './env.ts';
@@ -120,7 +120,17 @@ export function readConfigFile(path: string): ConfigFile {
   try {
     return parse(ConfigFile, raw, path);
   } catch (error) {
-    throw new RuntimeError(ErrorCode.Invalid, `${errorMessage(error)}: fix the field(s) in ${path} (README "Configuration" lists every setting), or point ORCHESTRATOR_CONFIG at another file`, { cause: error });
+    // One problem a line, each with its field, what it must be and what it was.
+    const fields = ((error as RuntimeError).details?.fields ?? []) as Array<{ field: string; message: string; value?: unknown }>;
+    const lines = fields.map((f) => `  ${f.field} ${f.message}${f.value === undefined ? '' : ` (got ${showValue(f.value)})`}`);
+    const what = fields.length === 1 ? 'a problem' : `${fields.length} problems`;
+    throw new RuntimeError(
+      ErrorCode.Invalid,
+      fields.length
+        ? `${path} has ${what}:\n${lines.join('\n')}\nfix the file (README "Configuration" lists every setting), or point ORCHESTRATOR_CONFIG at another file`
+        : `${errorMessage(error)}: fix the field(s) in ${path} (README "Configuration" lists every setting), or point ORCHESTRATOR_CONFIG at another file`,
+      { cause: error, details: { fields } },
+    );
   }
 }
 

@@ -51,10 +51,16 @@ test('invalid config: start and config exit 1 naming the file, the field, the va
   const cwd = project({ 'orchestrator.config.json': JSON.stringify({ workers: 'lots', cache: { size: -1 } }) });
   const start = await runtime(['start', '--port', '0', '--data-dir', join(cwd, 'data')], { cwd });
   assert.is(start.code, 1, show(start));
-  for (const part of [join(cwd, 'orchestrator.config.json'), 'workers', '"lots"', 'cache.size', '-1', 'fix the field(s)']) assert.match(start.stderr, part);
+  for (const part of [join(cwd, 'orchestrator.config.json'), 'fix the file']) assert.match(start.stderr, part);
+  // One problem a line, in plain words: the field, what it must be, what it is.
+  assert.match(start.stderr, /has 2 problems:\n  workers must be a number \(got "lots"\)\n  cache\.size must be at least 0 \(got -1\)\n/);
   const config = await runtime(['config'], { cwd });
   assert.is(config.code, 1);
   assert.match(config.stderr, 'invalid configuration');
+  const typo = project({ 'orchestrator.config.json': JSON.stringify({ agents: { implementer: { concurency: 2 } }, logLevel: 'loud' }) });
+  const hinted = await runtime(['config'], { cwd: typo });
+  assert.match(hinted.stderr, /  agents\.implementer has unknown field\(s\) concurency \(did you mean 'concurrency'\?\): remove them/);
+  assert.match(hinted.stderr, /  logLevel must be one of "debug", "info", "warn" or "error" \(got "loud"\)/);
 
   const badEnv = project({ '.env': 'ORCHESTRATOR_WORKERS=many\n' });
   const run = await runtime(['start', '--port', '0', '--data-dir', join(badEnv, 'data')], { cwd: badEnv });
@@ -118,7 +124,7 @@ test('apiKeyEnv naming another secret: start and config exit 1 without reading o
   for (const args of [['config'], ['start', '--port', '0', '--data-dir', join(cwd, 'data')]]) {
     const run = await runtime(args, { cwd, env: { GITHUB_TOKEN: secret } });
     assert.is(run.code, 1, show(run));
-    for (const part of ['providers.collector.apiKeyEnv', '"GITHUB_TOKEN"', 'ending in _API_KEY', 'fix the field(s)']) {
+    for (const part of ['providers.collector.apiKeyEnv', '"GITHUB_TOKEN"', 'ending in _API_KEY', 'fix the file']) {
       assert.match(run.stderr, part);
     }
     assert.not.match(run.stdout + run.stderr, secret.slice(4, 14), 'the token is never printed');
