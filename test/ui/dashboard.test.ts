@@ -71,8 +71,24 @@ test('the form validates before it sends', async () => {
   await page.locator('submit-form textarea').fill('Write a fizzbuzz module with tests');
   await page.locator('submit-form button[type="submit"]').click();
   assert.match(await problem.innerText(), /Priority must be a whole number from 1 to 10/);
+  // The field the problem is about is the one marked (and focused), not the requirement.
+  assert.is(await page.locator('submit-form input[name="priority"]').getAttribute('aria-invalid'), 'true');
+  assert.is(await page.locator('submit-form textarea').getAttribute('aria-invalid'), 'false');
+  assert.ok(await page.locator('submit-form input[name="priority"]').evaluate((el) => el === (el.getRootNode() as ShadowRoot).activeElement), 'the priority field has the focus');
   assert.is((await api(server, '/api/tasks')).body.tasks.length, before, 'nothing was submitted');
   await page.locator('submit-form input[name="priority"]').fill('7');
+  // The server's refusal of a requirement demo mode cannot answer (422, fields.requirement) marks the
+  // requirement. On a page of its own: the browser logs the 422, which the main page must never see.
+  const other = await browser.newPage();
+  await other.goto(server.url);
+  await other.locator('connection-status[state="connected"]').waitFor(WAIT);
+  await other.locator('submit-form textarea').fill('Write an operating system kernel');
+  await other.locator('submit-form button[type="submit"]').click();
+  await other.locator('submit-form #problem', { hasText: 'demo mode answers only its sample requirements' }).waitFor(WAIT);
+  assert.is(await other.locator('submit-form textarea').getAttribute('aria-invalid'), 'true');
+  assert.is(await other.locator('submit-form input[name="priority"]').getAttribute('aria-invalid'), 'false');
+  assert.is((await api(server, '/api/tasks')).body.tasks.length, before, 'nothing was submitted');
+  await other.close();
 });
 
 let taskId = '';

@@ -51,6 +51,7 @@ test.before(async () => {
   statics = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     if (path === '/') return void res.writeHead(200, { 'content-type': 'text/html' }).end(page_(process.env.EMBED_SERVER ?? ''));
+    if (path === '/offline') return void res.writeHead(200, { 'content-type': 'text/html' }).end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Offline</title><link rel="icon" href="data:,"></head><body><submit-form server="http://127.0.0.1:9"></submit-form><script type="module" src="${process.env.EMBED_SERVER}/ui/orchestrator-ui.js"></script></body></html>`);
     if (path === '/readme') return void res.writeHead(200, { 'content-type': 'text/html' }).end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>README snippet</title><link rel="icon" href="data:,"></head><body>\n${readmeSnippet(process.env.EMBED_SERVER ?? '')}</body></html>`);
     if (path === '/orchestrator-ui.js') return void res.writeHead(200, { 'content-type': 'text/javascript' }).end(readFileSync(join(DIST, 'orchestrator-ui.js')));
     res.writeHead(404).end();
@@ -170,6 +171,16 @@ test("the README's embedding snippet, on a page of another origin, loads the lib
   await dashboard.locator(`pipeline-view li.task[data-task="${submitted.body.taskId}"][data-stage="completed"]`).waitFor(WAIT);
   assert.equal(errors, [], 'no CORS or script error in the console');
   await embedPage.close();
+});
+
+test('a form whose server is not reachable offers no Submit and says why', async () => {
+  const offline = await browser.newPage();
+  await offline.goto(`${staticUrl}/offline`);
+  const button = offline.locator('submit-form button[type="submit"]');
+  await offline.locator('submit-form #offline').waitFor(WAIT);
+  assert.match(await offline.locator('submit-form #offline').innerText(), /Not connected to the server/);
+  assert.ok(await button.isDisabled(), 'Submit is disabled while disconnected');
+  await offline.close();
 });
 
 test.run();

@@ -333,7 +333,13 @@ export function createClient(options: ClientOptions = {}) {
       body: init?.body === undefined ? undefined : JSON.stringify(init.body),
     });
     const body = await response.json().catch(() => null);
-    if (!response.ok) throw new Error(body?.error?.message ?? `${response.status} ${response.statusText}`);
+    if (!response.ok) {
+      // The server names the fields it refused (e.g. { requirement: 'not a demo sample' }): a form marks them.
+      const error = new Error(body?.error?.message ?? `${response.status} ${response.statusText}`) as Error & { fields?: Record<string, string>; status?: number };
+      error.fields = body?.error?.fields;
+      error.status = response.status;
+      throw error;
+    }
     return body as T;
   }
 
