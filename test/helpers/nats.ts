@@ -94,12 +94,19 @@ export async function startNats(size = 1): Promise<NatsCluster> {
     nodes.push(node);
   }
   await Promise.all(nodes.map((node) => node.restart()));
+  // A suite that crashes (an uncaught error exits before its after-hooks) must not leave servers behind.
+  const reap = () => {
+    for (const node of nodes) if (node.process.exitCode === null && node.process.signalCode === null) node.process.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', reap);
   return {
     nodes,
     servers: nodes.map((n) => n.url).join(','),
     version,
     dir,
     async stop() {
+      process.removeListener('exit', reap);
       await Promise.all(nodes.map((node) => new Promise<void>((resolve) => {
         if (node.process.exitCode !== null || node.process.signalCode !== null) return resolve();
         node.process.once('exit', () => resolve());
