@@ -17,7 +17,7 @@ import { createDemoProvider } from './mod.ts';
 import type { LlmProvider } from './mod.ts';
 import { createProviderClients, usable } from './providers.ts';
 import { createRetryLoop } from './retry.ts';
-import { defaultRouting, loadRouting, resolveRoute, watchRouting, type Routing } from './routing.ts';
+import { defaultRouting, loadRouting, resolveRoute, unknownRoutedRoles, watchRouting, type Routing } from './routing.ts';
 import { stageBudgetMs } from './_budget.ts';
 import type { ProviderSpec, RetryPolicy } from './types.ts';
 import { createUsageLedger, type Budgets, type Price } from './usage.ts';
@@ -54,10 +54,14 @@ export function createLlm(config: LlmConfig, deps: LlmDeps) {
   const names = config.providers.map((p) => p.name);
   let routing: Routing;
   let stopWatching = () => {};
+  // The roles the loaded agents serve, once the server knows them (servedRoles): a reload naming another is refused.
+  let served: readonly string[] | undefined;
   if (existsSync(config.routingFile)) {
     routing = loadRouting(config.routingFile, names);
     stopWatching = watchRouting(config.routingFile, names, {
       onChange(next) {
+        const misrouted = served ? unknownRoutedRoles(next, served) : null;
+        if (misrouted) return deps.log('error', `model routing not reloaded, the previous routes stay in force: ${misrouted.message}`);
         routing = next;
         deps.log('info', `model routing reloaded from ${config.routingFile}`);
       },
@@ -118,6 +122,10 @@ export function createLlm(config: LlmConfig, deps: LlmDeps) {
     usage,
     retry,
     routing: () => routing,
+    /** The roles the loaded agents serve: from now on a routing file that routes another is not reloaded. */
+    servedRoles(roles: readonly string[]): void {
+      served = roles;
+    },
     /** What /api/health and `runtime config` show: never a key, only where it came from. */
     describeProviders: () => config.providers.map((p) => ({ name: p.name, kind: p.kind, baseUrl: p.baseUrl, key: p.keySource === 'none' ? 'none' : `set (${p.keySource})`, usable: usable(p) })),
     stop: () => stopWatching(),

@@ -114,6 +114,7 @@ export async function startApp(config: ServerConfig, log: LogSink = defaultLog):
   const { loaded, failures } = await loadPlugins({ builtins: builtinAgents, dirs: config.pluginDirs, configs: config.plugins });
   for (const failure of failures) log('error', `plugin not loaded: ${failure.message}`);
   // A routed role no agent serves is a typo (or a plugin that did not load): refuse to start, naming it.
+  llm.servedRoles(loaded.map((l) => l.plugin.role));
   const misrouted = unknownRoutedRoles(llm.routing(), loaded.map((l) => l.plugin.role));
   if (misrouted) {
     llm.stop();

@@ -129,9 +129,11 @@ test('when every model of a route is down the task fails with E_LLM naming the a
   assert.is(task.files.length, 0);
 });
 
-test('routing reloads on change; a broken file is refused and the old routes stay', async () => {
+test('routing reloads on change; a broken file or a role no agent serves is refused and the old routes stay', async () => {
   writeFileSync(join(dir, 'model-routing.json'), '{ "routes": { "default": [] } }');
   await waitFor('the refusal in the log', async () => /model routing not reloaded/.test(server.output()));
+  writeFileSync(join(dir, 'model-routing.json'), JSON.stringify({ routes: { ...routing(['anthropic/impl-steady']).routes, implementr: ['anthropic/impl-steady'] } }));
+  await waitFor('the role refused in the log', async () => /model routing not reloaded, the previous routes stay in force: .*routes\.implementr is not a role any agent serves \(did you mean 'implementer'\?\)/.test(server.output()));
   writeFileSync(join(dir, 'model-routing.json'), JSON.stringify(routing(['anthropic/impl-steady'])));
   await waitFor('the reload', async () => /model routing reloaded/.test(server.output()));
   fake.reset();
