@@ -15,6 +15,7 @@ import type { Msg, NatsConnection, Subscription as NatsSubscription } from '@nat
 import { ErrorCode, RuntimeError } from '../protocol/mod.ts';
 import type { Address, Message, Topic } from '../protocol/mod.ts';
 import type { Transport } from './transport.ts';
+import { withdrawnError } from './bus.ts';
 
 export interface NatsTransportOptions {
   /** NATS server URLs, e.g. ['nats://127.0.0.1:4222']. */
@@ -58,12 +59,6 @@ function toWire(error: unknown): WireError {
 
 function fromWire(error: WireError): RuntimeError {
   return new RuntimeError(error.code as ErrorCode, error.message, error.details == null ? undefined : { details: error.details });
-}
-
-function reasonOf(signal: AbortSignal, what: string): RuntimeError {
-  const reason = signal.reason;
-  if (reason instanceof RuntimeError) return reason;
-  return new RuntimeError(ErrorCode.Cancelled, `${what} was cancelled${reason instanceof Error ? `: ${reason.message}` : typeof reason === 'string' ? `: ${reason}` : ''}`);
 }
 
 /**
@@ -195,12 +190,12 @@ export async function connectNatsTransport(options: NatsTransportOptions): Promi
     },
     request(message, signal, taken) {
       if (nc.isClosed()) return Promise.reject(new RuntimeError(ErrorCode.Stopped, `the NATS connection of node ${node} is closed: ${message.type} to ${message.to} was not sent`));
-      if (signal?.aborted) return Promise.reject(reasonOf(signal, `${message.type} to ${message.to}`));
+      if (signal?.aborted) return Promise.reject(withdrawnError(signal, `${message.type} to ${message.to}`));
       return new Promise((resolve, reject) => {
         const forget = () => signal?.removeEventListener('abort', onAbort);
         const onAbort = () => {
           if (!pending.delete(message.id)) return;
-          const error = reasonOf(signal!, `${message.type} to ${message.to}`);
+          const error = withdrawnError(signal!, `${message.type} to ${message.to}`);
           // Whichever node took it aborts its work; the others ignore the id.
           if (!nc.isClosed()) nc.publish(cancelSubject, JSON.stringify({ id: message.id, error: toWire(error) }));
           reject(error);

@@ -192,9 +192,9 @@ function plainWords(issue: z.core.$ZodIssue): string {
     case 'invalid_value':
       return i.values ? `must be ${i.values.length === 1 ? JSON.stringify(i.values[0]) : `one of ${either(i.values)}`}` : issue.message;
     case 'too_small':
-      return `must be ${unit ? 'at least ' : i.inclusive === false ? 'more than ' : 'at least '}${String(i.minimum)}${unit}`.replace('at least  ', 'at least ');
+      return `must be ${i.inclusive === false ? 'more than' : 'at least'} ${String(i.minimum)}${unit}`;
     case 'too_big':
-      return `must be ${i.inclusive === false ? 'less than ' : 'at most '}${String(i.maximum)}${unit}`;
+      return `must be ${i.inclusive === false ? 'less than' : 'at most'} ${String(i.maximum)}${unit}`;
     default:
       return issue.message;
   }

@@ -209,6 +209,10 @@ export function resolveConfigWithSources(flags: ConfigFlags, realEnv: Env): Reso
   const env = effectiveEnv(realEnv);
   const configPath = configFilePath(env);
   const root = projectRoot();
+  // A path setting: a flag or variable as typed (from the working directory), the config file's
+  // relative to that file, the default in the project root.
+  const place = (picked: string | number | undefined, name: string, fallback: string): string =>
+    picked === undefined ? join(root, fallback) : sources[name] === 'config file' ? resolve(dirname(configPath), String(picked)) : resolve(String(picked));
   const file = readConfigFile(configPath);
   const sources: Record<string, ConfigSource> = {};
   // The value of one setting and, as a side effect, where it came from.
@@ -235,16 +239,13 @@ export function resolveConfigWithSources(flags: ConfigFlags, realEnv: Env): Reso
   const config: ServerConfig = {
     port: int('port', pick('port', flags.port, 'ORCHESTRATOR_PORT', file.port), 8100, 0, 65535, '--port or ORCHESTRATOR_PORT', origin('port')),
     host,
-    // A flag or variable as typed, from the working directory; the config file's relative to that file.
-    dataDir: ((picked) => (picked === undefined ? join(root, '.orchestrator') : sources.dataDir === 'config file' ? resolve(dirname(configPath), String(picked)) : resolve(String(picked))))(
-      pick('dataDir', flags.dataDir, 'ORCHESTRATOR_DATA_DIR', file.dataDir),
-    ),
+    dataDir: place(pick('dataDir', flags.dataDir, 'ORCHESTRATOR_DATA_DIR', file.dataDir), 'dataDir', '.orchestrator'),
     workers,
     maxTasks: int('max tasks', pick('maxTasks', flags.maxTasks, 'ORCHESTRATOR_MAX_TASKS', file.maxTasks), TASKS_PER_WORKER * workers, 1, 1024, 'ORCHESTRATOR_MAX_TASKS or "maxTasks" in the config file', origin('maxTasks')),
     maxIterations: int('max iterations', pick('maxIterations', flags.maxIterations, 'ORCHESTRATOR_MAX_ITERATIONS', file.maxIterations), 3, 1, 20, 'ORCHESTRATOR_MAX_ITERATIONS', origin('maxIterations')),
     provider: String(pick('provider', flags.provider, 'ORCHESTRATOR_PROVIDER', undefined) ?? 'auto'),
     providers: resolveProviders(file.providers ?? {}, env),
-    routingFile: ((picked) => (picked === undefined ? join(root, 'model-routing.json') : resolve(String(picked))))(pick('routingFile', undefined, 'ORCHESTRATOR_ROUTING', undefined)),
+    routingFile: place(pick('routingFile', undefined, 'ORCHESTRATOR_ROUTING', undefined), 'routingFile', 'model-routing.json'),
     cache: {
       size: int('cache size', pick('cacheSize', flags.cacheSize, 'ORCHESTRATOR_CACHE_SIZE', file.cache?.size), 1000, 0, 10_000_000, '--cache-size or ORCHESTRATOR_CACHE_SIZE', origin('cacheSize')),
       ttlSeconds: int('cache ttl', pick('cacheTtl', flags.cacheTtl, 'ORCHESTRATOR_CACHE_TTL', file.cache?.ttlSeconds), 3600, 0, 365 * 86400, '--cache-ttl (seconds) or ORCHESTRATOR_CACHE_TTL', origin('cacheTtl')),

@@ -5,6 +5,7 @@
 // (about an eighth of a task's orchestration overhead, bench/ab.ts). Views merge both.
 import { AgentStatus } from '../protocol/mod.ts';
 import type { AgentInstanceState, AgentState } from '../protocol/mod.ts';
+import { instanceId } from './machine.ts';
 import type { Instance, PoolSpec } from './machine.ts';
 
 /** One instance's work: what it serves now and what it served. */
@@ -30,11 +31,12 @@ export interface Ledger {
   view(spec: PoolSpec, life: Record<string, Instance>): AgentState;
 }
 
-export function createLedger(pools: PoolSpec[], idsOf: (spec: PoolSpec) => string[]): Ledger {
+/** A ledger for `pools`: every instance free, nothing served yet. Its instances are `name#1` … `name#size`, as the root actor names them. */
+export function createLedger(pools: PoolSpec[]): Ledger {
   const work = new Map<string, Work>();
   const members = new Map<string, string[]>();
   for (const spec of pools) {
-    const ids = idsOf(spec);
+    const ids = Array.from({ length: spec.size }, (_, i) => instanceId(spec.loaded.plugin.name, i + 1));
     members.set(spec.loaded.plugin.name, ids);
     for (const id of ids) work.set(id, { request: null, taskId: null, done: 0, failed: 0, lastLatencyMs: null });
   }

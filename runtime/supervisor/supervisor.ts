@@ -103,8 +103,13 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
   let stopped = false;
   const pools: PoolSpec[] = options.plugins.map((loaded) => ({ loaded, size: poolSize(loaded.plugin, options.concurrency) }));
   const specs = new Map(pools.map((spec) => [spec.loaded.plugin.name, spec]));
-  const ledger = createLedger(pools, (spec) => Array.from({ length: spec.size }, (_, i) => instanceId(spec.loaded.plugin.name, i + 1)));
+  const ledger = createLedger(pools);
   const life = () => actor.getSnapshot().context.instances;
+  // A pool fails as one (every instance at once, with the reason): its first instance tells.
+  const failedPool = (name: string) => {
+    const first = life()[instanceId(name, 1)];
+    return first.status === AgentStatus.Failed ? first : undefined;
+  };
   const view = (spec: PoolSpec) => ledger.view(spec, life());
 
   // Pools whose view changed since listeners last heard: told once the current job of the microtask
@@ -228,16 +233,14 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
   async function deliver(name: string, message: Message, signal: AbortSignal): Promise<unknown> {
     for (;;) {
       if (signal.aborted) throw withdrawnError(signal, `${message.type} for ${name}`);
-      const instances = life();
-      // A pool fails as one (every instance at once, with the reason): its first instance tells.
-      const first = instances[instanceId(name, 1)];
-      if (first.status === AgentStatus.Failed) {
+      const failed = failedPool(name);
+      if (failed) {
         // Counted as a failed request of the pool (on its first instance: no instance took it).
         ledger.refused(name);
         changed(name);
-        throw new RuntimeError(ErrorCode.AgentFailed, `${first.lastError}; fix or replace the plugin and restart the server, then retry the task`);
+        throw new RuntimeError(ErrorCode.AgentFailed, `${failed.lastError}; fix or replace the plugin and restart the server, then retry the task`);
       }
-      const instance = ledger.free(name, instances);
+      const instance = ledger.free(name, life());
       if (!instance) {
         await changeIn(name, signal);
         continue;
@@ -304,7 +307,7 @@ export function startSupervisor(options: SupervisorOptions): Supervisor {
     actor,
     agents: () => pools.map(view),
     failures: () => actor.getSnapshot().context.failures,
-    servesRole: (role) => pools.some((spec) => spec.loaded.plugin.role === role && life()[instanceId(spec.loaded.plugin.name, 1)].status !== AgentStatus.Failed),
+    servesRole: (role) => pools.some((spec) => spec.loaded.plugin.role === role && !failedPool(spec.loaded.plugin.name)),
     onAgentChange(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);

@@ -12,6 +12,7 @@ import type { Analysis, Implementation, SandboxReport } from '../../runtime/prot
 import { startSupervisor } from '../../runtime/supervisor/mod.ts';
 import { createWorkspace } from '../../runtime/workspace/mod.ts';
 import { createSandbox } from '../../sandbox/mod.ts';
+import { rejects } from '../helpers/errors.ts';
 
 // One bus, one supervisor and one real sandbox for the whole file; the model is swapped per test.
 const base = mkdtempSync(join(tmpdir(), 'orch-agents-'));
@@ -35,20 +36,6 @@ const supervisor = startSupervisor({
   plugins: builtinAgents.map((plugin) => ({ plugin, source: 'agents', builtin: true, config: {} })),
   capabilities: { llm, sandbox, workspace, log: (level, text) => void logs.push(`${level} ${text}`) },
 });
-
-async function rejects(promise: Promise<unknown>, code: string, ...fragments: string[]): Promise<RuntimeError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.instance(error, RuntimeError, String(error));
-    const e = error as RuntimeError;
-    assert.is(e.code, code, e.message);
-    for (const fragment of fragments) assert.ok(e.message.includes(fragment), `"${e.message}" should mention ${fragment}`);
-    return e;
-  }
-  assert.unreachable('expected a rejection');
-  throw new Error('unreachable');
-}
 
 function agent(name: string) {
   const state = supervisor.agents().find((a) => a.name === name);

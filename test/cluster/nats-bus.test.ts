@@ -15,6 +15,7 @@ import { defineAgent } from '../../runtime/plugin/mod.ts';
 import { startSupervisor } from '../../runtime/supervisor/mod.ts';
 import { startNats } from '../helpers/nats.ts';
 import type { NatsCluster } from '../helpers/nats.ts';
+import { rejection } from '../helpers/errors.ts';
 
 let nats: NatsCluster;
 const open: Array<{ bus: Bus; transport: NatsTransport }> = [];
@@ -28,16 +29,6 @@ async function node(name: string): Promise<{ bus: Bus; transport: NatsTransport 
 
 /** Every node's subscriptions are registered with the server (serve and subscribe send them asynchronously). */
 const ready = () => Promise.all(open.map(({ transport }) => transport.connection.flush()));
-
-async function rejects(promise: Promise<unknown>): Promise<RuntimeError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.instance(error, RuntimeError);
-    return error as RuntimeError;
-  }
-  throw new Error('expected a rejection');
-}
 
 const until = async (what: string, check: () => boolean, ms = 5000) => {
   const end = Date.now() + ms;
@@ -82,7 +73,7 @@ test('a request served on node B answers node A; the headers carry the task id, 
 
 test('nobody serving the address anywhere is E_NO_HANDLER naming it', async () => {
   const a = await node('a');
-  const error = await rejects(a.bus.send('role:nobody', 'enhance.request', { requirement: 'x' }, { timeoutMs: 5000 }));
+  const error = await rejection(a.bus.send('role:nobody', 'enhance.request', { requirement: 'x' }, { timeoutMs: 5000 }));
   assert.is(error.code, ErrorCode.NoHandler);
   assert.match(error.message, /nobody serves "role:nobody" on the cluster/);
 });
@@ -97,9 +88,9 @@ test("a handler's RuntimeError reaches the sender with its code, message and det
     throw new Error('a plain bug');
   });
   await ready();
-  const typed = await rejects(a.bus.send('role:implementer', 'enhance.request' as never, { requirement: 'x' } as never, { timeoutMs: 5000 }));
+  const typed = await rejection(a.bus.send('role:implementer', 'enhance.request' as never, { requirement: 'x' } as never, { timeoutMs: 5000 }));
   assert.equal([typed.code, typed.message, typed.details], [ErrorCode.LlmOutput, 'the implementer answer held no files', { answer: 'hello' }]);
-  const plain = await rejects(a.bus.send('role:validator', 'enhance.request' as never, { requirement: 'x' } as never, { timeoutMs: 5000 }));
+  const plain = await rejection(a.bus.send('role:validator', 'enhance.request' as never, { requirement: 'x' } as never, { timeoutMs: 5000 }));
   assert.is(plain.code, ErrorCode.Handler);
   assert.match(plain.message, /role:validator failed on enhance.request: a plain bug/);
 });
@@ -114,13 +105,13 @@ test('a request withdrawn on node A aborts its work on node B with the reason; o
   }), { concurrency: 4 });
   await ready();
   const controller = new AbortController();
-  const cancelled = rejects(a.bus.send('role:enhancer', 'enhance.request', { requirement: 'x' }, { timeoutMs: 60_000, signal: controller.signal }));
+  const cancelled = rejection(a.bus.send('role:enhancer', 'enhance.request', { requirement: 'x' }, { timeoutMs: 60_000, signal: controller.signal }));
   await until('node B to take it', () => signals.length === 1);
   controller.abort(new RuntimeError(ErrorCode.Cancelled, 'task t-9 was cancelled by request'));
   assert.equal([(await cancelled).code, (await cancelled).message], [ErrorCode.Cancelled, 'task t-9 was cancelled by request']);
   await until("node B's work to see the abort", () => signals[0].aborted);
   assert.is((signals[0].reason as RuntimeError).message, 'task t-9 was cancelled by request');
-  const timedOut = await rejects(a.bus.send('role:enhancer', 'enhance.request', { requirement: 'y' }, { timeoutMs: 300 }));
+  const timedOut = await rejection(a.bus.send('role:enhancer', 'enhance.request', { requirement: 'y' }, { timeoutMs: 300 }));
   assert.is(timedOut.code, ErrorCode.Timeout);
   await until("node B's second work to see the abort", () => signals.length === 2 && signals[1].aborted);
   assert.is((signals[1].reason as RuntimeError).code, ErrorCode.Timeout);
@@ -144,7 +135,7 @@ test("workTimeoutMs starts when node B's mailbox hands the request over: a wait 
   await new Promise((resolve) => setTimeout(resolve, 500));
   releases[1]();
   assert.equal(await second, { prompt: 'done' });
-  const third = rejects(a.bus.send('role:enhancer', 'enhance.request', { requirement: '3' }, { timeoutMs: 10_000, workTimeoutMs: 300 }));
+  const third = rejection(a.bus.send('role:enhancer', 'enhance.request', { requirement: '3' }, { timeoutMs: 10_000, workTimeoutMs: 300 }));
   const error = await third;
   assert.equal([error.code, (error.details as { limit: string }).limit], [ErrorCode.Timeout, 'work']);
 });
@@ -209,14 +200,14 @@ test('a node in another process serves a role; when it is killed, requests fail 
   let error: RuntimeError | undefined;
   const end = Date.now() + 15_000;
   while (Date.now() < end) {
-    error = await rejects(a.bus.send('role:reasoner', 'reasoning.request', { requirement: 'r', prompt: 'p', analysis: { complexity: 'complex', summary: 's', kind: 'code' } }, { timeoutMs: 1000 }));
+    error = await rejection(a.bus.send('role:reasoner', 'reasoning.request', { requirement: 'r', prompt: 'p', analysis: { complexity: 'complex', summary: 's', kind: 'code' } }, { timeoutMs: 1000 }));
     if (error.code === ErrorCode.NoHandler) break;
   }
   assert.is(error?.code, ErrorCode.NoHandler);
 });
 
 test('no NATS at the address is E_UNAVAILABLE naming it and the fix', async () => {
-  const error = await rejects(connectNatsTransport({ servers: ['nats://127.0.0.1:1'], connectTimeoutMs: 1000 }));
+  const error = await rejection(connectNatsTransport({ servers: ['nats://127.0.0.1:1'], connectTimeoutMs: 1000 }));
   assert.is(error.code, ErrorCode.Unavailable);
   assert.match(error.message, /cannot reach NATS at nats:\/\/127\.0\.0\.1:1 .*start nats-server there, or fix --cluster \/ ORCHESTRATOR_CLUSTER/);
 });

@@ -2,18 +2,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Mailbox, createBus, simulatedClock } from '../../runtime/bus/mod.ts';
 import { RuntimeError, topic, address } from '../../runtime/protocol/mod.ts';
+import { rejection } from '../helpers/errors.ts';
 
 const analysis = { complexity: 'simple', summary: 'ok', kind: 'code' } as const;
-
-async function rejects(promise: Promise<unknown>): Promise<RuntimeError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.instance(error, RuntimeError);
-    return error as RuntimeError;
-  }
-  throw new Error('expected a rejection');
-}
 
 test('send is request/reply: the handler gets the envelope, the caller gets the payload', async () => {
   const bus = createBus();
@@ -28,7 +19,7 @@ test('send is request/reply: the handler gets the envelope, the caller gets the 
 });
 
 test('nobody serving the address is a typed E_NO_HANDLER naming it', async () => {
-  const error = await rejects(createBus().send('role:nobody', 'enhance.request', { requirement: 'x' }));
+  const error = await rejection(createBus().send('role:nobody', 'enhance.request', { requirement: 'x' }));
   assert.is(error.code, 'E_NO_HANDLER');
   assert.match(error.message, /nobody serves "role:nobody"/);
 });
@@ -37,7 +28,7 @@ test('a reply that never comes is E_TIMEOUT on the injected clock (no sleeping)'
   const clock = simulatedClock();
   const bus = createBus({ clock });
   bus.serve('role:enhancer', () => new Promise(() => {}));
-  const pending = rejects(bus.send('role:enhancer', 'enhance.request', { requirement: 'x' }, { timeoutMs: 500 }));
+  const pending = rejection(bus.send('role:enhancer', 'enhance.request', { requirement: 'x' }, { timeoutMs: 500 }));
   clock.advance(499);
   await Promise.resolve();
   clock.advance(1);
@@ -64,15 +55,15 @@ test('workTimeoutMs counts from when the receiver takes the request: a wait behi
   await Promise.resolve();
   release.shift()!();
   assert.equal(await second, { prompt: 'done' }, 'answered 1800 ms after it was sent, 900 ms after it was taken');
-  const third = rejects(bus.send('role:enhancer', 'enhance.request', { requirement: 'c' }, options));
+  const third = rejection(bus.send('role:enhancer', 'enhance.request', { requirement: 'c' }, options));
   await Promise.resolve();
   clock.advance(1000);
   const error = await third;
   assert.equal([error.code, error.details], ['E_TIMEOUT', { limit: 'work', ms: 1000 }]);
   assert.match(error.message, /role:enhancer took enhance.request but gave no reply within 1000 ms/);
   // The total still bounds a request that is never taken.
-  const stuck = rejects(bus.send('role:enhancer', 'enhance.request', { requirement: 'd' }, { timeoutMs: 300, workTimeoutMs: 1000 }));
-  const behind = rejects(bus.send('role:enhancer', 'enhance.request', { requirement: 'e' }, { timeoutMs: 300, workTimeoutMs: 1000 }));
+  const stuck = rejection(bus.send('role:enhancer', 'enhance.request', { requirement: 'd' }, { timeoutMs: 300, workTimeoutMs: 1000 }));
+  const behind = rejection(bus.send('role:enhancer', 'enhance.request', { requirement: 'e' }, { timeoutMs: 300, workTimeoutMs: 1000 }));
   await Promise.resolve();
   clock.advance(300);
   assert.equal((await behind).details, { limit: 'total', ms: 300 });
@@ -86,7 +77,7 @@ test('a handler that throws rejects the sender with E_HANDLER; the endpoint keep
     if (n++ === 0) throw new Error('first fails');
     return { prompt: 'ok' };
   });
-  const error = await rejects(bus.send('role:enhancer', 'enhance.request', { requirement: 'x' }));
+  const error = await rejection(bus.send('role:enhancer', 'enhance.request', { requirement: 'x' }));
   assert.is(error.code, 'E_HANDLER');
   assert.equal(await bus.send('role:enhancer', 'enhance.request', { requirement: 'x' }), { prompt: 'ok' });
 });
@@ -112,7 +103,7 @@ test('a full mailbox rejects with E_MAILBOX_FULL (reject policy): backpressure, 
   const first = bus.send('role:enhancer', 'enhance.request', { requirement: '1' }); // being processed
   const second = bus.send('role:enhancer', 'enhance.request', { requirement: '2' });
   const third = bus.send('role:enhancer', 'enhance.request', { requirement: '3' });
-  const error = await rejects(bus.send('role:enhancer', 'enhance.request', { requirement: '4' }));
+  const error = await rejection(bus.send('role:enhancer', 'enhance.request', { requirement: '4' }));
   assert.is(error.code, 'E_MAILBOX_FULL');
   assert.match(error.message, /full \(2 queued\)/);
   release();
@@ -170,7 +161,7 @@ test('interceptors observe, rewrite and drop', async () => {
   assert.equal(replies, [{ prompt: 'rewritten' }]);
   off();
   bus.intercept({ name: 'firewall', onSend: () => null, onPublish: () => null });
-  const error = await rejects(bus.send('role:enhancer', 'enhance.request', { requirement: 'x' }));
+  const error = await rejection(bus.send('role:enhancer', 'enhance.request', { requirement: 'x' }));
   assert.is(error.code, 'E_DROPPED');
   assert.match(error.message, /interceptor "firewall"/);
   assert.is(bus.publish('topic:logs', 'log.entry', { level: 'info', source: 't', text: 'x' }), 0);
@@ -183,7 +174,7 @@ test('addresses and topics are validated where they are made', async () => {
   assert.throws(() => topic('Bad Topic'), /topic "topic:Bad Topic" is invalid/);
   const bus = createBus();
   assert.throws(() => bus.serve('nope' as never, () => 1), /not an address/);
-  assert.is((await rejects(bus.send('x:y' as never, 'enhance.request', { requirement: 'x' }))).code, 'E_INVALID');
+  assert.is((await rejection(bus.send('x:y' as never, 'enhance.request', { requirement: 'x' }))).code, 'E_INVALID');
   bus.serve('role:a', () => 1);
   assert.throws(() => bus.serve('role:a', () => 2), /already served/);
 });

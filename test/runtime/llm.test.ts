@@ -15,6 +15,7 @@ import {
 } from '../../runtime/llm/mod.ts';
 import type { Transcript } from '../../runtime/llm/mod.ts';
 import { simulatedClock } from '../../runtime/bus/mod.ts';
+import { rejects } from '../helpers/errors.ts';
 
 const dirs: string[] = [];
 function folder(files: Record<string, unknown>): string {
@@ -24,20 +25,6 @@ function folder(files: Record<string, unknown>): string {
     writeFileSync(join(dir, name), typeof value === 'string' ? value : JSON.stringify(value));
   }
   return dir;
-}
-
-async function rejects(promise: Promise<unknown>, code: string, ...fragments: string[]): Promise<RuntimeError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.instance(error, RuntimeError, String(error));
-    const e = error as RuntimeError;
-    assert.is(e.code, code, e.message);
-    for (const fragment of fragments) assert.ok(e.message.includes(fragment), `"${e.message}" should mention ${fragment}`);
-    return e;
-  }
-  assert.unreachable('expected a rejection');
-  throw new Error('unreachable');
 }
 
 function throws(fn: () => unknown, code: string, ...fragments: string[]): void {
